@@ -1,0 +1,45 @@
+"""Named constructors with the keras.applications signature: ``ResNet50(weights="imagenet")``, ``ResNet20()``...
+
+Each is a thin wrapper over ``registry.build``, generated from the registry so that a registered name always has
+its constructor: ``resnet50`` -> ``ResNet50``, ``resnet50v2`` -> ``ResNet50V2``, ``plain34`` -> ``Plain34``.
+Constructors of networks with published weights default to ``weights="imagenet"`` (as keras.applications does)
+and carry their preprocessing as ``.preprocess_input``.
+"""
+
+from keras_resnet.architectures import FAMILIES
+from keras_resnet.preprocessing import PREPROCESSING
+from keras_resnet.registry import REGISTRY, build, list_models
+from keras_resnet.weights import WEIGHTS_HASHES
+
+
+def constructor_name(name):
+    """``"resnet50v2"`` -> ``"ResNet50V2"``, ``"plain20"`` -> ``"Plain20"``."""
+    return name.replace("resnet", "ResNet").replace("plain", "Plain").replace("v2", "V2")
+
+
+def named_model(registry_name):
+    """The keras.applications-style constructor of ``registry_name``."""
+    entry = REGISTRY[registry_name]
+    family = FAMILIES[entry.family]
+    default_weights = "imagenet" if registry_name in WEIGHTS_HASHES else None
+
+    def constructor(include_top=True, weights=default_weights, input_tensor=None, input_shape=None, pooling=None,
+                    classes=family.classes, classifier_activation="softmax", name=registry_name, **options):
+        return build(registry_name, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                     input_shape=input_shape, pooling=pooling, classes=classes,
+                     classifier_activation=classifier_activation, name=name, **options)
+
+    constructor.__name__ = constructor.__qualname__ = constructor_name(registry_name)
+    constructor.__doc__ = (
+        f"Builds {registry_name} ({family.name}, depth {entry.depth}, options {entry.options or 'paper defaults'}).\n\n"
+        f"Same arguments as keras.applications' constructors; extra keywords go to builder.ResNet.\n"
+        f"Shapes: (batch, {family.input_size}, {family.input_size}, 3) -> (batch, {family.classes}) by default."
+    )
+    if entry.family == "imagenet":
+        constructor.preprocess_input = PREPROCESSING["tf" if entry.options.get("preact") else "caffe"]
+    return constructor
+
+
+CONSTRUCTORS = {constructor_name(name): named_model(name) for name in list_models()}
+globals().update(CONSTRUCTORS)
+__all__ = sorted(CONSTRUCTORS)

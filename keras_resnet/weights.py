@@ -1,0 +1,101 @@
+"""Pretrained ImageNet weights and weight files.
+
+The published files are keras.applications' conversions of the models released by the authors of [He16] (v1) and
+[He16b] (v2). Their names, origin and hashes are read from the installed keras package, never copied here, and every
+download goes through ``keras.utils.get_file`` with its hash check.
+"""
+
+import os
+
+import keras
+
+try:  # Where keras keeps the published origin and hashes (not part of its public API, hence the guard).
+    from keras.src.applications import resnet as _keras_resnet
+
+    BASE_WEIGHTS_PATH = _keras_resnet.BASE_WEIGHTS_PATH
+    WEIGHTS_HASHES = {name: hashes for name, hashes in _keras_resnet.WEIGHTS_HASHES.items()
+                      if name.startswith("resnet") and not name.startswith("resnext")}
+except (ImportError, AttributeError):  # pragma: no cover - depends on the installed keras
+    BASE_WEIGHTS_PATH, WEIGHTS_HASHES = None, {}
+
+# Where downloads are cached; ``None`` is keras' own cache (``$KERAS_HOME`` or ``~/.keras``), under ``models/``.
+CACHE_DIR = None
+
+
+def published_names():
+    """Registry names that have published ImageNet weights (``["resnet101", ..., "resnet50v2"]``)."""
+    return sorted(WEIGHTS_HASHES)
+
+
+def check_weights_argument(weights, name, include_top, classes, custom_options):
+    """Validates ``weights`` before anything is built, with errors that name the fix.
+
+    Args:
+        weights: ``None``, ``"imagenet"`` or a path to a weights file.
+        name: registry name of the architecture the weights are for.
+        include_top: whether the classifier is built.
+        classes: number of classes of the classifier.
+        custom_options: options that change the architecture away from the published one (``{"shortcut": "A"}``).
+    """
+    if weights is None:
+        return
+    if weights == "imagenet":
+        if name not in WEIGHTS_HASHES:
+            raise ValueError(f"No published ImageNet weights for '{name}'. Weights exist for: "
+                             f"{', '.join(published_names())}. Use weights=None (random initialization) "
+                             "or the path to a weights file.")
+        if custom_options:
+            raise ValueError(f"The published ImageNet weights of '{name}' are for its standard architecture; "
+                             f"remove the options {sorted(custom_options)} or use weights=None.")
+        if include_top and classes != 1000:
+            raise ValueError("weights='imagenet' with include_top=True has 1000 classes, got "
+                             f"classes={classes}: pass include_top=False to put your own classifier on top, "
+                             "or weights=None.")
+        return
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ValueError(f"weights must be None, 'imagenet' or a path to a weights file, got {weights!r}")
+    if not os.path.exists(weights):
+        raise ValueError(f"Weights file not found: {os.fspath(weights)!r}. Pass weights=None, 'imagenet', or the "
+                         "path of an existing .weights.h5 / .h5 / .keras file.")
+
+
+def weights_file(name, include_top):
+    """``(file name, origin URL, hash)`` of the published weights of ``name``."""
+    top_hash, notop_hash = WEIGHTS_HASHES[name]
+    suffix = "" if include_top else "_notop"
+    file_name = f"{name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    return file_name, f"{BASE_WEIGHTS_PATH}{file_name}", top_hash if include_top else notop_hash
+
+
+def fetch_imagenet_weights(name, include_top):
+    """Downloads (or finds in the cache) the published weights of ``name``; returns the local path.
+
+    A file whose hash does not match the published one is never returned: keras reports it and downloads it again
+    on the next call.
+    """
+    file_name, origin, file_hash = weights_file(name, include_top)
+    try:
+        return keras.utils.get_file(file_name, origin, cache_subdir="models", file_hash=file_hash,
+                                    cache_dir=CACHE_DIR)
+    except ValueError as error:
+        raise ValueError(f"The downloaded ImageNet weights for '{name}' ({file_name}) do not match the published "
+                         f"hash {file_hash}: the file is truncated or corrupted and was not used. Run again to "
+                         "download it anew, or pass weights=<path to a verified copy>.") from error
+    except Exception as error:  # keras.utils.get_file raises a bare Exception for network failures
+        raise OSError(f"Could not download the ImageNet weights for '{name}' from {origin} ({error}). Check the "
+                      f"network, or download {file_name} by hand and pass weights=<its path>.") from error
+
+
+def load_weights(model, weights, name, include_top):
+    """Loads ``weights`` (``None``, ``"imagenet"`` or a path) into ``model``; returns the model."""
+    if weights is None:
+        return model
+    path = fetch_imagenet_weights(name, include_top) if weights == "imagenet" else os.fspath(weights)
+    try:
+        model.load_weights(path)
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        raise ValueError(f"Could not load the weights in {path!r} into '{model.name}': the file holds another "
+                         "architecture (depth, block, shortcut option, include_top/classes) or is not a Keras "
+                         f"weights file. Load weights saved from the same configuration. Keras said: {error}"
+                         ) from error
+    return model
