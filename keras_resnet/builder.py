@@ -6,6 +6,9 @@
 ``build(name)`` live in ``registry``.
 """
 
+import contextlib
+import sys
+
 import keras
 
 from keras_resnet import weights as weights_lib
@@ -74,6 +77,18 @@ def _head(x, include_top, pooling, classes, classifier_activation, config):
     return x
 
 
+@contextlib.contextmanager
+def _deep_graph(layers):
+    """Keras walks a functional graph recursively when it builds the model: ResNet-1202 (about 3,600 layers)
+    needs more than Python's default 1,000 frames. The limit is raised for the build only."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 4 * layers + 1000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
 def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1", downsample_at="first",
            use_bias=False, bn_momentum=0.9, weight_decay=None, include_top=True, weights=None,
            input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
@@ -140,7 +155,8 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
     x = _head(x, include_top, pooling, classes, classifier_activation, config)
 
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
-    model = keras.Model(source, x, name=name)
+    with _deep_graph(12 * sum(blocks) + 100):  # at most about 12 layers a block
+        model = keras.Model(source, x, name=name)
     return weights_lib.load_weights(model, weights, weights_name or name, include_top)
 
 

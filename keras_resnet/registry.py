@@ -46,8 +46,8 @@ class Entry:
             return self.options[option]
         if option == "shortcut":
             return FAMILIES[self.family].shortcut
-        if option == "block":
-            return self.layout()[0]
+        if option == "block":  # the paper's block: Table 1 for ImageNet, basic for CIFAR ([He16] Sec. 4.2)
+            return imagenet_layout(self.depth)[0] if self.family == "imagenet" else "basic"
         return ARCHITECTURE_DEFAULTS[option]
 
 
@@ -102,8 +102,10 @@ def resolve(name):
     return Entry("cifar", int(depth), options)
 
 
-def build(name, **options):
+def build(name, /, **options):
     """Builds the network registered as ``name``; ``options`` are ``builder.ResNet`` keywords.
+
+    ``name`` is positional so that ``name=`` can name the model, as in keras.applications.
 
     Example: ``build("resnet56", shortcut="B", classes=100)``, ``build("resnet50", stride_on="3x3")`` (v1.5),
     ``build("plain34", input_shape=(160, 160, 3), include_top=False, pooling="avg")``.

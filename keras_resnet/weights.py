@@ -74,6 +74,8 @@ def fetch_imagenet_weights(name, include_top):
     on the next call.
     """
     file_name, origin, file_hash = weights_file(name, include_top)
+    if CACHE_DIR is not None:  # keras falls back to /tmp/.keras when the cache folder does not exist yet
+        os.makedirs(CACHE_DIR, exist_ok=True)
     try:
         return keras.utils.get_file(file_name, origin, cache_subdir="models", file_hash=file_hash,
                                     cache_dir=CACHE_DIR)
@@ -86,6 +88,11 @@ def fetch_imagenet_weights(name, include_top):
                       f"network, or download {file_name} by hand and pass weights=<its path>.") from error
 
 
+def _shorten(error, limit=300):
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
 def load_weights(model, weights, name, include_top):
     """Loads ``weights`` (``None``, ``"imagenet"`` or a path) into ``model``; returns the model."""
     if weights is None:
@@ -96,6 +103,6 @@ def load_weights(model, weights, name, include_top):
     except (ValueError, KeyError, TypeError, OSError) as error:
         raise ValueError(f"Could not load the weights in {path!r} into '{model.name}': the file holds another "
                          "architecture (depth, block, shortcut option, include_top/classes) or is not a Keras "
-                         f"weights file. Load weights saved from the same configuration. Keras said: {error}"
+                         f"weights file. Load weights saved from the same configuration. Keras said: {_shorten(error)}"
                          ) from error
     return model

@@ -1,0 +1,26 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def randomize_batchnorm(model, rng):
+    """Non-trivial BN statistics, so that comparisons exercise every BN parameter."""
+    for weight in model.weights:
+        if "moving_variance" in weight.path:
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape))
+        elif "moving_mean" in weight.path or "beta" in weight.path:
+            weight.assign(rng.normal(0.0, 0.1, weight.shape))

@@ -1,0 +1,34 @@
+"""Every family saves as .keras and loads with safe_mode=True, giving identical outputs."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from conftest import randomize_batchnorm
+
+FAMILIES = {
+    "cifar-A": ("resnet20", {}),
+    "cifar-B": ("resnet20", {"shortcut": "B"}),
+    "cifar-C": ("resnet20", {"shortcut": "C"}),
+    "cifar-plain": ("plain20", {}),
+    "cifar-preact-bottleneck": ("resnet29v2", {"block": "bottleneck", "shortcut": "B"}),
+    "imagenet-basic": ("resnet18", {"input_shape": (64, 64, 3)}),
+    "imagenet-bottleneck": ("resnet50", {"input_shape": (64, 64, 3), "shortcut": "A"}),
+    "imagenet-v1.5": ("resnet50", {"input_shape": (64, 64, 3), "stride_on": "3x3"}),
+    "imagenet-v2": ("resnet50v2", {"input_shape": (64, 64, 3)}),
+}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_round_trip_with_safe_mode(family, tmp_path, rng):
+    name, options = FAMILIES[family]
+    model = keras_resnet.build(name, **options)
+    randomize_batchnorm(model, rng)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    images = rng.normal(size=(2, *model.input.shape[1:])).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(images)),
+                                  keras.ops.convert_to_numpy(loaded(images)))
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in loaded.layers)

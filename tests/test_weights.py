@@ -1,0 +1,93 @@
+"""Published weights through keras.utils.get_file with their hash, tested offline on files the tests write."""
+
+import hashlib
+
+import h5py
+import pytest
+from keras.src.legacy.saving import legacy_h5_format
+
+import keras_resnet
+from keras_resnet import weights as weights_lib
+
+
+@pytest.fixture
+def local_origin(tmp_path, monkeypatch):
+    """Serves 'published' files from a local folder and caches downloads in another."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    monkeypatch.setattr(weights_lib, "BASE_WEIGHTS_PATH", origin.as_uri() + "/")
+    monkeypatch.setattr(weights_lib, "CACHE_DIR", str(tmp_path / "cache"))
+    return origin
+
+
+def _publish(origin, monkeypatch, name, model=None, content=None):
+    """Writes the file under its published name and registers its md5 (keras' published hashes are md5)."""
+    file_name, _, _ = weights_lib.weights_file(name, include_top=False)
+    path = origin / file_name
+    if model is not None:  # the published files are in Keras' legacy HDF5 weights format
+        with h5py.File(path, "w") as file:
+            legacy_h5_format.save_weights_to_hdf5_group(file, model)
+    else:
+        path.write_bytes(content)
+    digest = hashlib.md5(path.read_bytes()).hexdigest()
+    monkeypatch.setitem(weights_lib.WEIGHTS_HASHES, name, ("0" * 32, digest))
+    return path
+
+
+def test_hashes_come_from_keras():
+    from keras.src.applications import resnet
+
+    assert weights_lib.WEIGHTS_HASHES["resnet50"] == resnet.WEIGHTS_HASHES["resnet50"]
+    assert set(weights_lib.published_names()) == {"resnet50", "resnet101", "resnet152",
+                                                 "resnet50v2", "resnet101v2", "resnet152v2"}
+    assert weights_lib.weights_file("resnet50", True)[1] == \
+        resnet.BASE_WEIGHTS_PATH + "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+
+
+def test_imagenet_weights_download_and_load(local_origin, monkeypatch):
+    source = keras_resnet.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+    for weight in source.weights:
+        weight.assign(weight + 0.5)
+    _publish(local_origin, monkeypatch, "resnet50", model=source)
+    model = keras_resnet.ResNet50(weights="imagenet", include_top=False, input_shape=(64, 64, 3))
+    assert all((a.numpy() == b.numpy()).all() for a, b in zip(model.weights, source.weights))
+    cached = local_origin.parent / "cache" / "models" / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert cached.exists()
+
+
+def test_corrupted_download_fails_and_is_not_used(local_origin, monkeypatch):
+    path = _publish(local_origin, monkeypatch, "resnet50", content=b"not the weights")
+    path.write_bytes(b"corrupted in transit")  # the origin no longer matches the published hash
+    with pytest.raises(ValueError, match=r"do not match the published hash.*not used"):
+        keras_resnet.ResNet50(weights="imagenet", include_top=False)
+
+
+def test_no_published_weights_lists_the_names():
+    with pytest.raises(ValueError, match=r"No published ImageNet weights for 'resnet18'.*resnet50.*weights=None"):
+        keras_resnet.ResNet18(weights="imagenet")
+
+
+def test_published_weights_need_the_published_architecture():
+    with pytest.raises(ValueError, match=r"remove the options \['shortcut'\]"):
+        keras_resnet.ResNet50(weights="imagenet", shortcut="C")
+
+
+def test_missing_weights_path():
+    with pytest.raises(ValueError, match=r"Weights file not found: '/nonexistent/w.weights.h5'.*weights=None"):
+        keras_resnet.build("resnet20", weights="/nonexistent/w.weights.h5")
+
+
+def test_weights_of_another_architecture(tmp_path):
+    path = tmp_path / "resnet32.weights.h5"
+    keras_resnet.build("resnet32").save_weights(path)
+    with pytest.raises(ValueError, match=r"holds another architecture"):
+        keras_resnet.build("resnet20", weights=str(path))
+    with pytest.raises(ValueError, match=r"holds another architecture"):
+        keras_resnet.build("resnet32", weights=str(path), classes=100)
+
+
+def test_not_a_weights_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(ValueError, match=r"not a Keras weights file"):
+        keras_resnet.build("resnet20", weights=str(path))
