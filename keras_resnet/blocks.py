@@ -44,6 +44,8 @@ class LayerConfig:
             ``L2(lambda / 2)`` on convolution and dense kernels; ``None`` for no regularizer.
         kernel_initializer: He initialization ([He16] Sec. 3.4, after He et al. 2015).
         data_format: ``"channels_last"`` or ``"channels_first"``.
+        sync_bn: batch statistics over the global batch of all replicas (TensorFlow under ``tf.distribute``);
+            the paper's per-GPU statistics otherwise.
     """
 
     use_bias: bool = False
@@ -53,6 +55,7 @@ class LayerConfig:
     weight_decay: float | None = None
     kernel_initializer: str = "he_normal"
     data_format: str = "channels_last"
+    sync_bn: bool = False
 
     @property
     def channel_axis(self):
@@ -80,7 +83,8 @@ class LayerConfig:
 
     def bn(self, x, name):
         return keras.layers.BatchNormalization(axis=self.channel_axis, momentum=self.bn_momentum,
-                                               epsilon=self.bn_epsilon, name=f"{name}_bn")(x)
+                                               epsilon=self.bn_epsilon, synchronized=self.sync_bn,
+                                               name=f"{name}_bn")(x)
 
     def relu(self, x, name):
         return keras.layers.Activation("relu", name=name)(x)

@@ -90,7 +90,7 @@ def _deep_graph(layers):
 
 
 def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1", downsample_at="first",
-           use_bias=False, bn_momentum=0.9, weight_decay=None, include_top=True, weights=None,
+           use_bias=False, bn_momentum=0.9, weight_decay=None, sync_bn=False, include_top=True, weights=None,
            input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
            name="resnet", weights_name=None, custom_options=()):
     """Builds a residual (or plain) network as a Keras functional model.
@@ -105,7 +105,7 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
         preact: pre-activation blocks ([He16b]).
         stride_on: ``"1x1"`` (paper) or ``"3x3"`` ("v1.5") for bottlenecks.
         downsample_at: ``"first"`` (paper) or ``"last"`` block of a stage takes its stride.
-        use_bias, bn_momentum, weight_decay: see ``blocks.LayerConfig``.
+        use_bias, bn_momentum, weight_decay, sync_bn: see ``blocks.LayerConfig``.
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation: as in
             ``keras.applications``; ``classes`` defaults to the family's (1000 or 10), ``weights`` is ``None``,
             ``"imagenet"`` or the path to a weights file.
@@ -138,7 +138,7 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
 
     data_format = keras.config.image_data_format()
     config = LayerConfig(use_bias=use_bias, preact=preact, bn_momentum=bn_momentum, weight_decay=weight_decay,
-                         data_format=data_format)
+                         data_format=data_format, sync_bn=sync_bn)
     input_shape = _input_shape(input_shape, family, include_top, data_format, name)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)

@@ -1,5 +1,6 @@
 """The ``keras-resnet`` console command.
 
+    keras-resnet train --dataset digits --model resnet20 --epochs 15     # the paper's recipe, any dataset
     keras-resnet summary                 # every registered network: parameters and FLOPs
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
@@ -55,6 +56,13 @@ def _summary(args):
     return 0
 
 
+def _train(args):
+    from keras_resnet.training import format_summary, from_args, train
+
+    print(format_summary(train(from_args(args))))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,16 +72,41 @@ def build_parser():
     summary.add_argument("--input-size", type=int, default=None,
                          help="input side in pixels (default: 224 ImageNet, 32 CIFAR)")
     summary.set_defaults(run=_summary)
+
+    from keras_resnet.training.config import add_arguments
+
+    train = commands.add_parser("train", help="train a network with the paper's recipe (tf.distribute, resumable)")
+    add_arguments(train)
+    train.set_defaults(run=_train)
     return parser
+
+
+def _run(command, run, args):
+    """Runs a command; bad input and runs that could not finish end with their message, not a traceback."""
+    from keras_resnet.training import TrainingError
+
+    try:
+        return run(args)
+    except ValueError as error:  # bad input: the message names the fix
+        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
+        return 2
+    except TrainingError as error:  # a diverged run: what was kept and how to go on
+        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:  # bad input: the message names the fix, no traceback
-        print(f"keras-resnet {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    return _run(args.command, args.run, args)
+
+
+def train_main(argv=None, dataset="cifar10", model="resnet20", description=None):
+    """The training recipes' entry point: ``keras-resnet train`` with other defaults and help text."""
+    from keras_resnet.training.config import add_arguments
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = add_arguments(parser, dataset=dataset, model=model).parse_args(argv)
+    return _run("train", _train, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,27 @@
+"""Datasets and tf.data pipelines (TensorFlow-only).
+
+    source = keras_resnet.data.load("cifar10", data_dir="~/data/cifar-10-batches-py")
+    train = keras_resnet.data.train_dataset(source, batch_size=128, epochs=164)
+"""
+
+from keras_resnet.data import cifar, digits, imagenet
+from keras_resnet.data.pipeline import (augmented_examples, eval_dataset, steps_per_epoch, ten_crop_dataset,
+                                        train_dataset)
+from keras_resnet.data.source import DatasetNotFoundError, DataSource
+
+DATASETS = ("digits", "cifar10", "cifar100", "imagenet")
+
+
+def load(name, data_dir=None, download=False, manual_dir=None, image_size=None):
+    """The ``DataSource`` of ``name`` (one of ``DATASETS``); ``data_dir`` as each dataset module documents."""
+    if name == "digits":
+        return digits.load(image_size or 32)
+    if name in ("cifar10", "cifar100"):
+        return cifar.load(name, data_dir, download)
+    if name == "imagenet":
+        return imagenet.load(data_dir, manual_dir, image_size or 224)
+    raise ValueError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)} (digits needs no download).")
+
+
+__all__ = ["DATASETS", "DataSource", "DatasetNotFoundError", "augmented_examples", "cifar", "digits",
+           "eval_dataset", "imagenet", "load", "steps_per_epoch", "ten_crop_dataset", "train_dataset"]

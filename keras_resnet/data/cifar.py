@@ -1,0 +1,93 @@
+"""CIFAR-10 and CIFAR-100 ([He16] Sec. 4.2): through TensorFlow Datasets, or from the python pickle batches.
+
+``data_dir`` may be a TFDS data directory, a ``cifar-10-batches-py`` / ``cifar-100-python`` folder (or a folder
+holding one), or the ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` tarball as downloaded from the
+dataset's home page, read without extracting it.
+"""
+
+import os
+import pickle
+import tarfile
+
+import numpy as np
+
+from keras_resnet.data.source import DatasetNotFoundError, from_arrays
+
+
+# name -> (pickle folder, train files, test files, label key, meta file, label-names key)
+PICKLE_LAYOUT = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], b"labels",
+                "batches.meta", b"label_names"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], b"fine_labels", "meta", b"fine_label_names"),
+}
+
+
+def _pickle_reader(data_dir, name):
+    """A function ``file name -> unpickled dict`` over the folder or tarball at ``data_dir``, or ``None``."""
+    folder = PICKLE_LAYOUT[name][0]
+    if os.path.isfile(data_dir) and tarfile.is_tarfile(data_dir):
+        archive = tarfile.open(data_dir)
+
+        def read(file_name):
+            member = archive.extractfile(f"{folder}/{file_name}")
+            return pickle.load(member, encoding="bytes")
+
+        return read
+    for candidate in (data_dir, os.path.join(data_dir, folder)):
+        if os.path.isfile(os.path.join(candidate, PICKLE_LAYOUT[name][1][0])):
+            def read(file_name, candidate=candidate):
+                with open(os.path.join(candidate, file_name), "rb") as file:
+                    return pickle.load(file, encoding="bytes")
+
+            return read
+    return None
+
+
+def _from_pickles(read, name):
+    _, train_files, test_files, label_key, meta_file, names_key = PICKLE_LAYOUT[name]
+
+    def split(files):
+        batches = [read(file_name) for file_name in files]
+        images = np.concatenate([batch[b"data"] for batch in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        labels = np.concatenate([batch[label_key] for batch in batches])
+        return np.ascontiguousarray(images, dtype="uint8"), labels.astype("int64")
+
+    class_names = [label.decode() for label in read(meta_file)[names_key]]
+    return from_arrays(name, split(train_files), split(test_files), class_names)
+
+
+def _from_tfds(name, data_dir, download):
+    import tensorflow_datasets as tfds
+
+    try:
+        (train, test), info = tfds.load(name, split=["train", "test"], data_dir=data_dir, batch_size=-1,
+                                        as_supervised=True, with_info=True, download=download)
+    except Exception as error:  # TFDS raises AssertionError, OSError or its own errors for missing data
+        where = data_dir or "the default TFDS data dir (~/tensorflow_datasets)"
+        raise DatasetNotFoundError(
+            f"{name} was not found in {where} ({type(error).__name__}). Get it with `tfds build {name} "
+            f"--data_dir DIR` (or run with --download), then pass --data-dir DIR; or pass --data-dir to a "
+            f"{PICKLE_LAYOUT[name][0]} folder or its .tar.gz from the CIFAR home page.") from error
+    class_names = info.features["label"].names
+    return from_arrays(name, tuple(np.asarray(t) for t in train), tuple(np.asarray(t) for t in test), class_names)
+
+
+def load(name="cifar10", data_dir=None, download=False):
+    """``DataSource`` of CIFAR-10/100: 50,000 train and 10,000 test uint8 32x32x3 images."""
+    if name not in PICKLE_LAYOUT:
+        raise ValueError(f"CIFAR dataset must be one of {sorted(PICKLE_LAYOUT)}, got {name!r}")
+    if data_dir is not None:
+        data_dir = os.fspath(data_dir)
+        if not os.path.exists(data_dir):
+            raise DatasetNotFoundError(
+                f"--data-dir {data_dir!r} does not exist. Pass a TFDS data dir holding {name} "
+                f"(`tfds build {name} --data_dir DIR`), a {PICKLE_LAYOUT[name][0]} folder or its .tar.gz.")
+        read = _pickle_reader(data_dir, name)
+        if read is not None:
+            try:
+                return _from_pickles(read, name)
+            except (KeyError, OSError, pickle.UnpicklingError, ValueError) as error:
+                raise DatasetNotFoundError(f"The {name} pickle batches in {data_dir!r} are incomplete or damaged "
+                                           f"({error}). Download {PICKLE_LAYOUT[name][0]} again.") from error
+    return _from_tfds(name, data_dir, download)
+

@@ -1,0 +1,92 @@
+"""ILSVRC-2012 ([He16] Sec. 3.4): a folder of JPEGs with one sub-folder per class, or TFDS ``imagenet2012``.
+
+Folder layout (what most users have on disk)::
+
+    DATA_DIR/train/n01440764/*.JPEG ...    DATA_DIR/val/n01440764/*.JPEG ...   (``validation/`` works too)
+
+Otherwise ``DATA_DIR`` is a TFDS data dir; with ``manual_dir`` (the folder holding ``ILSVRC2012_img_train.tar`` and
+``ILSVRC2012_img_val.tar``) TFDS prepares the dataset there first. Images stay encoded until the pipeline decodes
+them in parallel.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet.data.source import DataSource, DatasetNotFoundError
+
+# Per-channel RGB mean of the ImageNet training set, in [0, 255] (the mean behind the published Caffe weights).
+IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], "float32")
+IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
+VAL_FOLDERS = ("val", "validation")
+
+
+def _list_tree(folder, class_names=None):
+    """``(paths, labels, class names)`` of a one-sub-folder-per-class tree."""
+    class_names = class_names or sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+    paths, labels = [], []
+    for label, class_name in enumerate(class_names):
+        class_folder = os.path.join(folder, class_name)
+        files = sorted(name for name in os.listdir(class_folder) if name.lower().endswith(IMAGE_EXTENSIONS)) \
+            if os.path.isdir(class_folder) else []
+        paths += [os.path.join(class_folder, name) for name in files]
+        labels += [label] * len(files)
+    return paths, np.asarray(labels, "int64"), class_names
+
+
+def _read(path, label):
+    return tf.io.read_file(path), label
+
+
+def _from_tree(data_dir, image_size):
+    val_dir = next((os.path.join(data_dir, name) for name in VAL_FOLDERS
+                    if os.path.isdir(os.path.join(data_dir, name))), None)
+    train_paths, train_labels, class_names = _list_tree(os.path.join(data_dir, "train"))
+    if not train_paths or val_dir is None:
+        raise DatasetNotFoundError(
+            f"The JPEG tree in {data_dir!r} is incomplete: it needs train/<class>/*.JPEG and val/<class>/*.JPEG "
+            f"(found {len(train_paths)} training images, validation folder: {val_dir or 'none'}).")
+    val_paths, val_labels, _ = _list_tree(val_dir, class_names)
+
+    def split(paths, labels):
+        return tf.data.Dataset.from_tensor_slices((paths, labels)).map(_read, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return DataSource("imagenet", split(train_paths, train_labels), split(val_paths, val_labels),
+                      len(train_paths), len(val_paths), class_names, image_size, "imagenet", IMAGENET_MEAN_RGB,
+                      encoded=True)
+
+
+def _from_tfds(data_dir, manual_dir, image_size):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("imagenet2012", data_dir=data_dir)
+    try:
+        if manual_dir is not None:
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        splits = [builder.as_dataset(split=split, as_supervised=True, shuffle_files=False,
+                                     decoders={"image": tfds.decode.SkipDecoding()})
+                  for split in ("train", "validation")]
+    except Exception as error:  # TFDS raises AssertionError / its own errors for missing data
+        where = data_dir or "the default TFDS data dir (~/tensorflow_datasets)"
+        raise DatasetNotFoundError(
+            f"imagenet2012 was not found in {where} ({type(error).__name__}). ImageNet needs a manual download: "
+            "put ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar in a folder and pass it as --manual-dir "
+            "(TFDS then prepares the dataset in --data-dir), or pass --data-dir to a folder with train/<class>/ "
+            "and val/<class>/ JPEG sub-folders.") from error
+    info = builder.info
+    return DataSource("imagenet", splits[0], splits[1], info.splits["train"].num_examples,
+                      info.splits["validation"].num_examples, info.features["label"].names, image_size, "imagenet",
+                      IMAGENET_MEAN_RGB, encoded=True)
+
+
+def load(data_dir=None, manual_dir=None, image_size=224):
+    """``DataSource`` of ImageNet with encoded images; ``image_size`` is the network input side (224)."""
+    if data_dir is not None:
+        data_dir = os.fspath(data_dir)
+        if not os.path.isdir(data_dir):
+            raise DatasetNotFoundError(f"--data-dir {data_dir!r} does not exist: pass a folder with train/<class>/ "
+                                       "and val/<class>/ JPEGs, or a TFDS data dir holding imagenet2012.")
+        if os.path.isdir(os.path.join(data_dir, "train")):
+            return _from_tree(data_dir, image_size)
+    return _from_tfds(data_dir, manual_dir, image_size)

@@ -1,0 +1,94 @@
+"""tf.data input pipelines over a ``DataSource``: training epochs, evaluation, 10-crop testing.
+
+Training data is a pure function of ``(seed, epoch)``: each epoch shuffles with its own seed and augments every
+image with a stateless seed ``(seed + epoch, index)``. A run resumed at epoch ``k`` (``start_epoch=k``) therefore
+sees the same batches as an uninterrupted run. Decoding and augmentation run in parallel (AUTOTUNE) and batches
+are prefetched; order is kept (``deterministic``) unless asked otherwise.
+"""
+
+import functools
+
+import tensorflow as tf
+
+from keras_resnet.data import augment
+
+AUTOTUNE = tf.data.AUTOTUNE
+# In-memory datasets are shuffled whole; streams of encoded images through a buffer of this many examples.
+STREAM_SHUFFLE_BUFFER = 10_000
+
+
+def _augmenter(source):
+    if source.augmentation == "cifar":
+        return lambda image, seed: augment.cifar_train(augment.decode(image), seed, source.image_size, source.flip)
+    return lambda image, seed: augment.imagenet_train(image, seed, source.image_size, source.flip)
+
+
+def _evaluator(source):
+    if source.augmentation == "cifar":
+        return lambda image: tf.cast(augment.decode(image), tf.float32)
+    return lambda image: augment.imagenet_eval(image, source.image_size)
+
+
+def _options(deterministic, shard_by_data):
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    if shard_by_data:  # in-memory sources have no files to shard over workers
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
+
+
+def steps_per_epoch(source, batch_size):
+    """Full batches in one training epoch (the last partial batch is dropped, as the paper's iterations count)."""
+    return source.num_train // batch_size
+
+
+def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, deterministic=True, steps=None):
+    """Batches of augmented ``(float32 (B, S, S, 3) in [0, 255], int64 (B,))`` for epochs ``start_epoch..epochs-1``.
+
+    Every epoch has exactly ``steps`` batches (default and at most ``steps_per_epoch(source, batch_size)``);
+    ``batch_size`` is the global batch.
+    """
+    if steps_per_epoch(source, batch_size) < 1:
+        raise ValueError(f"batch size {batch_size} is larger than the {source.num_train} training images of "
+                         f"{source.name}: pass a smaller --batch-size.")
+    train_augment = _augmenter(source)
+    buffer = source.num_train if not source.encoded else min(source.num_train, STREAM_SHUFFLE_BUFFER)
+
+    if start_epoch >= epochs:
+        raise ValueError(f"No epochs left to train: start_epoch={start_epoch}, epochs={epochs}")
+
+    def one_epoch(epoch):  # Python-int seeds: the epoch's data depends on (seed, epoch) only
+        epoch_seed = seed * 1_000_003 + epoch
+        data = source.train.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False).enumerate()
+        data = data.map(lambda index, example: (
+            train_augment(example[0], tf.stack([tf.constant(epoch_seed, tf.int64), index])), example[1]),
+            num_parallel_calls=AUTOTUNE)
+        return data.batch(batch_size, drop_remainder=True).take(steps or -1)
+
+    data = functools.reduce(tf.data.Dataset.concatenate, (one_epoch(e) for e in range(start_epoch, epochs)))
+    return data.prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))
+
+
+def eval_dataset(source, batch_size, deterministic=True):
+    """Batches of ``(float32 (B, S, S, 3) in [0, 255], int64 (B,))`` of the test split, single central view."""
+    evaluate = _evaluator(source)
+    data = source.test.map(lambda image, label: (evaluate(image), label), num_parallel_calls=AUTOTUNE)
+    return data.batch(batch_size).prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))
+
+
+def ten_crop_dataset(source, batch_size):
+    """Batches of ``(float32 (B, 10, S, S, 3), int64 (B,))``: the 10-crop test views of [He16] Sec. 3.4."""
+    if source.augmentation == "cifar":
+        crops = lambda image: augment.cifar_ten_crop(augment.decode(image), source.image_size)  # noqa: E731
+    else:
+        crops = lambda image: augment.imagenet_ten_crop(image, source.image_size)  # noqa: E731
+    data = source.test.map(lambda image, label: (crops(image), label), num_parallel_calls=AUTOTUNE)
+    return data.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def augmented_examples(source, count=16, seed=0):
+    """``count`` augmented training images (float32, [0, 255]) for inspection, e.g. a TensorBoard grid."""
+    train_augment = _augmenter(source)
+    data = source.train.take(count).enumerate().map(
+        lambda index, example: train_augment(example[0], tf.stack([tf.constant(seed, tf.int64), index])))
+    return next(iter(data.batch(count)))

@@ -1,0 +1,88 @@
+"""The configuration of one training run, and the command-line options that fill it.
+
+Every field defaults to the paper's recipe for the dataset (``schedule.RECIPES``); ``None`` means "the paper's".
+``recipes/cifar10.py``, ``recipes/imagenet.py`` and ``keras-resnet train`` share ``add_arguments``.
+"""
+
+import argparse
+import dataclasses
+
+from keras_resnet.data import DATASETS
+from keras_resnet.training.distribute import STRATEGIES
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """One training run. See ``add_arguments`` for the meaning of each field."""
+
+    model: str = "resnet20"
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    manual_dir: str | None = None
+    download: bool = False
+    image_size: int | None = None
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    batch_size: int | None = None
+    batch_per_replica: int | None = None
+    learning_rate: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str | None = None
+    warmup: bool | None = None
+    bn_momentum: float = 0.9
+    sync_bn: bool = False
+    shortcut: str | None = None
+    strategy: str = "auto"
+    output_dir: str | None = None
+    seed: int = 0
+    deterministic: bool = False
+    histograms: bool = False
+    ten_crop: bool = False
+    verbose: str | int = "auto"
+
+
+def add_arguments(parser, dataset="cifar10", model="resnet20"):
+    """Adds the training options to an ``argparse`` parser, with ``dataset`` and ``model`` as defaults."""
+    add = parser.add_argument
+    add("--model", default=model, help=f"registry name, e.g. resnet20 .. resnet1202, plain56, resnet50 "
+                                       f"(keras-resnet summary lists them; default {model})")
+    add("--dataset", default=dataset, choices=DATASETS, help=f"default {dataset}; digits needs no download")
+    add("--data-dir", help="TFDS data dir, a cifar-10-batches-py folder or tarball, or an ImageNet JPEG tree")
+    add("--manual-dir", help="ImageNet: folder with ILSVRC2012_img_{train,val}.tar for TFDS to prepare")
+    add("--download", action="store_true", help="let TFDS download the dataset (CIFAR) if it is missing")
+    add("--image-size", type=int, help="network input side (default 32 CIFAR/digits, 224 ImageNet)")
+    add("--epochs", type=int, help="epochs (default: the paper's 64k CIFAR / 600k ImageNet iterations)")
+    add("--steps-per-epoch", type=int, help="cap on training steps per epoch (quick experiments)")
+    add("--batch-size", type=int, help="global batch (default the paper's: 128 CIFAR, 256 ImageNet)")
+    add("--batch-per-replica", type=int, help="per-replica batch; global batch = this x replicas")
+    add("--lr", "--learning-rate", dest="learning_rate", type=float,
+        help="learning rate at the paper's batch (default 0.1), scaled linearly with the global batch")
+    add("--momentum", type=float, default=0.9)
+    add("--weight-decay", type=float, default=1e-4, help="L2 weight decay on conv/dense kernels (default 1e-4)")
+    add("--schedule", choices=("step", "plateau"), help="lr drops at fixed iterations or on plateau "
+                                                        "(default: step CIFAR, plateau ImageNet)")
+    add("--warmup", action=argparse.BooleanOptionalAction, default=None,
+        help="lr 0.01 for the first 400 of 64k iterations (default: on for CIFAR depth >= 110)")
+    add("--bn-momentum", type=float, default=0.9, help="moving-statistics momentum (0.9; Keras' 0.99 lags in "
+                                                       "short runs)")
+    add("--sync-bn", action="store_true", help="batch statistics over all replicas (default: per replica)")
+    add("--shortcut", help="shortcut option A, B, C or none (default: the model's)")
+    add("--strategy", default="auto", choices=STRATEGIES, help="tf.distribute strategy (auto: multiworker with "
+                                                                 "TF_CONFIG, else mirrored over all GPUs)")
+    add("--output-dir", help="run folder (default runs/<model>-<timestamp>); rerun with it to resume")
+    add("--seed", type=int, default=0)
+    add("--deterministic", action="store_true", help="deterministic ops (bitwise reproducible on CPU)")
+    add("--histograms", action="store_true", help="weight and gradient histograms in TensorBoard")
+    add("--ten-crop", action="store_true", help="also report the 10-crop test error at the end")
+    add("--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2")
+    return parser
+
+
+def from_args(args):
+    """``TrainConfig`` from parsed ``add_arguments`` options."""
+    fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    values = {key: value for key, value in vars(args).items() if key in fields}
+    if str(values.get("verbose")).isdigit():
+        values["verbose"] = int(values["verbose"])
+    return TrainConfig(**values)

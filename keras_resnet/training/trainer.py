@@ -1,0 +1,226 @@
+"""``train(config)``: one run of a paper recipe under tf.distribute, resumable, logged to TensorBoard.
+
+The run folder (``--output-dir``) holds::
+
+    backup/            BackupAndRestore state (weights, optimizer, epoch): rerunning the same command resumes
+    checkpoints/       last.keras (every epoch) and best.keras (lowest test error)
+    logs/              TensorBoard: train/ and validation/ scalars, augmented images, HParams, histograms
+    history.csv        one row of metrics per epoch
+    model.keras        the final model; its first layer subtracts the training mean (loads with safe_mode=True)
+    preprocessing.json the mean, scale and class names the model was trained with
+    summary.json       test_accuracy, best_test_accuracy, epochs, images_per_second, ...
+"""
+
+import csv
+import datetime
+import json
+import math
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet import data as data_lib
+from keras_resnet import registry
+from keras_resnet.builder import normalize_shortcut
+from keras_resnet.training import callbacks as callbacks_lib
+from keras_resnet.training import distribute
+from keras_resnet.metrics import TopKError
+from keras_resnet.training.schedule import DATASET_RECIPE, RECIPES, scaled_learning_rate, step_schedule
+
+PIXEL_SCALE = 255.0  # the model sees (pixel - training mean) / 255
+BACKUP = "backup"
+
+
+class TrainingError(RuntimeError):
+    """A run that could not finish; the message says what was kept and how to go on."""
+
+
+def default_output_dir(model):
+    return os.path.join("runs", f"{model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+
+
+def _writable_dir(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(f"Cannot write to the output dir {path!r} ({error.strerror or error}): choose a writable "
+                         "folder with --output-dir.") from error
+    return path
+
+
+def completed_epochs(run_dir):
+    """Epochs finished by an earlier, interrupted run in ``run_dir`` (0 for a new run)."""
+    metadata = os.path.join(run_dir, BACKUP, "training_metadata.json")
+    if not os.path.exists(metadata):
+        return 0
+    with open(metadata) as file:
+        return int(json.load(file)["epoch"])
+
+
+def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False, shortcut=None):
+    """The network ``name`` for ``source``: raw ``[0, 255]`` images in, class probabilities out.
+
+    The first layer subtracts the training-set mean and divides by 255 (a ``Normalization`` layer holding the
+    numbers), so that evaluation, export and serving see the same preprocessing as training.
+    Shapes: ``(batch, S, S, 3) -> (batch, classes)``.
+    """
+    inputs = keras.Input(source.image_shape, name="image")
+    per_pixel = np.ndim(source.mean) == 3
+    x = keras.layers.Normalization(axis=(-3, -2, -1) if per_pixel else -1, mean=source.mean,
+                                   variance=np.full(np.shape(source.mean), PIXEL_SCALE ** 2, "float32"),
+                                   name="mean_subtraction")(inputs)
+    options = {"shortcut": normalize_shortcut(shortcut)} if shortcut else {}
+    model = registry.build(name, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay,
+                           bn_momentum=bn_momentum, sync_bn=sync_bn, **options)
+    return keras.Model(inputs, model.output, name=model.name)
+
+
+def _best_and_rows(history_path):
+    if not os.path.exists(history_path):
+        return []
+    with open(history_path) as file:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
+    return [rows[epoch] for epoch in sorted(rows)]
+
+
+def evaluate_ten_crop(model, source, batch_size):
+    """Top-1 error of the 10-crop test ([He16] Sec. 3.4): softmax scores averaged over the 10 views."""
+    errors, count = 0, 0
+    for crops, labels in data_lib.ten_crop_dataset(source, batch_size):
+        views = tf.reshape(crops, (-1, *source.image_shape))
+        scores = tf.reshape(model(views, training=False), (tf.shape(crops)[0], 10, -1))
+        predicted = tf.argmax(tf.reduce_mean(scores, axis=1), axis=-1)
+        errors += int(tf.reduce_sum(tf.cast(predicted != labels, tf.int32)))
+        count += int(tf.shape(labels)[0])
+    return errors / max(count, 1)
+
+
+def train(config):
+    """Trains ``config.model`` on ``config.dataset`` with the paper's recipe; returns the summary dict.
+
+    Raises ``ValueError`` for bad options (before any training) and ``TrainingError`` when the loss diverges.
+    """
+    recipe = RECIPES[DATASET_RECIPE.get(config.dataset, "cifar")]
+    if config.dataset not in DATASET_RECIPE:
+        data_lib.load(config.dataset)  # raises the clear unknown-dataset error
+    entry = registry.resolve(config.model)
+    entry.layout()  # bad depths fail here, before any data is read
+    if config.shortcut:
+        normalize_shortcut(config.shortcut)
+    output_dir = config.output_dir or default_output_dir(config.model)
+    chief = distribute.is_chief()
+    run_dir = _writable_dir(output_dir if chief else os.path.join(output_dir, "workers", distribute.worker_name()))
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = distribute.make_strategy(config.strategy)
+    batch = distribute.global_batch_size(strategy, config.batch_size, config.batch_per_replica,
+                                         default=recipe.batch_size)
+    source = data_lib.load(config.dataset, config.data_dir, config.download, config.manual_dir, config.image_size)
+    steps = data_lib.steps_per_epoch(source, batch)
+    if steps < 1:
+        raise ValueError(f"--batch-size {batch} is larger than the {source.num_train} training images of "
+                         f"{source.name}: pass a smaller batch.")
+    steps = min(steps, config.steps_per_epoch or steps)
+    epochs = config.epochs or math.ceil(recipe.iterations / steps)
+    schedule_name = config.schedule or recipe.schedule
+    learning_rate = scaled_learning_rate(recipe, config.learning_rate or recipe.learning_rate, batch)
+    warmup = config.warmup if config.warmup is not None else (
+        DATASET_RECIPE.get(config.dataset) == "cifar" and entry.family == "cifar"
+        and entry.depth >= recipe.warmup_min_depth)
+    start_epoch = completed_epochs(run_dir)
+
+    with strategy.scope():
+        model = build_model(config.model, source, config.weight_decay, config.bn_momentum, config.sync_bn,
+                            config.shortcut)
+        lr = step_schedule(recipe, learning_rate, epochs * steps, warmup) if schedule_name == "step" \
+            else learning_rate
+        metrics = [TopKError(1)] + ([TopKError(5)] if source.num_classes >= 100 else [])
+        model.compile(optimizer=keras.optimizers.SGD(lr, momentum=config.momentum),
+                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics)
+
+    log_dir = os.path.join(run_dir, "logs")
+    hparams = {"model": config.model, "dataset": config.dataset, "batch_size": batch, "learning_rate": learning_rate,
+               "epochs": epochs, "weight_decay": config.weight_decay, "schedule": schedule_name,
+               "warmup": bool(warmup), "sync_bn": config.sync_bn, "replicas": strategy.num_replicas_in_sync,
+               "shortcut": config.shortcut or str(entry.default("shortcut"))}
+    gradient_batch = next(iter(data_lib.eval_dataset(source, min(batch, 32)))) if config.histograms else None
+    throughput = callbacks_lib.Throughput(batch)
+    callbacks = [
+        callbacks_lib.NonFiniteLossGuard(),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "last.keras")),
+        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.keras"),
+                                        monitor="val_top1_error", mode="min", save_best_only=True),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+        keras.callbacks.TensorBoard(log_dir, histogram_freq=1 if config.histograms else 0),
+        callbacks_lib.TensorBoardExtras(log_dir, data_lib.augmented_examples(source, 16, config.seed), hparams,
+                                        gradient_batch),
+        throughput,
+    ]
+    if schedule_name == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_top1_error", mode="min", factor=0.1,
+                                                           patience=recipe.plateau_patience,
+                                                           min_lr=learning_rate * 1e-3))
+    print(f"Training {config.model} on {source.name} ({source.num_train} images, {source.num_classes} classes) "
+          f"with {strategy.num_replicas_in_sync} replica(s): global batch {batch}, lr {learning_rate:g} "
+          f"({schedule_name}{', warm-up' if warmup else ''}), {epochs} epochs x {steps} steps; run folder "
+          f"{output_dir}" + (f"; resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
+
+    started = time.perf_counter()
+    if start_epoch < epochs:
+        train_data = data_lib.train_dataset(source, batch, epochs, start_epoch, config.seed, config.deterministic,
+                                            steps=steps)
+        try:
+            model.fit(train_data, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                      validation_data=data_lib.eval_dataset(source, batch), callbacks=callbacks,
+                      verbose=config.verbose)
+        except callbacks_lib.NonFiniteLossError as error:
+            raise TrainingError(
+                f"{error} The last good state (end of epoch {completed_epochs(run_dir)}) is kept in "
+                f"{os.path.join(run_dir, BACKUP)} and {os.path.join(run_dir, 'checkpoints')}. Lower the learning "
+                "rate (--lr) or turn on --warmup, then rerun the same command with --output-dir to resume.") \
+                from error
+    elapsed = time.perf_counter() - started
+
+    results = model.evaluate(data_lib.eval_dataset(source, batch), return_dict=True, verbose=0)
+    rows = _best_and_rows(os.path.join(run_dir, "history.csv"))
+    best_error = min([float(row["val_top1_error"]) for row in rows] + [results["top1_error"]])
+    summary = {
+        "model": config.model, "dataset": source.name, "epochs": epochs, "steps_per_epoch": steps,
+        "global_batch_size": batch, "replicas": strategy.num_replicas_in_sync,
+        "test_accuracy": 1.0 - results["top1_error"], "best_test_accuracy": 1.0 - best_error,
+        "test_error": results["top1_error"], "best_test_error": best_error, "test_loss": results["loss"],
+        "train_seconds": elapsed, "images_per_second": throughput.images_per_second if throughput.epoch_times
+        else None, "params": model.count_params(), "output_dir": output_dir,
+    }
+    if "top5_error" in results:
+        summary["test_top5_error"] = results["top5_error"]
+    if config.ten_crop:
+        summary["ten_crop_test_error"] = evaluate_ten_crop(model, source, batch)
+    if chief:
+        model.save(os.path.join(run_dir, "model.keras"))
+        with open(os.path.join(run_dir, "preprocessing.json"), "w") as file:
+            json.dump({"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE,
+                       "image_size": source.image_size, "class_names": source.class_names,
+                       "dataset": source.name}, file)
+        with open(os.path.join(run_dir, "summary.json"), "w") as file:
+            json.dump(summary, file, indent=2)
+    return summary
+
+
+def format_summary(summary):
+    """Human-readable closing lines of a run."""
+    speed = summary["images_per_second"]
+    return (f"{summary['model']} on {summary['dataset']}: test error {100 * summary['test_error']:.2f} % "
+            f"(accuracy {100 * summary['test_accuracy']:.2f} %), best {100 * summary['best_test_error']:.2f} %, "
+            f"{summary['epochs']} epochs in {summary['train_seconds']:.0f} s"
+            + (f", {speed:.0f} images/s" if speed else "") + f". Run folder: {summary['output_dir']}")
