@@ -60,8 +60,8 @@ def _from_tfds(name, data_dir, download):
     import tensorflow_datasets as tfds
 
     try:
-        (train, test), info = tfds.load(name, split=["train", "test"], data_dir=data_dir, batch_size=-1,
-                                        as_supervised=True, with_info=True, download=download)
+        (train, test), info = tfds.load(name, split=["train", "test"], data_dir=data_dir, as_supervised=True,
+                                        with_info=True, download=download)
     except Exception as error:  # TFDS raises AssertionError, OSError or its own errors for missing data
         where = data_dir or "the default TFDS data dir (~/tensorflow_datasets)"
         raise DatasetNotFoundError(
@@ -69,7 +69,15 @@ def _from_tfds(name, data_dir, download):
             f"--data_dir DIR` (or run with --download), then pass --data-dir DIR; or pass --data-dir to a "
             f"{PICKLE_LAYOUT[name][0]} folder or its .tar.gz from the CIFAR home page.") from error
     class_names = info.features["label"].names
-    return from_arrays(name, tuple(np.asarray(t) for t in train), tuple(np.asarray(t) for t in test), class_names)
+    return from_arrays(name, _to_arrays(train), _to_arrays(test), class_names)
+
+
+def _to_arrays(split):
+    """``(images uint8 (N, 32, 32, 3), labels (N,))`` of a TFDS split (CIFAR fits in memory: 150 MB)."""
+    import tensorflow_datasets as tfds
+
+    images, labels = zip(*tfds.as_numpy(split))
+    return np.stack(images).astype("uint8"), np.asarray(labels, "int64")
 
 
 def load(name="cifar10", data_dir=None, download=False):

@@ -182,13 +182,14 @@ def train(config):
         try:
             model.fit(train_data, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
                       validation_data=data_lib.eval_dataset(source, batch), callbacks=callbacks,
-                      verbose=config.verbose)
+                      shuffle=False, verbose=config.verbose)
         except callbacks_lib.NonFiniteLossError as error:
-            raise TrainingError(
-                f"{error} The last good state (end of epoch {completed_epochs(run_dir)}) is kept in "
-                f"{os.path.join(run_dir, BACKUP)} and {os.path.join(run_dir, 'checkpoints')}. Lower the learning "
-                "rate (--lr) or turn on --warmup, then rerun the same command with --output-dir to resume.") \
-                from error
+            done = completed_epochs(run_dir)
+            kept = (f"The last good state (end of epoch {done}) is kept in {os.path.join(run_dir, BACKUP)} and "
+                    f"{os.path.join(run_dir, 'checkpoints')}" if done else "No epoch had finished, so nothing "
+                    "was saved")
+            raise TrainingError(f"{error} {kept}. Lower the learning rate (--lr) or turn on --warmup, then rerun "
+                                "the same command with --output-dir to resume.") from error
     elapsed = time.perf_counter() - started
 
     results = model.evaluate(data_lib.eval_dataset(source, batch), return_dict=True, verbose=0)

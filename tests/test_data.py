@@ -1,0 +1,158 @@
+"""Datasets and tf.data pipelines, on data the tests write in the real formats."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from datasets import CIFAR10_NAMES, tar_folder, write_cifar10_pickles, write_jpeg_tree
+from keras_resnet import data
+from keras_resnet.data import augment
+
+
+def test_digits_are_the_real_uci_digits_at_32x32x3():
+    source = data.load("digits")
+    assert (source.num_train, source.num_test, source.num_classes) == (1437, 360, 10)
+    images, labels = next(iter(source.test.batch(360)))
+    assert images.shape == (360, 32, 32, 3) and images.dtype == tf.uint8
+    assert int(tf.reduce_max(images)) == 255 and int(tf.reduce_min(images)) == 0
+    assert np.bincount(labels.numpy()).min() >= 35  # stratified hold-out
+    assert source.mean.shape == (32, 32, 3) and not source.flip
+
+
+@pytest.mark.parametrize("as_tarball", [False, True])
+def test_cifar10_pickle_batches(tmp_path, as_tarball):
+    folder, x_train, y_train, x_test, y_test = write_cifar10_pickles(tmp_path)
+    path = tar_folder(folder, tmp_path / "cifar-10-python.tar.gz") if as_tarball else tmp_path
+    source = data.load("cifar10", data_dir=path)
+    assert source.class_names == CIFAR10_NAMES and (source.num_train, source.num_test) == (20, 4)
+    images, labels = next(iter(source.train.batch(20)))
+    np.testing.assert_array_equal(images.numpy(), x_train)
+    np.testing.assert_array_equal(labels.numpy(), y_train)
+    np.testing.assert_allclose(source.mean, x_train.mean(axis=0), rtol=1e-5)
+    test_images, _ = next(iter(source.test.batch(4)))
+    np.testing.assert_array_equal(test_images.numpy(), x_test)
+
+
+def test_cifar10_through_tfds():
+    with tfds.testing.mock_data(num_examples=24):
+        source = data.load("cifar10")
+    assert (source.num_train, source.num_classes) == (24, 10)
+    images, labels = next(iter(data.train_dataset(source, batch_size=8, epochs=1)))
+    assert images.shape == (8, 32, 32, 3) and images.dtype == tf.float32 and labels.dtype == tf.int64
+
+
+def test_missing_cifar_says_where_and_how(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError, match=r"does not exist.*tfds build cifar10"):
+        data.load("cifar10", data_dir=tmp_path / "nowhere")
+    with pytest.raises(data.DatasetNotFoundError, match=rf"cifar10 was not found in {tmp_path}.*tfds build cifar10"):
+        data.load("cifar10", data_dir=tmp_path)
+
+
+def test_damaged_cifar_pickles(tmp_path):
+    folder, *_ = write_cifar10_pickles(tmp_path)
+    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"truncated")
+    with pytest.raises(data.DatasetNotFoundError, match="incomplete or damaged"):
+        data.load("cifar10", data_dir=folder)
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match=r"Unknown dataset 'mnist'.*digits"):
+        data.load("mnist")
+
+
+def test_imagenet_jpeg_tree_pipeline(tmp_path):
+    source = data.load("imagenet", data_dir=write_jpeg_tree(tmp_path), image_size=32)
+    assert (source.num_train, source.num_test, source.class_names) == (9, 9, ["n01", "n02", "n03"])
+    assert source.encoded and source.mean.shape == (3,)
+    images, labels = next(iter(data.train_dataset(source, batch_size=4, epochs=1)))
+    assert images.shape == (4, 32, 32, 3) and images.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 255.0
+    images, labels = next(iter(data.eval_dataset(source, batch_size=9)))
+    assert images.shape == (9, 32, 32, 3) and sorted(labels.numpy().tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    crops, _ = next(iter(data.ten_crop_dataset(source, batch_size=2)))
+    assert crops.shape == (2, 10, 32, 32, 3)
+
+
+def test_incomplete_jpeg_tree(tmp_path):
+    (tmp_path / "train" / "n01").mkdir(parents=True)
+    with pytest.raises(data.DatasetNotFoundError, match=r"incomplete.*val/<class>"):
+        data.load("imagenet", data_dir=tmp_path)
+
+
+def test_missing_imagenet_names_the_manual_download(tmp_path):
+    with pytest.raises(data.DatasetNotFoundError, match=r"manual download.*--manual-dir"):
+        data.load("imagenet", data_dir=tmp_path)
+
+
+def _position_image():
+    """Pixel (y, x) holds (y + 1, x + 1, 7): a crop's top-left pixel tells its offset and flip."""
+    y, x = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    return tf.constant(np.stack([y + 1, x + 1, np.full_like(y, 7)], -1).astype("uint8"))
+
+
+def test_cifar_crop_and_flip_statistics():
+    """[He16] Sec. 4.2: pad 4, random 32x32 crop (offsets 0..8 uniformly), horizontal flip half of the time."""
+    image = _position_image()
+    offsets, flips = [], 0
+    for i in range(400):
+        out = augment.cifar_train(image, tf.constant([0, i], tf.int64)).numpy()
+        assert out.shape == (32, 32, 3)
+        inside = out[..., 2] == 7
+        assert not out[~inside].any()  # the padding is zeros
+        rows, cols = np.nonzero(inside)
+        first_row = rows.min()
+        image_row = out[first_row, cols.min(), 0] - 1
+        offsets.append(int(image_row) + 4 - int(first_row))  # crop origin in the padded image
+        flips += out[first_row, cols.min(), 1] > out[first_row, cols.max(), 1]
+    assert 0.4 < flips / 400 < 0.6
+    counts = np.bincount(offsets, minlength=9)
+    assert len(counts) == 9 and counts.min() > 400 / 9 / 2  # every offset 0..8, roughly uniformly
+
+
+def test_no_flip_for_digits():
+    image = _position_image()
+    for i in range(50):
+        out = augment.cifar_train(image, tf.constant([0, i], tf.int64), flip=False).numpy()
+        rows, cols = np.nonzero(out[..., 2] == 7)
+        assert out[rows.min(), cols.min(), 1] < out[rows.min(), cols.max(), 1]
+
+
+def test_imagenet_scale_augmentation_and_lighting():
+    image = tf.constant(np.full((100, 150, 3), 128, "uint8"))
+    assert augment.resize_shorter_side(image, 64).shape == (64, 96, 3)
+    out = augment.imagenet_train(tf.io.encode_jpeg(image), tf.constant([1, 2], tf.int64), size=56)
+    assert out.shape == (56, 56, 3)
+    shifts = np.stack([augment.pca_lighting(tf.zeros((2, 2, 3)), tf.constant([0, i])).numpy()[0, 0]
+                       for i in range(500)])
+    along_first = shifts @ np.array(augment.PCA_EIGENVECTORS)[:, 0]
+    expected = 255 * augment.PCA_STDDEV * augment.PCA_EIGENVALUES[0]  # ~5.5 grey levels
+    assert along_first.std() == pytest.approx(expected, rel=0.15) and abs(along_first.mean()) < 1.0
+    assert augment.imagenet_eval(tf.io.encode_jpeg(image), size=56).shape == (56, 56, 3)
+
+
+def test_ten_crops_are_corners_centre_and_flips():
+    image = _position_image()
+    crops = augment.ten_crops(tf.cast(image, tf.float32), 24).numpy()
+    assert crops.shape == (10, 24, 24, 3)
+    assert [tuple(crops[i, 0, 0, :2]) for i in range(5)] == [(1, 1), (1, 9), (9, 1), (9, 9), (5, 5)]
+    np.testing.assert_array_equal(crops[5:], crops[:5, :, ::-1])
+
+
+def test_epochs_depend_on_seed_and_epoch_only():
+    """A run resumed at epoch 1 sees exactly the batches of an uninterrupted run's epoch 1 and 2."""
+    source = data.load("digits")
+    full = [x.numpy() for x, _ in data.train_dataset(source, 256, epochs=3, seed=3)]
+    resumed = [x.numpy() for x, _ in data.train_dataset(source, 256, epochs=3, start_epoch=1, seed=3)]
+    steps = data.steps_per_epoch(source, 256)
+    assert len(full) == 3 * steps and len(resumed) == 2 * steps
+    for a, b in zip(full[steps:], resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(full[0], full[steps])  # epochs differ
+    capped = list(data.train_dataset(source, 256, epochs=2, steps=2))
+    assert len(capped) == 4
+
+
+def test_batch_larger_than_dataset():
+    with pytest.raises(ValueError, match="smaller --batch-size"):
+        data.train_dataset(data.load("digits"), 4096, epochs=1)

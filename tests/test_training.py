@@ -1,0 +1,150 @@
+"""The training recipe: it learns, logs to TensorBoard, saves what loads, resumes exactly, and fails clearly."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+from keras_resnet import cli, data
+from keras_resnet.training import TrainConfig, build_model, train
+from keras_resnet.training.distribute import global_batch_size
+from keras_resnet.training.schedule import RECIPES, step_schedule
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "cifar10.py"
+QUICK = ["--dataset", "digits", "--model", "resnet8", "--batch-size", "64", "--verbose", "0"]
+
+
+def _tags(folder):
+    accumulator = event_accumulator.EventAccumulator(str(folder))
+    accumulator.Reload()
+    return set(accumulator.Tags()["tensors"])
+
+
+def test_short_digits_run_learns_logs_and_saves(tmp_path):
+    summary = train(TrainConfig(model="resnet8", dataset="digits", epochs=3, batch_size=64, output_dir=str(tmp_path),
+                                verbose=0))
+    assert summary["test_accuracy"] > 0.5  # chance is 0.1
+    assert summary["best_test_accuracy"] >= summary["test_accuracy"] - 1e-6
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("test_accuracy", "best_test_accuracy", "epochs", "images_per_second"):
+        assert saved[key] == pytest.approx(summary[key])
+    assert saved["epochs"] == 3 and saved["images_per_second"] > 0
+    assert {"epoch_loss", "epoch_top1_error", "epoch_learning_rate",
+            "augmented_training_images"} <= _tags(tmp_path / "logs" / "train")
+    assert {"epoch_loss", "epoch_top1_error"} <= _tags(tmp_path / "logs" / "validation")
+    assert "_hparams_/session_start_info" in _tags(tmp_path / "logs")
+    model = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    images, labels = next(iter(data.eval_dataset(data.load("digits"), 360)))
+    accuracy = np.mean(np.argmax(model.predict(images, verbose=0), -1) == labels.numpy())
+    assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-6)
+    preprocessing = json.loads((tmp_path / "preprocessing.json").read_text())
+    assert np.shape(preprocessing["mean"]) == (32, 32, 3) and preprocessing["class_names"][9] == "9"
+    assert (tmp_path / "checkpoints" / "best.keras").exists() and (tmp_path / "history.csv").exists()
+
+
+def test_model_subtracts_the_training_mean():
+    source = data.load("digits")
+    model = build_model("resnet8", source)
+    images, _ = next(iter(source.train.batch(source.num_train)))
+    centred = keras.Model(model.input, model.get_layer("mean_subtraction").output)(np.asarray(images, "float32"))
+    assert np.abs(np.mean(keras.ops.convert_to_numpy(centred), axis=0)).max() < 1e-4
+    assert model.count_params() == keras.Model(model.input, model.output).count_params()
+
+
+def test_paper_schedule_with_warmup():
+    """[He16] Sec. 4.2: 0.01 for 400 iterations (ResNet-110), 0.1, /10 at 32k and 48k of 64k."""
+    schedule = step_schedule(RECIPES["cifar"], 0.1, 64_000, warmup=True)
+    lr = {step: float(schedule(step)) for step in (0, 400, 401, 32_000, 32_001, 48_001, 63_999)}
+    assert lr == pytest.approx({0: 0.01, 400: 0.01, 401: 0.1, 32_000: 0.1, 32_001: 0.01, 48_001: 0.001,
+                                63_999: 0.001})
+    short = step_schedule(RECIPES["cifar"], 0.1, 160)  # a 160-step run drops at steps 80 and 120
+    assert [float(short(s)) for s in (80, 81, 121)] == pytest.approx([0.1, 0.01, 0.001])
+
+
+def test_global_batch_rule():
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    assert global_batch_size(TwoReplicas()) == 128
+    assert global_batch_size(TwoReplicas(), batch_per_replica=64) == 128
+    with pytest.raises(ValueError, match=r"--batch-size 127 is the global batch.*multiple of the 2 replicas.*126"):
+        global_batch_size(TwoReplicas(), batch_size=127)
+
+
+def _run(output_dir, *extra):
+    command = [sys.executable, str(RECIPE), *QUICK, "--epochs", "4", "--steps-per-epoch", "8", "--deterministic",
+               "--output-dir", str(output_dir), *extra]
+    return command
+
+
+def _weights(path):
+    return [keras.ops.convert_to_numpy(w) for w in keras.saving.load_model(path, safe_mode=True).weights]
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    reference = tmp_path / "reference"
+    subprocess.run(_run(reference), check=True, capture_output=True, timeout=300)
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(_run(interrupted), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metadata = interrupted / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= 2:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # into epoch 3
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (interrupted / "model.keras").exists()
+    resumed = subprocess.run(_run(interrupted), check=True, capture_output=True, text=True, timeout=300)
+    assert "resuming after epoch" in resumed.stdout
+    for ours, theirs in zip(_weights(interrupted / "model.keras"), _weights(reference / "model.keras")):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_nan_loss_stops_clearly_and_keeps_the_last_good_state(tmp_path, capsys):
+    assert cli.main(["train", *QUICK, "--epochs", "1", "--steps-per-epoch", "3", "--output-dir", str(tmp_path)]) == 0
+    good = _weights(tmp_path / "checkpoints" / "last.keras")
+    code = cli.main(["train", *QUICK, "--epochs", "2", "--steps-per-epoch", "3", "--lr", "1e30",
+                     "--output-dir", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "training loss became nan at epoch 2" in err.lower() and "end of epoch 1" in err and "--lr" in err
+    for kept, before in zip(_weights(tmp_path / "checkpoints" / "last.keras"), good):
+        np.testing.assert_array_equal(kept, before)
+    assert json.loads((tmp_path / "backup" / "training_metadata.json").read_text())["epoch"] == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], r"does not exist.*tfds build cifar10"),
+    (["--dataset", "digits", "--model", "resnt20"], r"Unknown architecture 'resnt20'.*'resnet20'"),
+    (["--dataset", "digits", "--model", "resnet21"], r"6n\+2.*got 21"),
+    (["--dataset", "digits", "--shortcut", "D"], r"shortcut must be 'A', 'B' or 'C'"),
+    (["--dataset", "digits", "--batch-size", "5000"], r"larger than the 1437 training images"),
+])
+def test_bad_input_is_one_clear_line(argv, message, tmp_path, capsys):
+    assert cli.main(["train", *argv, "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-resnet train: error:") and "Traceback" not in err
+    assert __import__("re").search(message, err)
+
+
+def test_unknown_dataset_and_unwritable_output_dir(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--dataset", "mnist"])
+    assert "invalid choice: 'mnist'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"Unknown dataset 'mnist'"):
+        train(TrainConfig(dataset="mnist", output_dir=str(tmp_path)))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert cli.main(["train", *QUICK, "--output-dir", str(blocker / "run")]) == 2
+    assert "Cannot write to the output dir" in capsys.readouterr().err
