@@ -63,3 +63,48 @@ def worker_name():
     """``"chief"`` or ``"worker-<index>"`` from ``TF_CONFIG``."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     return "chief" if is_chief() else f"{task.get('type', 'worker')}-{task.get('index', 0)}"
+
+
+def prepare_for_multi_worker(model, strategy):
+    """Lets ``model.fit`` run under ``MultiWorkerMirroredStrategy`` with Keras 3 (keras-team/keras#20585).
+
+    Two steps of Keras 3's TensorFlow trainer fail under collective all-reduce, and only there:
+
+    - before training it builds the model from one batch that it first averages over replicas with
+      ``strategy.reduce`` on the whole ``(images, labels)`` structure, which collective all-reduce cannot reduce;
+      only the batch's shapes matter, so this model builds from the first local replica's batch;
+    - it averages each step's scalar logs (loss, metrics) over replicas with ``axis=0``, which a scalar has not;
+      scalars are averaged with ``axis=None`` here, everything else goes through Keras unchanged.
+
+    Other strategies are left alone. Returns ``model``.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return model
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    def first_replica(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(first_replica, next(batches))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = symbolic_build
+    keras_reduce = getattr(keras_trainer.reduce_per_replica, "keras_original", keras_trainer.reduce_per_replica)
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return tf.nest.map_structure(
+                lambda value: strategy.reduce("MEAN", value, axis=None) if first_replica(value).shape.rank == 0
+                else keras_reduce(value, strategy, reduction), values)
+        return keras_reduce(values, strategy, reduction)
+
+    reduce_per_replica.keras_original = keras_reduce
+    keras_trainer.reduce_per_replica = reduce_per_replica
+    return model

@@ -145,6 +145,7 @@ def train(config):
         metrics = [TopKError(1)] + ([TopKError(5)] if source.num_classes >= 100 else [])
         model.compile(optimizer=keras.optimizers.SGD(lr, momentum=config.momentum),
                       loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics)
+    distribute.prepare_for_multi_worker(model, strategy)
 
     log_dir = os.path.join(run_dir, "logs")
     hparams = {"model": config.model, "dataset": config.dataset, "batch_size": batch, "learning_rate": learning_rate,
