@@ -1,6 +1,8 @@
 """The ``keras-resnet`` console command.
 
     keras-resnet train --dataset digits --model resnet20 --epochs 15     # the paper's recipe, any dataset
+    keras-resnet export runs/x/model.keras --to saved_model --output saved_models/resnet20
+    keras-resnet export runs/x/model.keras --to tflite --output exports/resnet20-tflite
     keras-resnet summary                 # every registered network: parameters and FLOPs
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
@@ -63,6 +65,23 @@ def _train(args):
     return 0
 
 
+def _export(args):
+    from keras_resnet import export
+
+    if args.to == "saved_model":
+        path, info = export.export_saved_model(args.model, args.output, args.version, args.overwrite, args.top_k,
+                                               args.preprocessing, args.labels)
+        print(f"SavedModel version {info['version']} in {path} (signatures serving_default: uint8 images, "
+              f"predict_jpeg: encoded JPEG/PNG; preprocessing {info['preprocessing']}, top {info['top_k']} of "
+              f"{info['classes']} classes).\nServe it with:\n  {info['docker']}")
+    else:
+        report = export.export_tflite(args.model, args.output, args.variants, args.dataset, args.data_dir,
+                                      args.calibration_steps, args.eval_images, args.repeats)
+        print(export.format_report(report))
+        print(f"\nWrote {len(report['variants'])} .tflite files and parity.json to {args.output}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,6 +97,28 @@ def build_parser():
     train = commands.add_parser("train", help="train a network with the paper's recipe (tf.distribute, resumable)")
     add_arguments(train)
     train.set_defaults(run=_train)
+
+    export = commands.add_parser("export", help="SavedModel for TF Serving, or TFLite/LiteRT with a parity report")
+    export.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras)")
+    export.add_argument("--to", required=True, choices=("saved_model", "tflite"), help="export format")
+    export.add_argument("--output", required=True, help="SavedModel: the model's base folder (versions go in "
+                                                        "DIR/<version>/); TFLite: folder for the .tflite files")
+    export.add_argument("--version", type=int, help="SavedModel version (default: the next free integer)")
+    export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
+    export.add_argument("--top-k", type=int, default=5, help="classes returned per image (default 5)")
+    export.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),
+                        help="preprocessing put into the graph (auto: none for trained models, the weights' "
+                             "keras.applications mode for pretrained ImageNet models)")
+    export.add_argument("--labels", help="text file with one class name per line")
+    export.add_argument("--variants", nargs="+", default=["float32", "float16", "dynamic_int8", "int8"],
+                        help="TFLite conversions (default: all four)")
+    export.add_argument("--dataset", help="TFLite: dataset for int8 calibration and the parity report "
+                                          "(default: the run's, from preprocessing.json)")
+    export.add_argument("--data-dir", help="where that dataset is (as for train)")
+    export.add_argument("--calibration-steps", type=int, default=100, help="int8 calibration images (default 100)")
+    export.add_argument("--eval-images", type=int, default=200, help="parity report images (default 200)")
+    export.add_argument("--repeats", type=int, default=50, help="latency runs per variant (median)")
+    export.set_defaults(run=_export)
     return parser
 
 

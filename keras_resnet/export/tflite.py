@@ -1,0 +1,209 @@
+"""TFLite / LiteRT export with a parity report.
+
+Four conversions through the TensorFlow converter: ``float32``; ``float16`` (weights in half precision);
+``dynamic_int8`` (int8 weights, float activations); ``int8`` (full-integer: int8 weights and activations, calibrated
+on a representative dataset drawn from the model's own data pipeline; raw uint8 pixels in, float32 probabilities
+out). The parity report compares each against the Keras model on evaluation images: size, top-1 agreement, largest
+probability difference, accuracy, and batch-1 latency (median) in the LiteRT interpreter next to the Keras model's.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet.export import model_file
+
+VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
+INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "
+                   "run's preprocessing.json beside the model), or leave int8 out of --variants.")
+
+
+def interpreter(model_content):
+    """A LiteRT interpreter (``ai-edge-litert``), or TensorFlow's where LiteRT is not installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - depends on the installation
+        Interpreter = tf.lite.Interpreter
+    runner = Interpreter(model_content=model_content)
+    runner.allocate_tensors()
+    return runner
+
+
+def convert(saved_model_dir, variant, representative_images=None):
+    """TFLite flatbuffer bytes of the SavedModel in ``saved_model_dir`` as ``variant`` (one of ``VARIANTS``).
+
+    ``representative_images``: float32 ``(N, H, W, 3)`` in [0, 255], needed for ``int8``.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"TFLite variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+    if variant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant == "int8":
+        if representative_images is None or len(representative_images) == 0:
+            raise ValueError(INT8_NEEDS_DATA)
+
+        def representative_dataset():
+            for image in representative_images:
+                yield [image[None].astype("float32")]
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8  # raw pixels: the calibrated input scale is ~1
+    return converter.convert()
+
+
+def _input_value(detail, images):
+    """Float pixels -> the interpreter's input dtype (quantized with the input's scale and zero point)."""
+    if detail["dtype"] in (np.uint8, np.int8):
+        scale, zero = detail["quantization"]
+        limits = np.iinfo(detail["dtype"])
+        images = np.clip(np.round(images / scale + zero), limits.min, limits.max)
+    return images.astype(detail["dtype"])
+
+
+def run(runner, images):
+    """Probabilities ``(N, classes)`` of the TFLite model for float32 ``(N, H, W, 3)`` pixels, one at a time."""
+    source, target = runner.get_input_details()[0], runner.get_output_details()[0]
+    outputs = []
+    for image in images:
+        runner.set_tensor(source["index"], _input_value(source, image[None]))
+        runner.invoke()
+        outputs.append(runner.get_tensor(target["index"])[0].astype("float32"))
+    return np.stack(outputs)
+
+
+def median_latency(call, repeats=50):
+    """Median seconds of ``call()`` over ``repeats`` runs, after three warm-up runs."""
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def tflite_latency(runner, image, repeats=50):
+    """Median batch-1 latency (seconds) of the interpreter on ``image`` ``(H, W, 3)``."""
+    source = runner.get_input_details()[0]
+    value = _input_value(source, image[None])
+
+    def call():
+        runner.set_tensor(source["index"], value)
+        runner.invoke()
+
+    return median_latency(call, repeats)
+
+
+def keras_latency(model, image, repeats=50):
+    """Median batch-1 latency (seconds) of the Keras model, called through a compiled ``tf.function``."""
+    predict = tf.function(lambda x: model(x, training=False))
+    value = tf.constant(image[None])
+    return median_latency(lambda: predict(value).numpy(), repeats)
+
+
+def evaluation_images(dataset, count, data_dir=None, split="test"):
+    """``(images float32 (N, H, W, 3) in [0, 255], labels (N,))`` from the model's data pipeline."""
+    from keras_resnet import data
+
+    source = data.load(dataset, data_dir)
+    if split == "test":
+        pipeline = data.eval_dataset(source, batch_size=min(count, 256))
+    else:
+        pipeline = data.train_dataset(source, batch_size=min(count, source.num_train), epochs=1)
+    images, labels = [], []
+    for batch_images, batch_labels in pipeline:
+        images.append(batch_images.numpy())
+        labels.append(batch_labels.numpy())
+        if sum(len(b) for b in images) >= count:
+            break
+    return np.concatenate(images)[:count], np.concatenate(labels)[:count]
+
+
+def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_dir=None, calibration_steps=100,
+                  eval_images=200, repeats=50):
+    """Converts ``model_path`` to each of ``variants`` in ``output_dir`` and writes ``parity.json``.
+
+    ``dataset`` (default: the one in the run's ``preprocessing.json``) gives the int8 calibration images (from its
+    training pipeline, ``calibration_steps`` images) and the evaluation images (its test split). Returns the report:
+    one dict per variant plus the Keras reference.
+    """
+    for variant in variants:
+        if variant not in VARIANTS:
+            raise ValueError(f"TFLite variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    model = model_file.load_model(model_path)
+    if model_file.resolve_preprocessing(model) != "none":
+        raise ValueError("TFLite export takes models that hold their preprocessing (trained with keras_resnet); "
+                         "for a pretrained ImageNet model, export a SavedModel instead.")
+    dataset = dataset or model_file.run_metadata(model_path).get("dataset")
+    if "int8" in variants and dataset is None:
+        raise ValueError(INT8_NEEDS_DATA)
+    os.makedirs(output_dir, exist_ok=True)
+    if dataset is not None:
+        images, labels = evaluation_images(dataset, eval_images, data_dir)
+        calibration, _ = evaluation_images(dataset, calibration_steps, data_dir, split="train")
+    else:
+        height, width = model_file.input_size(model)
+        images = np.random.default_rng(0).uniform(0, 255, (eval_images, height, width, 3)).astype("float32")
+        labels, calibration = None, None
+
+    reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
+    keras_seconds = keras_latency(model, images[0], repeats)
+    report = {"model": os.fspath(model_path), "dataset": dataset, "eval_images": len(images),
+              "keras": {"latency_ms": 1000 * keras_seconds,
+                        "accuracy": _accuracy(reference, labels)}, "variants": {}}
+    with tempfile.TemporaryDirectory() as saved:
+        model.export(saved, format="tf_saved_model", verbose=False)
+        for variant in variants:
+            content = convert(saved, variant, calibration)
+            path = os.path.join(output_dir, f"{model.name}_{variant}.tflite")
+            with open(path, "wb") as file:
+                file.write(content)
+            runner = interpreter(content)
+            probabilities = run(runner, images)
+            seconds = tflite_latency(runner, images[0], repeats)
+            report["variants"][variant] = {
+                "path": path, "size_mb": len(content) / 2 ** 20,
+                "top1_agreement": float(np.mean(probabilities.argmax(-1) == reference.argmax(-1))),
+                "max_abs_prob_diff": float(np.abs(probabilities - reference).max()),
+                "accuracy": _accuracy(probabilities, labels), "latency_ms": 1000 * seconds,
+                "speedup_vs_keras": keras_seconds / seconds,
+            }
+    with open(os.path.join(output_dir, "parity.json"), "w") as file:
+        json.dump(report, file, indent=2)
+    return report
+
+
+def _accuracy(probabilities, labels):
+    return None if labels is None else float(np.mean(probabilities.argmax(-1) == labels))
+
+
+def format_report(report):
+    """The parity report as a table."""
+    from keras_resnet.cli import format_table
+
+    keras_row = report["keras"]
+    rows = [{"variant": "keras (float32)", "size MB": "-", "top-1 agreement": "-", "max |dp|": "-",
+             "accuracy": _percent(keras_row["accuracy"]), "latency ms": f"{keras_row['latency_ms']:.3f}",
+             "speed-up": "1.00x"}]
+    for variant, row in report["variants"].items():
+        rows.append({"variant": variant, "size MB": f"{row['size_mb']:.2f}",
+                     "top-1 agreement": f"{100 * row['top1_agreement']:.1f} %",
+                     "max |dp|": f"{row['max_abs_prob_diff']:.2e}", "accuracy": _percent(row["accuracy"]),
+                     "latency ms": f"{row['latency_ms']:.3f}", "speed-up": f"{row['speedup_vs_keras']:.2f}x"})
+    columns = ["variant", "size MB", "top-1 agreement", "max |dp|", "accuracy", "latency ms", "speed-up"]
+    return (format_table(rows, columns) + "\n\n" + f"{report['eval_images']} evaluation images"
+            + (f" of {report['dataset']}" if report["dataset"] else " (random: no dataset)")
+            + "; latency: median of batch-1 runs, LiteRT interpreter vs the Keras model in a tf.function.")
+
+
+def _percent(value):
+    return "-" if value is None else f"{100 * value:.2f} %"
