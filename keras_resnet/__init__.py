@@ -13,9 +13,10 @@ from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.metrics import TopKError
 from keras_resnet.preprocessing import decode_predictions, preprocess_input, preprocess_input_v2
 from keras_resnet.registry import build, list_models
+from keras_resnet.speech import WRBN
 from keras_resnet.stats import count_flops, model_stats
 
 __version__ = "0.1.0"
-__all__ = ["ResNet", "ZeroPadShortcut", "build", "cifar_resnet", "count_flops", "decode_predictions",
-           "imagenet_resnet", "list_models", "model_stats", "TopKError", "preprocess_input", "preprocess_input_v2",
-           *sorted(CONSTRUCTORS)]
+__all__ = ["ResNet", "TopKError", "WRBN", "ZeroPadShortcut", "build", "cifar_resnet", "count_flops",
+           "decode_predictions", "imagenet_resnet", "list_models", "model_stats", "preprocess_input",
+           "preprocess_input_v2", *sorted(CONSTRUCTORS)]

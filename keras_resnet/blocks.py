@@ -19,7 +19,7 @@ import dataclasses
 
 import keras
 
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.layers import ZeroMaskedFrames, ZeroPadShortcut, stride_pair
 
 SHORTCUTS = ("A", "B", "C", "none")
 BLOCKS = ("basic", "bottleneck")
@@ -46,6 +46,8 @@ class LayerConfig:
         data_format: ``"channels_last"`` or ``"channels_first"``.
         sync_bn: batch statistics over the global batch of all replicas (TensorFlow under ``tf.distribute``);
             the paper's per-GPU statistics otherwise.
+        frame_mask: for sequence models, a ``(batch, time)`` boolean Keras tensor of real (not padding) frames;
+            every convolution then sees padding frames as zeros, exactly as its own zero padding.
     """
 
     use_bias: bool = False
@@ -56,6 +58,7 @@ class LayerConfig:
     kernel_initializer: str = "he_normal"
     data_format: str = "channels_last"
     sync_bn: bool = False
+    frame_mask: object = None
 
     @property
     def channel_axis(self):
@@ -70,8 +73,10 @@ class LayerConfig:
         Strided convolutions pad explicitly and symmetrically (``{name}_pad``), as Caffe/Torch do and as the
         published weights were trained; ``padding="same"`` would pad only bottom/right at stride 2.
         """
+        if self.frame_mask is not None:
+            x = ZeroMaskedFrames(name=f"{name}_mask")(x, self.frame_mask)
         padding = "same"
-        if strides > 1 and kernel_size > 1:
+        if max(stride_pair(strides)) > 1 and kernel_size > 1:
             x = keras.layers.ZeroPadding2D((kernel_size - 1) // 2, data_format=self.data_format,
                                            name=f"{name}_pad")(x)
             padding = "valid"
@@ -103,7 +108,7 @@ def shortcut(x, preactivated, filters, strides, option, config, name):
         preactivated: BN-ReLU of ``x`` in pre-activation blocks (projections start from it, as in [He16b]); ``x``
             otherwise.
         filters: output channels ``C_out`` of the block.
-        strides: spatial stride of the block.
+        strides: spatial stride of the block: one for both axes, or ``(s_h, s_w)``.
         option: one of ``SHORTCUTS``.
         config: the network's ``LayerConfig``.
         name: block name; layers are ``{name}_0_conv``/``{name}_0_bn`` (projection) or ``{name}_0_pad`` (option A).
@@ -117,7 +122,7 @@ def shortcut(x, preactivated, filters, strides, option, config, name):
     if option == "C" or (option == "B" and widens):
         projected = config.conv(preactivated, filters, 1, strides, f"{name}_0", before_bn=not config.preact)
         return projected if config.preact else config.bn(projected, f"{name}_0")
-    if widens or strides > 1:
+    if widens or max(stride_pair(strides)) > 1:
         return ZeroPadShortcut(filters, strides, data_format=config.data_format, name=f"{name}_0_pad")(x)
     return x
 

@@ -8,6 +8,14 @@ import keras
 from keras import ops
 
 
+def stride_pair(strides):
+    """``2`` -> ``(2, 2)``; ``(1, 2)`` -> ``(1, 2)``: strides along (height, width), or (time, frequency)."""
+    pair = (strides, strides) if isinstance(strides, int) else tuple(strides)
+    if len(pair) != 2 or any(not isinstance(s, int) or s < 1 for s in pair):
+        raise ValueError(f"strides must be a positive integer or a pair of them, got {strides!r}")
+    return pair
+
+
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ZeroPadShortcut(keras.layers.Layer):
     """Parameter-free shortcut of option A ([He16] Sec. 4.1, CIFAR experiments of Sec. 4.2).
@@ -15,21 +23,21 @@ class ZeroPadShortcut(keras.layers.Layer):
     The identity mapping when dimensions increase: the input is subsampled by taking every ``strides``-th pixel and
     the extra output channels are zeros, appended after the input channels.
 
-    Shapes (channels_last): ``(batch, H, W, C_in) -> (batch, ceil(H / strides), ceil(W / strides), filters)``;
+    Shapes (channels_last): ``(batch, H, W, C_in) -> (batch, ceil(H / s_h), ceil(W / s_w), filters)``;
     channels_first likewise with the channel axis first.
 
     Args:
         filters: number of output channels, ``>= C_in``.
-        strides: spatial subsampling factor (1 keeps the resolution).
+        strides: spatial subsampling factor, one for both axes or ``(s_h, s_w)`` (1 keeps the resolution).
         data_format: ``"channels_last"`` or ``"channels_first"``; defaults to ``keras.config.image_data_format()``.
     """
 
     def __init__(self, filters, strides=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if int(filters) < 1 or int(strides) < 1:
-            raise ValueError(f"ZeroPadShortcut needs filters >= 1 and strides >= 1, got {filters} and {strides}")
+        if int(filters) < 1:
+            raise ValueError(f"ZeroPadShortcut needs filters >= 1, got {filters}")
         self.filters = int(filters)
-        self.strides = int(strides)
+        self.strides = stride_pair(strides)
         self.data_format = data_format or keras.config.image_data_format()
 
     def _channel_axis(self):
@@ -44,8 +52,8 @@ class ZeroPadShortcut(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        s = self.strides
-        x = inputs[:, ::s, ::s, :] if self.data_format == "channels_last" else inputs[:, :, ::s, ::s]
+        sh, sw = self.strides
+        x = inputs[:, ::sh, ::sw, :] if self.data_format == "channels_last" else inputs[:, :, ::sh, ::sw]
         extra = self.filters - x.shape[self._channel_axis()]  # channels are static
         if self.data_format == "channels_last":
             padding = [[0, 0], [0, 0], [0, 0], [0, extra]]
@@ -54,15 +62,92 @@ class ZeroPadShortcut(keras.layers.Layer):
         return ops.pad(x, padding)
 
     def compute_output_shape(self, input_shape):
-        def subsample(size):
-            return None if size is None else -(-size // self.strides)
+        def subsample(size, stride):
+            return None if size is None else -(-size // stride)
 
+        sh, sw = self.strides
         if self.data_format == "channels_last":
             batch, height, width, _ = input_shape
-            return (batch, subsample(height), subsample(width), self.filters)
+            return (batch, subsample(height, sh), subsample(width, sw), self.filters)
         batch, _, height, width = input_shape
-        return (batch, self.filters, subsample(height), subsample(width))
+        return (batch, self.filters, subsample(height, sh), subsample(width, sw))
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "strides": self.strides,
+        return {**super().get_config(), "filters": self.filters, "strides": list(self.strides),
                 "data_format": self.data_format}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class SpectrogramInput(keras.layers.Layer):
+    """Checks a batch of feature frames and adds the channel axis for the 2-D convolutional front-end.
+
+    Shapes: ``(batch, time, num_features) -> (batch, time, num_features, 1)``. A batch of another rank or feature
+    size fails here with a message that says what the model takes.
+    """
+
+    def __init__(self, num_features, **kwargs):
+        super().__init__(**kwargs)
+        self.num_features = int(num_features)
+
+    def _check(self, shape):
+        if len(shape) != 3:
+            raise ValueError(f"The speech model takes feature frames of rank 3, (batch, time, {self.num_features}), "
+                             f"got shape {tuple(shape)}: add the batch axis, or the feature axis, first.")
+        if shape[-1] is not None and shape[-1] != self.num_features:
+            raise ValueError(f"The speech model was built for {self.num_features} features per frame, got "
+                             f"{shape[-1]}: compute features with num_mel_bins={self.num_features}, or build the "
+                             f"model with num_features={shape[-1]}.")
+
+    def build(self, input_shape):
+        self._check(input_shape)
+
+    def call(self, inputs):
+        self._check(inputs.shape)
+        return ops.expand_dims(inputs, -1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.num_features, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "num_features": self.num_features}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class FrameMask(keras.layers.Layer):
+    """Which frames of a zero-padded batch are real: a frame is padding when every feature equals ``mask_value``.
+
+    Shapes: ``(batch, time, features) -> (batch, ceil(time / time_stride))`` booleans, aligned with a front-end that
+    subsamples time by ``time_stride``.
+    """
+
+    def __init__(self, mask_value=0.0, time_stride=1, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+        self.time_stride = int(time_stride)
+
+    def call(self, inputs):
+        return ops.any(ops.not_equal(inputs, self.mask_value), axis=-1)[:, ::self.time_stride]
+
+    def compute_output_shape(self, input_shape):
+        time = input_shape[1]
+        return (input_shape[0], None if time is None else -(-time // self.time_stride))
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), dtype="bool")
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value, "time_stride": self.time_stride}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ZeroMaskedFrames(keras.layers.Layer):
+    """Sets the padding frames of a feature map to zero.
+
+    Shapes: ``x`` ``(batch, time, frequency, channels)`` and ``frame_mask`` ``(batch, time)`` booleans -> like ``x``.
+    """
+
+    def call(self, x, frame_mask):
+        return x * ops.cast(frame_mask, x.dtype)[:, :, None, None]
+
+    def compute_output_shape(self, x_shape, frame_mask_shape):
+        return x_shape
