@@ -3,6 +3,8 @@
     keras-resnet train --dataset digits --model resnet20 --epochs 15     # the paper's recipe, any dataset
     keras-resnet export runs/x/model.keras --to saved_model --output saved_models/resnet20
     keras-resnet export runs/x/model.keras --to tflite --output exports/resnet20-tflite
+    keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
+    keras-resnet experiment lesion --model runs/x/model.keras --output-dir figures
     keras-resnet summary                 # every registered network: parameters and FLOPs
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
@@ -82,6 +84,55 @@ def _export(args):
     return 0
 
 
+def _experiment_data(args):
+    """(images, labels) of the test split of the experiment's dataset (default: the run's)."""
+    from keras_resnet import data, model_file
+
+    dataset = args.dataset or model_file.run_metadata(args.model).get("dataset")
+    if dataset is None:
+        raise ValueError("Which data? Pass --dataset (the model has no preprocessing.json from training beside it).")
+    return data.eval_dataset(data.load(dataset, args.data_dir), batch_size=256)
+
+
+def _experiment(args):
+    import json
+
+    from keras_resnet import analysis, model_file
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    if args.experiment == "degradation":
+        results = analysis.run_degradation(args.output_dir, args.dataset or "digits", args.depths, args.epochs,
+                                           args.data_dir, batch_size=args.batch_size)
+        figure = analysis.plot_degradation(results, os.path.join(args.output_dir, "degradation.png"))
+        lines = [f"{name}: final test error {100 * run['final_test_error']:.2f} %"
+                 for name, run in results["runs"].items()]
+    else:
+        if args.model is None:
+            raise ValueError(f"The {args.experiment} experiment studies a trained model: pass --model "
+                             "runs/<run>/model.keras.")
+        model = model_file.load_model(args.model)
+        if args.experiment == "lesion":
+            results = analysis.lesion_study(model, _experiment_data(args), args.max_k, args.draws)
+            figure = analysis.plot_lesion(results, os.path.join(args.output_dir, "lesion.png"))
+            singles = [row["error"] for row in results["single"] if not row["downsampling"]]
+            lines = [f"{model.name}: error {100 * results['base_error']:.2f} %, mean error with one "
+                     f"{'block' if results['residual'] else 'layer'} deleted {100 * sum(singles) / len(singles):.2f} %"]
+        else:
+            distribution = analysis.path_length_distribution(model)
+            gradients = analysis.gradient_by_path_length(model, _experiment_data(args), args.lengths, args.samples,
+                                                         args.images)
+            results = {"distribution": distribution, "gradients": gradients}
+            figure = analysis.plot_paths(distribution, gradients, os.path.join(args.output_dir, "paths.png"))
+            first, last = gradients["effective_range"]
+            lines = [f"{model.name}: n = {distribution['n']} blocks; 90 % of the gradient comes from paths of "
+                     f"length {first}-{last}"]
+    path = os.path.join(args.output_dir, f"{args.experiment}.json")
+    with open(path, "w") as file:
+        json.dump(results, file, indent=2)
+    print("\n".join(lines) + f"\nWrote {figure} and {path}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,6 +170,26 @@ def build_parser():
     export.add_argument("--eval-images", type=int, default=200, help="parity report images (default 200)")
     export.add_argument("--repeats", type=int, default=50, help="latency runs per variant (median)")
     export.set_defaults(run=_export)
+
+    experiment = commands.add_parser("experiment", aliases=["experiments"],
+                                     help="the seeds' experiments: degradation, lesion study, path lengths")
+    experiment.add_argument("experiment", choices=("degradation", "lesion", "paths"))
+    experiment.add_argument("--output-dir", required=True, help="where <experiment>.png and .json go")
+    experiment.add_argument("--dataset", choices=("digits", "cifar10", "cifar100", "imagenet"),
+                            help="degradation: what to train on (default digits); lesion/paths: evaluation data "
+                                 "(default: the model's, from its run)")
+    experiment.add_argument("--data-dir", help="where the dataset is (as for train)")
+    experiment.add_argument("--depths", type=int, nargs="+", default=[20, 32, 44, 56],
+                            help="degradation: CIFAR depths (default 20 32 44 56)")
+    experiment.add_argument("--epochs", type=int, help="degradation: epochs per run (default: the paper's)")
+    experiment.add_argument("--batch-size", type=int, help="degradation: global batch (default the paper's)")
+    experiment.add_argument("--model", help="lesion/paths: a trained model.keras")
+    experiment.add_argument("--max-k", type=int, help="lesion: most blocks deleted / pairs swapped (default 10)")
+    experiment.add_argument("--draws", type=int, default=5, help="lesion: random draws per k")
+    experiment.add_argument("--lengths", type=int, nargs="+", help="paths: path lengths to sample (default all)")
+    experiment.add_argument("--samples", type=int, default=3, help="paths: sampled paths per length")
+    experiment.add_argument("--images", type=int, default=32, help="paths: images in the gradient batch")
+    experiment.set_defaults(run=_experiment)
     return parser
 
 

@@ -19,7 +19,7 @@ import shutil
 import keras
 import tensorflow as tf
 
-from keras_resnet.export import model_file
+from keras_resnet import model_file
 
 SERVING_PORT_REST = 8501
 # Magic numbers of the formats the JPEG signature accepts.

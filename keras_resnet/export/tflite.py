@@ -15,7 +15,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.export import model_file
+from keras_resnet import model_file
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "

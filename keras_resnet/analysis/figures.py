@@ -1,0 +1,79 @@
+"""Figures of the experiments, laid out like the papers' ([He16] Fig. 6, [Veit16] Fig. 3-6), as PNG files.
+
+matplotlib's object API (``Figure``) writes the files without a display or a global backend.
+"""
+
+from matplotlib.figure import Figure
+
+DPI = 100
+
+
+def _save(figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    return path
+
+
+def plot_degradation(results, path):
+    """Plain nets left, ResNets right; dashed: training error, solid: test error, one colour per depth."""
+    figure = Figure(figsize=(10, 4))
+    axes = figure.subplots(1, 2, sharey=True)
+    for panel, residual in zip(axes, (False, True)):
+        for index, depth in enumerate(results["depths"]):
+            run = results["runs"][f"{'resnet' if residual else 'plain'}{depth}"]
+            epochs = range(1, len(run["test_error"]) + 1)
+            colour = f"C{index}"
+            panel.plot(epochs, [100 * e for e in run["train_error"]], "--", color=colour, linewidth=1)
+            panel.plot(epochs, [100 * e for e in run["test_error"]], "-", color=colour, linewidth=2,
+                       label=f"{'ResNet' if residual else 'plain'}-{depth}")
+        panel.set_title(f"{'residual' if residual else 'plain'} ({results['dataset']})")
+        panel.set_xlabel("epoch")
+        panel.legend()
+        panel.grid(alpha=0.3)
+    axes[0].set_ylabel("error (%)   dashed: training, solid: test")
+    return _save(figure, path)
+
+
+def plot_lesion(results, path):
+    """Error when deleting single blocks, k random blocks, and when swapping k pairs."""
+    figure = Figure(figsize=(13, 4))
+    single, deleted, swapped = figure.subplots(1, 3)
+    unit = "block" if results["residual"] else "layer"
+    rows = results["single"]
+    single.plot([r["index"] for r in rows], [100 * r["error"] for r in rows], "o-", label=f"{unit} deleted")
+    down = [r for r in rows if r["downsampling"]]
+    if down:
+        single.plot([r["index"] for r in down], [100 * r["error"] for r in down], "rs", label="downsampling")
+    single.axhline(100 * results["base_error"], color="gray", linestyle="--", label="no deletion")
+    single.set(xlabel=f"deleted {unit} (index)", ylabel="test error (%)", title=f"{results['model']}: one {unit}")
+    for panel, key, title in ((deleted, "deleted", f"k random {unit}s deleted"), (swapped, "swapped",
+                                                                                    "k pairs swapped")):
+        rows = results[key]
+        panel.errorbar([r["k"] for r in rows], [100 * r["mean"] for r in rows], [100 * r["std"] for r in rows],
+                       marker="o", capsize=3)
+        panel.axhline(100 * results["base_error"], color="gray", linestyle="--")
+        panel.set(xlabel="k", ylabel="test error (%)", title=title)
+    for panel in (single, deleted, swapped):
+        panel.grid(alpha=0.3)
+    single.legend()
+    return _save(figure, path)
+
+
+def plot_paths(distribution, gradients, path):
+    """(a) path-length distribution, (b) gradient magnitude per path length, (c) total gradient per length."""
+    figure = Figure(figsize=(13, 4))
+    counts, magnitude, total = figure.subplots(1, 3)
+    n = distribution["n"]
+    counts.bar(range(n + 1), distribution["counts"], color="C0")
+    counts.set(xlabel="path length", ylabel="number of paths", title=f"(a) path lengths, n = {n}")
+    magnitude.semilogy(gradients["lengths"], gradients["magnitude"], "o-", color="C1")
+    magnitude.set(xlabel="path length", ylabel="gradient magnitude at input",
+                  title="(b) gradient per path")
+    total.plot(gradients["lengths"], gradients["total"], "o-", color="C2")
+    first, last = gradients["effective_range"]
+    total.axvspan(first, last, color="C2", alpha=0.15, label=f"90 % of the gradient: {first}-{last}")
+    total.set(xlabel="path length", ylabel="total gradient magnitude", title="(c) total gradient by length")
+    total.legend()
+    for panel in (counts, magnitude, total):
+        panel.grid(alpha=0.3)
+    return _save(figure, path)
