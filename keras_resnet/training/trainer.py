@@ -101,122 +101,165 @@ def evaluate_ten_crop(model, source, batch_size):
     return errors / max(count, 1)
 
 
+class Run:
+    """One training run of a ``TrainConfig``: the paper's recipe resolved for this data, machine and run folder.
+
+    ``train(config)`` is ``Run(config)``, ``build_model()``, ``fit(model)``, ``finish(model)``; keras-tuner trials
+    (``keras_resnet.tuning``) use the same steps with the tuner's strategy, data and callbacks.
+
+    Raises ``ValueError`` for bad options, before any data is read or any training starts.
+    """
+
+    def __init__(self, config, strategy=None, source=None):
+        self.config = config
+        self.recipe = RECIPES[DATASET_RECIPE.get(config.dataset, "cifar")]
+        if config.dataset not in DATASET_RECIPE:
+            data_lib.load(config.dataset)  # raises the clear unknown-dataset error
+        self.entry = registry.resolve(config.model)
+        self.entry.layout()  # bad depths fail here
+        if config.shortcut:
+            normalize_shortcut(config.shortcut)
+        self.output_dir = config.output_dir or default_output_dir(config.model)
+        self.chief = distribute.is_chief()
+        self.run_dir = _writable_dir(self.output_dir if self.chief else
+                                     os.path.join(self.output_dir, "workers", distribute.worker_name()))
+        keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.strategy = strategy or distribute.make_strategy(config.strategy)
+        self.batch = distribute.global_batch_size(self.strategy, config.batch_size, config.batch_per_replica,
+                                                  default=self.recipe.batch_size)
+        self.source = source or data_lib.load(config.dataset, config.data_dir, config.download, config.manual_dir,
+                                              config.image_size)
+        steps = data_lib.steps_per_epoch(self.source, self.batch)
+        if steps < 1:
+            raise ValueError(f"--batch-size {self.batch} is larger than the {self.source.num_train} training "
+                             f"images of {self.source.name}: pass a smaller batch.")
+        self.steps = min(steps, config.steps_per_epoch or steps)
+        self.epochs = config.epochs or math.ceil(self.recipe.iterations / self.steps)
+        self.schedule = config.schedule or self.recipe.schedule
+        self.learning_rate = scaled_learning_rate(self.recipe, config.learning_rate or self.recipe.learning_rate,
+                                                  self.batch)
+        self.warmup = config.warmup if config.warmup is not None else (
+            DATASET_RECIPE.get(config.dataset) == "cifar" and self.entry.family == "cifar"
+            and self.entry.depth >= self.recipe.warmup_min_depth)
+        self.throughput = callbacks_lib.Throughput(self.batch)
+        self.train_seconds = 0.0
+
+    @property
+    def hparams(self):
+        config = self.config
+        return {"model": config.model, "dataset": config.dataset, "batch_size": self.batch,
+                "learning_rate": self.learning_rate, "epochs": self.epochs, "weight_decay": config.weight_decay,
+                "schedule": self.schedule, "warmup": bool(self.warmup), "sync_bn": config.sync_bn,
+                "replicas": self.strategy.num_replicas_in_sync,
+                "shortcut": config.shortcut or str(self.entry.default("shortcut"))}
+
+    def build_model(self):
+        """The network for this run, built and compiled (SGD with the recipe's schedule) under the strategy."""
+        config = self.config
+        with self.strategy.scope():
+            model = build_model(config.model, self.source, config.weight_decay, config.bn_momentum, config.sync_bn,
+                                config.shortcut)
+            lr = step_schedule(self.recipe, self.learning_rate, self.epochs * self.steps, self.warmup) \
+                if self.schedule == "step" else self.learning_rate
+            metrics = [TopKError(1)] + ([TopKError(5)] if self.source.num_classes >= 100 else [])
+            model.compile(optimizer=keras.optimizers.SGD(lr, momentum=config.momentum),
+                          loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics)
+        return distribute.prepare_for_multi_worker(model, self.strategy)
+
+    def callbacks(self):
+        """Backup, checkpoints, history, TensorBoard (with images and HParams), throughput, NaN guard."""
+        run_dir, config, source = self.run_dir, self.config, self.source
+        log_dir = os.path.join(run_dir, "logs")
+        gradient_batch = next(iter(data_lib.eval_dataset(source, min(self.batch, 32)))) if config.histograms \
+            else None
+        callbacks = [
+            callbacks_lib.NonFiniteLossGuard(),
+            keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP), double_checkpoint=True,
+                                             delete_checkpoint=False),
+            keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "last.keras")),
+            keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.keras"),
+                                            monitor="val_top1_error", mode="min", save_best_only=True),
+            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
+            keras.callbacks.TensorBoard(log_dir, histogram_freq=1 if config.histograms else 0),
+            callbacks_lib.TensorBoardExtras(log_dir, data_lib.augmented_examples(source, 16, config.seed),
+                                            self.hparams, gradient_batch),
+            self.throughput,
+        ]
+        if self.schedule == "plateau":
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(
+                monitor="val_top1_error", mode="min", factor=0.1, patience=self.recipe.plateau_patience,
+                min_lr=self.learning_rate * 1e-3))
+        return callbacks
+
+    def fit(self, model, extra_callbacks=()):
+        """Trains ``model`` from where the run folder left off; returns the Keras History (``None`` if done)."""
+        start_epoch = completed_epochs(self.run_dir)
+        print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
+              f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
+              f"batch {self.batch}, lr {self.learning_rate:g} ({self.schedule}{', warm-up' if self.warmup else ''}"
+              f"), {self.epochs} epochs x {self.steps} steps; run folder {self.output_dir}"
+              + (f"; resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
+        if start_epoch >= self.epochs:
+            return None
+        train_data = data_lib.train_dataset(self.source, self.batch, self.epochs, start_epoch, self.config.seed,
+                                            self.config.deterministic, steps=self.steps)
+        started = time.perf_counter()
+        try:
+            return model.fit(train_data, epochs=self.epochs, initial_epoch=start_epoch, steps_per_epoch=self.steps,
+                             validation_data=data_lib.eval_dataset(self.source, self.batch),
+                             callbacks=[*self.callbacks(), *extra_callbacks], shuffle=False,
+                             verbose=self.config.verbose)
+        except callbacks_lib.NonFiniteLossError as error:
+            done = completed_epochs(self.run_dir)
+            kept = (f"The last good state (end of epoch {done}) is kept in {os.path.join(self.run_dir, BACKUP)} "
+                    f"and {os.path.join(self.run_dir, 'checkpoints')}" if done else "No epoch had finished, so "
+                    "nothing was saved")
+            raise TrainingError(f"{error} {kept}. Lower the learning rate (--lr) or turn on --warmup, then rerun "
+                                "the same command with --output-dir to resume.") from error
+        finally:
+            self.train_seconds += time.perf_counter() - started
+
+    def finish(self, model):
+        """Evaluates ``model``, saves it with its preprocessing numbers and the summary; returns the summary."""
+        source, run_dir = self.source, self.run_dir
+        results = model.evaluate(data_lib.eval_dataset(source, self.batch), return_dict=True, verbose=0)
+        rows = _best_and_rows(os.path.join(run_dir, "history.csv"))
+        best_error = min([float(row["val_top1_error"]) for row in rows] + [results["top1_error"]])
+        summary = {
+            "model": self.config.model, "dataset": source.name, "epochs": self.epochs,
+            "steps_per_epoch": self.steps, "global_batch_size": self.batch,
+            "replicas": self.strategy.num_replicas_in_sync, "test_accuracy": 1.0 - results["top1_error"],
+            "best_test_accuracy": 1.0 - best_error, "test_error": results["top1_error"],
+            "best_test_error": best_error, "test_loss": results["loss"], "train_seconds": self.train_seconds,
+            "images_per_second": self.throughput.images_per_second if self.throughput.epoch_times else None,
+            "params": model.count_params(), "output_dir": self.output_dir,
+        }
+        if "top5_error" in results:
+            summary["test_top5_error"] = results["top5_error"]
+        if self.config.ten_crop:
+            summary["ten_crop_test_error"] = evaluate_ten_crop(model, source, self.batch)
+        if self.chief:
+            model.save(os.path.join(run_dir, "model.keras"))
+            with open(os.path.join(run_dir, "preprocessing.json"), "w") as file:
+                json.dump({"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE,
+                           "image_size": source.image_size, "class_names": source.class_names,
+                           "dataset": source.name}, file)
+            with open(os.path.join(run_dir, "summary.json"), "w") as file:
+                json.dump(summary, file, indent=2)
+        return summary
+
+
 def train(config):
     """Trains ``config.model`` on ``config.dataset`` with the paper's recipe; returns the summary dict.
 
     Raises ``ValueError`` for bad options (before any training) and ``TrainingError`` when the loss diverges.
     """
-    recipe = RECIPES[DATASET_RECIPE.get(config.dataset, "cifar")]
-    if config.dataset not in DATASET_RECIPE:
-        data_lib.load(config.dataset)  # raises the clear unknown-dataset error
-    entry = registry.resolve(config.model)
-    entry.layout()  # bad depths fail here, before any data is read
-    if config.shortcut:
-        normalize_shortcut(config.shortcut)
-    output_dir = config.output_dir or default_output_dir(config.model)
-    chief = distribute.is_chief()
-    run_dir = _writable_dir(output_dir if chief else os.path.join(output_dir, "workers", distribute.worker_name()))
-
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    strategy = distribute.make_strategy(config.strategy)
-    batch = distribute.global_batch_size(strategy, config.batch_size, config.batch_per_replica,
-                                         default=recipe.batch_size)
-    source = data_lib.load(config.dataset, config.data_dir, config.download, config.manual_dir, config.image_size)
-    steps = data_lib.steps_per_epoch(source, batch)
-    if steps < 1:
-        raise ValueError(f"--batch-size {batch} is larger than the {source.num_train} training images of "
-                         f"{source.name}: pass a smaller batch.")
-    steps = min(steps, config.steps_per_epoch or steps)
-    epochs = config.epochs or math.ceil(recipe.iterations / steps)
-    schedule_name = config.schedule or recipe.schedule
-    learning_rate = scaled_learning_rate(recipe, config.learning_rate or recipe.learning_rate, batch)
-    warmup = config.warmup if config.warmup is not None else (
-        DATASET_RECIPE.get(config.dataset) == "cifar" and entry.family == "cifar"
-        and entry.depth >= recipe.warmup_min_depth)
-    start_epoch = completed_epochs(run_dir)
-
-    with strategy.scope():
-        model = build_model(config.model, source, config.weight_decay, config.bn_momentum, config.sync_bn,
-                            config.shortcut)
-        lr = step_schedule(recipe, learning_rate, epochs * steps, warmup) if schedule_name == "step" \
-            else learning_rate
-        metrics = [TopKError(1)] + ([TopKError(5)] if source.num_classes >= 100 else [])
-        model.compile(optimizer=keras.optimizers.SGD(lr, momentum=config.momentum),
-                      loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics)
-    distribute.prepare_for_multi_worker(model, strategy)
-
-    log_dir = os.path.join(run_dir, "logs")
-    hparams = {"model": config.model, "dataset": config.dataset, "batch_size": batch, "learning_rate": learning_rate,
-               "epochs": epochs, "weight_decay": config.weight_decay, "schedule": schedule_name,
-               "warmup": bool(warmup), "sync_bn": config.sync_bn, "replicas": strategy.num_replicas_in_sync,
-               "shortcut": config.shortcut or str(entry.default("shortcut"))}
-    gradient_batch = next(iter(data_lib.eval_dataset(source, min(batch, 32)))) if config.histograms else None
-    throughput = callbacks_lib.Throughput(batch)
-    callbacks = [
-        callbacks_lib.NonFiniteLossGuard(),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP), double_checkpoint=True,
-                                         delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "last.keras")),
-        keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.keras"),
-                                        monitor="val_top1_error", mode="min", save_best_only=True),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
-        keras.callbacks.TensorBoard(log_dir, histogram_freq=1 if config.histograms else 0),
-        callbacks_lib.TensorBoardExtras(log_dir, data_lib.augmented_examples(source, 16, config.seed), hparams,
-                                        gradient_batch),
-        throughput,
-    ]
-    if schedule_name == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="val_top1_error", mode="min", factor=0.1,
-                                                           patience=recipe.plateau_patience,
-                                                           min_lr=learning_rate * 1e-3))
-    print(f"Training {config.model} on {source.name} ({source.num_train} images, {source.num_classes} classes) "
-          f"with {strategy.num_replicas_in_sync} replica(s): global batch {batch}, lr {learning_rate:g} "
-          f"({schedule_name}{', warm-up' if warmup else ''}), {epochs} epochs x {steps} steps; run folder "
-          f"{output_dir}" + (f"; resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
-
-    started = time.perf_counter()
-    if start_epoch < epochs:
-        train_data = data_lib.train_dataset(source, batch, epochs, start_epoch, config.seed, config.deterministic,
-                                            steps=steps)
-        try:
-            model.fit(train_data, epochs=epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-                      validation_data=data_lib.eval_dataset(source, batch), callbacks=callbacks,
-                      shuffle=False, verbose=config.verbose)
-        except callbacks_lib.NonFiniteLossError as error:
-            done = completed_epochs(run_dir)
-            kept = (f"The last good state (end of epoch {done}) is kept in {os.path.join(run_dir, BACKUP)} and "
-                    f"{os.path.join(run_dir, 'checkpoints')}" if done else "No epoch had finished, so nothing "
-                    "was saved")
-            raise TrainingError(f"{error} {kept}. Lower the learning rate (--lr) or turn on --warmup, then rerun "
-                                "the same command with --output-dir to resume.") from error
-    elapsed = time.perf_counter() - started
-
-    results = model.evaluate(data_lib.eval_dataset(source, batch), return_dict=True, verbose=0)
-    rows = _best_and_rows(os.path.join(run_dir, "history.csv"))
-    best_error = min([float(row["val_top1_error"]) for row in rows] + [results["top1_error"]])
-    summary = {
-        "model": config.model, "dataset": source.name, "epochs": epochs, "steps_per_epoch": steps,
-        "global_batch_size": batch, "replicas": strategy.num_replicas_in_sync,
-        "test_accuracy": 1.0 - results["top1_error"], "best_test_accuracy": 1.0 - best_error,
-        "test_error": results["top1_error"], "best_test_error": best_error, "test_loss": results["loss"],
-        "train_seconds": elapsed, "images_per_second": throughput.images_per_second if throughput.epoch_times
-        else None, "params": model.count_params(), "output_dir": output_dir,
-    }
-    if "top5_error" in results:
-        summary["test_top5_error"] = results["top5_error"]
-    if config.ten_crop:
-        summary["ten_crop_test_error"] = evaluate_ten_crop(model, source, batch)
-    if chief:
-        model.save(os.path.join(run_dir, "model.keras"))
-        with open(os.path.join(run_dir, "preprocessing.json"), "w") as file:
-            json.dump({"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE,
-                       "image_size": source.image_size, "class_names": source.class_names,
-                       "dataset": source.name}, file)
-        with open(os.path.join(run_dir, "summary.json"), "w") as file:
-            json.dump(summary, file, indent=2)
-    return summary
+    run = Run(config)
+    model = run.build_model()
+    run.fit(model)
+    return run.finish(model)
 
 
 def format_summary(summary):
