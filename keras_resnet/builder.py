@@ -90,7 +90,7 @@ def _deep_graph(layers):
 
 
 def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1", downsample_at="first",
-           use_bias=False, bn_momentum=0.9, weight_decay=None, sync_bn=False, include_top=True, weights=None,
+           width=1, use_bias=False, bn_momentum=0.9, weight_decay=None, sync_bn=False, include_top=True, weights=None,
            input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
            name="resnet", weights_name=None, custom_options=()):
     """Builds a residual (or plain) network as a Keras functional model.
@@ -105,6 +105,8 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
         preact: pre-activation blocks ([He16b]).
         stride_on: ``"1x1"`` (paper) or ``"3x3"`` ("v1.5") for bottlenecks.
         downsample_at: ``"first"`` (paper) or ``"last"`` block of a stage takes its stride.
+        width: widening factor of every stage (1: the paper's 16/32/64 or 64..512 filters; Zagoruyko and
+            Komodakis' wide ResNets use 2..10).
         use_bias, bn_momentum, weight_decay, sync_bn: see ``blocks.LayerConfig``.
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation: as in
             ``keras.applications``; ``classes`` defaults to the family's (1000 or 10), ``weights`` is ``None``,
@@ -126,6 +128,8 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
     _choice(downsample_at, DOWNSAMPLE_AT, "downsample_at")
     _choice(pooling, POOLINGS, "pooling")
     classes = family.classes if classes is None else classes
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer (the widening factor), got {width!r}")
     if not isinstance(classes, int) or classes < 1:
         raise ValueError(f"classes must be a positive integer, got {classes!r}")
     if len(blocks) != len(family.widths) or any(not isinstance(n, int) or n < 1 for n in blocks):
@@ -149,9 +153,9 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
 
     x = _stem(inputs, family, config)
     strides = family.strides if downsample_at == "first" else family.strides[1:] + (1,)
-    for index, (width, count, stride) in enumerate(zip(family.widths, blocks, strides)):
-        x = stage(x, block, width, count, stride, shortcut, config, f"conv{index + 2}", stride_on=stride_on,
-                  downsample_at=downsample_at)
+    for index, (filters, count, stride) in enumerate(zip(family.widths, blocks, strides)):
+        x = stage(x, block, filters * width, count, stride, shortcut, config, f"conv{index + 2}",
+                  stride_on=stride_on, downsample_at=downsample_at)
     x = _head(x, include_top, pooling, classes, classifier_activation, config)
 
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs

@@ -5,6 +5,7 @@
     keras-resnet export runs/x/model.keras --to tflite --output exports/resnet20-tflite
     keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
     keras-resnet experiment lesion --model runs/x/model.keras --output-dir figures
+    keras-resnet tune --dataset digits --depths 8 14 20 --shortcut none A --max-trials 6 --epochs 1 --output-dir t
     keras-resnet summary                 # every registered network: parameters and FLOPs
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
@@ -133,6 +134,39 @@ def _experiment(args):
     return 0
 
 
+def _tune(args):
+    from keras_resnet import tuning
+    from keras_resnet.training import TrainConfig
+    from keras_resnet.training.distribute import make_strategy
+
+    depths = tuning.SearchSpace.depth_range(*args.depth_range) if args.depth_range else args.depths
+    space = tuning.SearchSpace(depths=tuple(depths), shortcuts=tuple(args.shortcut),
+                               preact=tuple(value == "yes" for value in args.preact), widths=tuple(args.widths),
+                               learning_rates=tuple(args.lr or [None]), weight_decays=tuple(args.weight_decay),
+                               batch_sizes=tuple(args.batch_size or [None]))
+    if args.tuner not in tuning.TUNERS:
+        raise ValueError(f"Unknown tuner {args.tuner!r}: choose one of {', '.join(tuning.TUNERS)}.")
+    output_dir = args.output_dir or os.path.join("runs", "tune")
+    base = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
+                       steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=0)
+    strategy = make_strategy(args.strategy)
+    hypermodel = tuning.ResNetHyperModel(space, base, output_dir, strategy)
+    tuner = tuning.make_tuner(args.tuner, hypermodel, output_dir, args.max_trials, args.executions_per_trial,
+                              args.epochs, args.overwrite, strategy, args.seed)
+    tuner.search()
+    rows = tuning.trial_rows(tuner, hypermodel)
+    figure = tuning.write_results(rows, output_dir)
+    columns = ["trial", "depth", "shortcut", "preact", "width", "params", "GFLOPs", "val error", "seconds"]
+    table = [{**row, "GFLOPs": f"{row['flops'] / 1e9:.3f}", "params": f"{row['params']:,}",
+              "val error": f"{100 * row['val_error']:.2f} %", "preact": "yes" if row["preact"] else "no",
+              "seconds": f"{row['seconds']:.0f}" if row["seconds"] is not None else "-"} for row in rows]
+    print(format_table(table, columns))
+    print(f"\nBest: {rows[0]['model']} ({rows[0]['shortcut']}), {rows[0]['model_file']}\nWrote "
+          f"{os.path.join(output_dir, 'trials.csv')}, trials.json and {figure}; TensorBoard HParams: "
+          f"tensorboard --logdir {os.path.join(output_dir, 'runs')}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -190,6 +224,35 @@ def build_parser():
     experiment.add_argument("--samples", type=int, default=3, help="paths: sampled paths per length")
     experiment.add_argument("--images", type=int, default=32, help="paths: images in the gradient batch")
     experiment.set_defaults(run=_experiment)
+
+    tune = commands.add_parser("tune", help="keras-tuner search over depth, shortcuts and optimisation")
+    add_tune_arguments(tune)
+    tune.set_defaults(run=_tune)
+    return parser
+
+
+def add_tune_arguments(parser, dataset="cifar10"):
+    """The options of ``keras-resnet tune`` (and ``recipes/tune_cifar10.py``)."""
+    add = parser.add_argument
+    add("--dataset", default=dataset, choices=("digits", "cifar10", "cifar100"), help=f"default {dataset}")
+    add("--data-dir", help="where the dataset is (as for train)")
+    add("--depths", type=int, nargs="+", default=[20, 32, 44, 56], help="CIFAR depths 6n+2 to try")
+    add("--depth-range", type=int, nargs=2, metavar=("MIN", "MAX"), help="every depth 6n+2 in [MIN, MAX]")
+    add("--shortcut", nargs="+", default=["none", "A"], help="none (plain twin), A, B, C (default: none A)")
+    add("--preact", nargs="+", default=["no"], choices=("no", "yes"), help="pre-activation blocks: no, yes")
+    add("--widths", type=int, nargs="+", default=[1], help="widening factors (default 1)")
+    add("--lr", type=float, nargs="+", help="learning rates (default: the paper's 0.1)")
+    add("--weight-decay", type=float, nargs="+", default=[1e-4], help="weight decays (default 1e-4)")
+    add("--batch-size", type=int, nargs="+", help="global batch sizes (default: the paper's 128)")
+    add("--tuner", default="random", help="random, hyperband or bayesian (default random)")
+    add("--max-trials", type=int, default=10)
+    add("--executions-per-trial", type=int, default=1)
+    add("--epochs", type=int, help="epochs per trial (hyperband: the most; default: the paper's schedule)")
+    add("--steps-per-epoch", type=int, help="cap on training steps per epoch (quick searches)")
+    add("--strategy", default="auto", help="tf.distribute strategy of every trial (as for train)")
+    add("--output-dir", help="search folder (default runs/tune); rerun to resume an interrupted search")
+    add("--overwrite", action="store_true", help="start the search afresh instead of resuming it")
+    add("--seed", type=int, default=0)
     return parser
 
 
@@ -210,6 +273,13 @@ def _run(command, run, args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     return _run(args.command, args.run, args)
+
+
+def tune_main(argv=None, dataset="cifar10", description=None):
+    """The search recipe's entry point: ``keras-resnet tune`` with its own defaults and help text."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = add_tune_arguments(parser, dataset).parse_args(argv)
+    return _run("tune", _tune, args)
 
 
 def train_main(argv=None, dataset="cifar10", model="resnet20", description=None):

@@ -17,7 +17,7 @@ from keras_resnet.weights import WEIGHTS_HASHES
 
 # Options that change the architecture (as opposed to its head, input or training conventions).
 ARCHITECTURE_DEFAULTS = {"block": None, "shortcut": None, "preact": False, "stride_on": "1x1",
-                         "downsample_at": "first", "use_bias": False}
+                         "downsample_at": "first", "use_bias": False, "width": 1}
 # The layout of keras.applications' ResNet50V2 .. 152V2 (TF-slim's resnet_v2): stride on the 3x3 of the last
 # block of a stage, biases only on convolutions that no BN follows.
 KERAS_V2_LAYOUT = {"preact": True, "stride_on": "3x3", "downsample_at": "last", "use_bias": True}

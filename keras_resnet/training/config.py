@@ -33,6 +33,7 @@ class TrainConfig:
     bn_momentum: float = 0.9
     sync_bn: bool = False
     shortcut: str | None = None
+    width: int = 1
     strategy: str = "auto"
     output_dir: str | None = None
     seed: int = 0
@@ -68,6 +69,7 @@ def add_arguments(parser, dataset="cifar10", model="resnet20"):
                                                        "short runs)")
     add("--sync-bn", action="store_true", help="batch statistics over all replicas (default: per replica)")
     add("--shortcut", help="shortcut option A, B, C or none (default: the model's)")
+    add("--width", type=int, default=1, help="widening factor of every stage (default 1: the paper's widths)")
     add("--strategy", default="auto", choices=STRATEGIES, help="tf.distribute strategy (auto: multiworker with "
                                                                  "TF_CONFIG, else mirrored over all GPUs)")
     add("--output-dir", help="run folder (default runs/<model>-<timestamp>); rerun with it to resume")

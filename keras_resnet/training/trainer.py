@@ -63,7 +63,7 @@ def completed_epochs(run_dir):
         return int(json.load(file)["epoch"])
 
 
-def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False, shortcut=None):
+def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False, shortcut=None, width=1):
     """The network ``name`` for ``source``: raw ``[0, 255]`` images in, class probabilities out.
 
     The first layer subtracts the training-set mean and divides by 255 (a ``Normalization`` layer holding the
@@ -76,6 +76,8 @@ def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False,
                                    variance=np.full(np.shape(source.mean), PIXEL_SCALE ** 2, "float32"),
                                    name="mean_subtraction")(inputs)
     options = {"shortcut": normalize_shortcut(shortcut)} if shortcut else {}
+    if width != 1:
+        options["width"] = width
     model = registry.build(name, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay,
                            bn_momentum=bn_momentum, sync_bn=sync_bn, **options)
     return keras.Model(inputs, model.output, name=model.name)
@@ -153,14 +155,14 @@ class Run:
                 "learning_rate": self.learning_rate, "epochs": self.epochs, "weight_decay": config.weight_decay,
                 "schedule": self.schedule, "warmup": bool(self.warmup), "sync_bn": config.sync_bn,
                 "replicas": self.strategy.num_replicas_in_sync,
-                "shortcut": config.shortcut or str(self.entry.default("shortcut"))}
+                "shortcut": config.shortcut or str(self.entry.default("shortcut")), "width": config.width}
 
     def build_model(self):
         """The network for this run, built and compiled (SGD with the recipe's schedule) under the strategy."""
         config = self.config
         with self.strategy.scope():
             model = build_model(config.model, self.source, config.weight_decay, config.bn_momentum, config.sync_bn,
-                                config.shortcut)
+                                config.shortcut, config.width)
             lr = step_schedule(self.recipe, self.learning_rate, self.epochs * self.steps, self.warmup) \
                 if self.schedule == "step" else self.learning_rate
             metrics = [TopKError(1)] + ([TopKError(5)] if self.source.num_classes >= 100 else [])

@@ -1,0 +1,225 @@
+"""Depth searches with keras-tuner: how does accuracy change with depth, with and without shortcuts? ([He16] Fig. 6)
+
+``ResNetHyperModel`` searches the architecture (CIFAR depth, plain vs residual and the shortcut option,
+pre-activation, widening factor) and the optimisation (learning rate, weight decay, batch size); each dimension is
+given by the user as a list of values (one value: fixed). Every trial is a run of the training recipe
+(``keras_resnet.training.Run``: same data pipeline, schedule, callbacks, TensorBoard HParams, checkpoints) in its own
+folder ``DIR/runs/<trial>``, so an interrupted trial resumes too.
+
+Distributed search: keras-tuner's chief/worker mode runs one oracle (the chief) and many workers, each with its own
+trials: set ``KERASTUNER_TUNER_ID`` (``chief``, ``tuner0``, ``tuner1``, ...), ``KERASTUNER_ORACLE_IP`` and
+``KERASTUNER_ORACLE_PORT`` on every process and run the same ``keras-resnet tune`` command on each.
+"""
+
+import collections
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+
+import keras_tuner as kt
+import tensorflow as tf
+
+from keras_resnet import data as data_lib
+from keras_resnet.architectures import cifar_layout
+from keras_resnet.builder import normalize_shortcut
+from keras_resnet.registry import build
+from keras_resnet.stats import model_stats
+from keras_resnet.training import Run, TrainConfig
+
+TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
+OBJECTIVE = kt.Objective("val_top1_error", direction="min")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """The values each dimension may take; a dimension with one value is fixed.
+
+    Attributes:
+        depths: CIFAR depths (6n+2).
+        shortcuts: ``"none"`` (the plain twin), ``"A"``, ``"B"``, ``"C"``.
+        preact: ``False`` and/or ``True`` (pre-activation blocks, [He16b]).
+        widths: widening factors.
+        learning_rates, weight_decays, batch_sizes: optimisation settings (``None``: the paper's).
+    """
+
+    depths: tuple = (20,)
+    shortcuts: tuple = ("A",)
+    preact: tuple = (False,)
+    widths: tuple = (1,)
+    learning_rates: tuple = (None,)
+    weight_decays: tuple = (1e-4,)
+    batch_sizes: tuple = (None,)
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            values = getattr(self, field.name)
+            if not values:
+                raise ValueError(f"The search space is empty: give at least one value for {field.name}.")
+        for depth in self.depths:
+            cifar_layout(depth)  # "depth must be 6n+2 ..."
+        object.__setattr__(self, "shortcuts", tuple(normalize_shortcut(s) for s in self.shortcuts))
+        for what, values in (("widths", self.widths), ("batch_sizes", self.batch_sizes)):
+            if any(v is not None and (not isinstance(v, int) or v < 1) for v in values):
+                raise ValueError(f"{what} must be positive integers, got {list(values)}")
+        for what, values in (("learning_rates", self.learning_rates), ("weight_decays", self.weight_decays)):
+            if any(v is not None and v < 0 for v in values):
+                raise ValueError(f"{what} must not be negative, got {list(values)}")
+
+    @staticmethod
+    def depth_range(low, high):
+        """Every CIFAR depth 6n+2 in ``[low, high]``."""
+        if low > high:
+            raise ValueError(f"The depth range is empty: min depth {low} > max depth {high}.")
+        depths = tuple(d for d in range(low, high + 1) if d >= 8 and (d - 2) % 6 == 0)
+        if not depths:
+            raise ValueError(f"No CIFAR depth 6n+2 lies in [{low}, {high}] (e.g. 8, 14, 20, 26, 32).")
+        return depths
+
+
+def _choice(hp, name, values):
+    values = list(values)
+    return hp.Fixed(name, values[0]) if len(values) == 1 else hp.Choice(name, values)
+
+
+def model_name(depth, shortcut, preact):
+    """Registry name of a searched network: ``plain20``, ``resnet20``, ``resnet20v2``."""
+    return f"{'plain' if shortcut == 'none' else 'resnet'}{depth}{'v2' if preact else ''}"
+
+
+class ResNetHyperModel(kt.HyperModel):
+    """A keras-tuner HyperModel over ``SearchSpace``; every trial trains with the recipe of ``base``.
+
+    Args:
+        space: the ``SearchSpace``.
+        base: the ``TrainConfig`` of every trial (dataset, epochs, ...); the searched fields are overridden.
+        output_dir: trials run in ``output_dir/runs/<trial>``.
+        strategy: the tuner's ``tf.distribute`` strategy (default: the current one).
+    """
+
+    def __init__(self, space, base, output_dir, strategy=None):
+        super().__init__(name="resnet")
+        self.space, self.base, self.output_dir, self.strategy = space, base, output_dir, strategy
+        self.source = data_lib.load(base.dataset, base.data_dir, base.download, base.manual_dir, base.image_size)
+        self._runs, self._executions = {}, collections.Counter()
+
+    def trial_config(self, hp):
+        """The ``TrainConfig`` of the trial with hyperparameters ``hp``."""
+        space = self.space
+        depth = _choice(hp, "depth", space.depths)
+        shortcut = _choice(hp, "shortcut", space.shortcuts)
+        preact = _choice(hp, "preact", space.preact)
+        values = {"model": model_name(depth, shortcut, preact), "width": _choice(hp, "width", space.widths),
+                  "shortcut": None if shortcut == "none" else shortcut,
+                  "weight_decay": _choice(hp, "weight_decay", space.weight_decays)}
+        if space.learning_rates != (None,):
+            values["learning_rate"] = _choice(hp, "learning_rate", space.learning_rates)
+        if space.batch_sizes != (None,):
+            values["batch_size"] = _choice(hp, "batch_size", space.batch_sizes)
+        return dataclasses.replace(self.base, **values)
+
+    def _run(self, hp, epochs=None):
+        config = self.trial_config(hp)
+        if epochs is not None:
+            config = dataclasses.replace(config, epochs=epochs)
+        values = json.dumps(hp.values, sort_keys=True, default=str)
+        key = f"{config.model}-{config.shortcut or 'plain'}-w{config.width}-" + \
+            hashlib.sha1(values.encode()).hexdigest()[:8]
+        return key, dataclasses.replace(config, output_dir=os.path.join(self.output_dir, "runs", key))
+
+    def build(self, hp):
+        key, config = self._run(hp)
+        run = Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source)
+        self._runs[key] = run
+        return run.build_model()
+
+    def fit(self, hp, model, *args, callbacks=(), epochs=None, **kwargs):
+        """One trial: the recipe's fit of ``model`` (the tuner's callbacks added); returns the History."""
+        key, config = self._run(hp, epochs)
+        self._executions[key] += 1
+        if self._executions[key] > 1:  # executions_per_trial > 1: each execution its own run
+            config = dataclasses.replace(config, output_dir=f"{config.output_dir}-{self._executions[key]}")
+        run = Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source)
+        history = run.fit(model, extra_callbacks=callbacks)
+        summary = run.finish(model)
+        if history is None or not history.history:  # finished earlier: the run folder has its result
+            return {OBJECTIVE.name: summary["best_test_error"]}
+        return history
+
+
+def make_tuner(name, hypermodel, output_dir, max_trials=10, executions_per_trial=1, epochs=None, overwrite=False,
+               strategy=None, seed=0):
+    """The keras-tuner tuner ``name`` (``random``, ``hyperband``, ``bayesian``) over ``hypermodel``."""
+    if name not in TUNERS:
+        raise ValueError(f"Unknown tuner {name!r}: choose one of {', '.join(TUNERS)}.")
+    if not isinstance(max_trials, int) or max_trials < 1:
+        raise ValueError(f"--max-trials must be a positive integer, got {max_trials!r}")
+    common = {"objective": OBJECTIVE, "directory": output_dir, "project_name": "search", "overwrite": overwrite,
+              "executions_per_trial": executions_per_trial, "distribution_strategy": strategy, "seed": seed}
+    if name == "hyperband":
+        return kt.Hyperband(hypermodel, max_epochs=epochs or 10, max_trials=max_trials, **common)
+    return TUNERS[name](hypermodel, max_trials=max_trials, **common)
+
+
+def trial_rows(tuner, hypermodel):
+    """One row per finished trial, best first: depth, shortcut, preact, width, params, FLOPs, val error, time."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        if trial.score is None:
+            continue
+        config = hypermodel.trial_config(trial.hyperparameters)
+        depth = int(trial.hyperparameters.get("depth"))
+        network = build(config.model, shortcut=config.shortcut or "none", width=config.width,
+                        classes=hypermodel.source.num_classes, input_shape=hypermodel.source.image_shape)
+        stats = model_stats(network)
+        _, run_config = hypermodel._run(trial.hyperparameters)
+        summary = _read_json(os.path.join(run_config.output_dir, "summary.json"))
+        rows.append({"trial": trial.trial_id, "model": config.model, "depth": depth,
+                     "shortcut": trial.hyperparameters.get("shortcut"), "preact": config.model.endswith("v2"),
+                     "width": config.width, "learning_rate": config.learning_rate,
+                     "weight_decay": config.weight_decay, "batch_size": config.batch_size,
+                     "params": stats["trainable_params"], "flops": stats["flops"], "val_error": trial.score,
+                     "seconds": summary.get("train_seconds"),
+                     "model_file": os.path.join(run_config.output_dir, "model.keras")})
+    return sorted(rows, key=lambda row: row["val_error"])
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as file:
+        return json.load(file)
+
+
+def write_results(rows, output_dir):
+    """``trials.csv`` and ``trials.json`` (one row per trial) and ``depth.png`` (error against depth)."""
+    with open(os.path.join(output_dir, "trials.csv"), "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(output_dir, "trials.json"), "w") as file:
+        json.dump(rows, file, indent=2)
+    return plot_error_by_depth(rows, os.path.join(output_dir, "depth.png"))
+
+
+def plot_error_by_depth(rows, path):
+    """Validation error against depth, plain (dashed) vs residual (solid) per shortcut option; best per depth."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    for shortcut in sorted({row["shortcut"] for row in rows}):
+        best = {}
+        for row in rows:
+            if row["shortcut"] == shortcut:
+                best[row["depth"]] = min(best.get(row["depth"], 1.0), row["val_error"])
+        depths = sorted(best)
+        axes.plot(depths, [100 * best[d] for d in depths], "--o" if shortcut == "none" else "-o",
+                  label="plain" if shortcut == "none" else f"residual ({shortcut})")
+    axes.set(xlabel="depth (layers)", ylabel="validation error (%)", title="error against depth")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return path
