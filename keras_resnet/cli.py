@@ -103,7 +103,7 @@ def _experiment(args):
     os.makedirs(args.output_dir, exist_ok=True)
     if args.experiment == "degradation":
         results = analysis.run_degradation(args.output_dir, args.dataset or "digits", args.depths, args.epochs,
-                                           args.data_dir, batch_size=args.batch_size)
+                                           args.data_dir, batch_size=args.batch_size, learning_rate=args.lr)
         figure = analysis.plot_degradation(results, os.path.join(args.output_dir, "degradation.png"))
         lines = [f"{name}: final test error {100 * run['final_test_error']:.2f} %"
                  for name, run in results["runs"].items()]
@@ -217,6 +217,8 @@ def build_parser():
                             help="degradation: CIFAR depths (default 20 32 44 56)")
     experiment.add_argument("--epochs", type=int, help="degradation: epochs per run (default: the paper's)")
     experiment.add_argument("--batch-size", type=int, help="degradation: global batch (default the paper's)")
+    experiment.add_argument("--lr", type=float, help="degradation: learning rate of every run (default the "
+                                                     "paper's 0.1)")
     experiment.add_argument("--model", help="lesion/paths: a trained model.keras")
     experiment.add_argument("--max-k", type=int, help="lesion: most blocks deleted / pairs swapped (default 10)")
     experiment.add_argument("--draws", type=int, default=5, help="lesion: random draws per k")

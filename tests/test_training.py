@@ -67,6 +67,8 @@ def test_paper_schedule_with_warmup():
                                 63_999: 0.001})
     short = step_schedule(RECIPES["cifar"], 0.1, 160)  # a 160-step run drops at steps 80 and 120
     assert [float(short(s)) for s in (80, 81, 121)] == pytest.approx([0.1, 0.01, 0.001])
+    warm = step_schedule(RECIPES["cifar"], 0.1, 160, warmup=True)  # warm-up: 400 steps, at most a tenth
+    assert [float(warm(s)) for s in (16, 17, 80, 81)] == pytest.approx([0.01, 0.1, 0.1, 0.01])
 
 
 def test_global_batch_rule():

@@ -1,7 +1,7 @@
 """The learning-rate schedules of [He16], expressed in iterations and stretched to the length of a run.
 
 CIFAR (Sec. 4.2): 0.1, divided by 10 at 32k and 48k of 64k iterations; ResNet-110/1202 start at 0.01 for 400
-iterations. ImageNet (Sec. 3.4): 0.1, divided by 10 when the error plateaus (``plateau``), or at fixed quarters of
+iterations (in a shorter run: 400 iterations, at most a tenth of the run). ImageNet (Sec. 3.4): 0.1, divided by 10 when the error plateaus (``plateau``), or at fixed quarters of
 the run (``step``). A run of another length keeps the same fractions: the drops of a 15-epoch run come at 50 % and
 75 % of its iterations. The learning rate follows the linear scaling rule (Goyal et al. 2017): ``lr * global batch /
 the paper's batch``, which is the paper's value at the paper's batch.
@@ -55,7 +55,9 @@ def step_schedule(recipe, learning_rate, total_steps, warmup=False):
     boundaries = [max(1, round(drop * scale)) for drop in recipe.drops]
     values = [learning_rate * 0.1 ** i for i in range(len(boundaries) + 1)]
     if warmup and recipe.warmup_iterations:
-        warmup_steps = max(1, round(recipe.warmup_iterations * scale))
+        # The warm-up gets a deep net past its unstable first steps, which take a number of iterations rather than
+        # a share of the run: the paper's 400 iterations, but at most a tenth of a shorter run.
+        warmup_steps = max(1, min(recipe.warmup_iterations, round(0.1 * total_steps)))
         boundaries.insert(0, warmup_steps)
         values.insert(0, learning_rate * recipe.warmup_learning_rate / recipe.learning_rate)
     # Very short runs can merge boundaries; keep them strictly increasing.
