@@ -118,6 +118,15 @@ def test_no_flip_for_digits():
         assert out[rows.min(), cols.min(), 1] < out[rows.min(), cols.max(), 1]
 
 
+def test_imagenet_scale_augmentation_range():
+    """[He16] Sec. 3.4: the shorter side is uniform in [256, 480] for 224 crops."""
+    sides = np.array([int(augment.random_shorter_side(tf.constant([0, i]))) for i in range(2000)])
+    assert sides.min() == 256 and sides.max() == 480
+    counts, _ = np.histogram(sides, bins=5, range=(256, 481))
+    assert counts.min() > 0.7 * counts.mean()
+    assert 64 <= int(augment.random_shorter_side(tf.constant([0, 1]), size=56)) <= 120
+
+
 def test_imagenet_scale_augmentation_and_lighting():
     image = tf.constant(np.full((100, 150, 3), 128, "uint8"))
     assert augment.resize_shorter_side(image, 64).shape == (64, 96, 3)

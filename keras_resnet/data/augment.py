@@ -50,13 +50,16 @@ def pca_lighting(image, seed, stddev=PCA_STDDEV):
     return image + 255.0 * rgb
 
 
+def random_shorter_side(seed, size=224):
+    """The scale augmentation's random shorter side: uniform in [256, 480] for 224 crops (scaled with ``size``)."""
+    low, high = round(size * SCALE_RANGE[0]), round(size * SCALE_RANGE[1])
+    return tf.random.stateless_uniform((), seed, minval=low, maxval=high + 1, dtype=tf.int32)
+
+
 def imagenet_train(image, seed, size=224, flip=True):
     """[He16] Sec. 3.4: shorter side random in [256, 480] (for 224), random crop, flip, PCA lighting. -> float32."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    image = decode(image)
-    low, high = round(size * SCALE_RANGE[0]), round(size * SCALE_RANGE[1])
-    side = tf.random.stateless_uniform((), seeds[0], minval=low, maxval=high + 1, dtype=tf.int32)
-    image = resize_shorter_side(image, side)
+    image = resize_shorter_side(decode(image), random_shorter_side(seeds[0], size))
     image = tf.image.stateless_random_crop(image, (size, size, 3), seed=seeds[1])
     if flip:
         image = tf.image.stateless_random_flip_left_right(image, seed=seeds[2])
