@@ -247,7 +247,7 @@ def add_tune_arguments(parser, dataset="cifar10"):
     add("--weight-decay", type=float, nargs="+", default=[1e-4], help="weight decays (default 1e-4)")
     add("--batch-size", type=int, nargs="+", help="global batch sizes (default: the paper's 128)")
     add("--tuner", default="random", help="random, hyperband or bayesian (default random)")
-    add("--max-trials", type=int, default=10)
+    add("--max-trials", type=int, default=10, help="trials of random/bayesian search (hyperband: set by --epochs)")
     add("--executions-per-trial", type=int, default=1)
     add("--epochs", type=int, help="epochs per trial (hyperband: the most; default: the paper's schedule)")
     add("--steps-per-epoch", type=int, help="cap on training steps per epoch (quick searches)")

@@ -134,14 +134,18 @@ class ResNetHyperModel(kt.HyperModel):
         self._runs[key] = run
         return run.build_model()
 
-    def fit(self, hp, model, *args, callbacks=(), epochs=None, **kwargs):
-        """One trial: the recipe's fit of ``model`` (the tuner's callbacks added); returns the History."""
+    def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
+        """One trial: the recipe's fit of ``model`` (the tuner's callbacks added); returns the History.
+
+        Hyperband passes ``epochs`` and, for a trial that continues an earlier one whose weights it has loaded into
+        ``model``, ``initial_epoch``.
+        """
         key, config = self._run(hp, epochs)
         self._executions[key] += 1
         if self._executions[key] > 1:  # executions_per_trial > 1: each execution its own run
             config = dataclasses.replace(config, output_dir=f"{config.output_dir}-{self._executions[key]}")
         run = Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source)
-        history = run.fit(model, extra_callbacks=callbacks)
+        history = run.fit(model, extra_callbacks=callbacks, initial_epoch=initial_epoch)
         summary = run.finish(model)
         if history is None or not history.history:  # finished earlier: the run folder has its result
             return {OBJECTIVE.name: summary["best_test_error"]}
@@ -157,8 +161,8 @@ def make_tuner(name, hypermodel, output_dir, max_trials=10, executions_per_trial
         raise ValueError(f"--max-trials must be a positive integer, got {max_trials!r}")
     common = {"objective": OBJECTIVE, "directory": output_dir, "project_name": "search", "overwrite": overwrite,
               "executions_per_trial": executions_per_trial, "distribution_strategy": strategy, "seed": seed}
-    if name == "hyperband":
-        return kt.Hyperband(hypermodel, max_epochs=epochs or 10, max_trials=max_trials, **common)
+    if name == "hyperband":  # its budget is set by max_epochs and its reduction factor, not by a trial count
+        return kt.Hyperband(hypermodel, max_epochs=epochs or 10, **common)
     return TUNERS[name](hypermodel, max_trials=max_trials, **common)
 
 

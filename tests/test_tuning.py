@@ -86,3 +86,12 @@ def test_empty_dimension():
     with pytest.raises(ValueError, match="The search space is empty: give at least one value for depths"):
         SearchSpace(depths=())
     assert SearchSpace.depth_range(8, 26) == (8, 14, 20, 26)
+
+
+def test_hyperband_continues_promising_trials(tmp_path, capsys):
+    argv = ["--dataset", "digits", "--depths", "8", "14", "--shortcut", "none", "A", "--tuner", "hyperband",
+            "--epochs", "3", "--steps-per-epoch", "2", "--output-dir", str(tmp_path)]
+    assert cli.main(["tune", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "resuming after epoch 1" in out  # a second-round trial starts from its first-round weights
+    assert len(_rows(tmp_path)) >= 4

@@ -195,9 +195,10 @@ class Run:
                 min_lr=self.learning_rate * 1e-3))
         return callbacks
 
-    def fit(self, model, extra_callbacks=()):
-        """Trains ``model`` from where the run folder left off; returns the Keras History (``None`` if done)."""
-        start_epoch = completed_epochs(self.run_dir)
+    def fit(self, model, extra_callbacks=(), initial_epoch=0):
+        """Trains ``model`` from where the run folder left off (or from ``initial_epoch``, for a model that comes
+        with the weights of that epoch); returns the Keras History (``None`` if there is nothing left to train)."""
+        start_epoch = max(completed_epochs(self.run_dir), initial_epoch)
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
               f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
               f"batch {self.batch}, lr {self.learning_rate:g} ({self.schedule}{', warm-up' if self.warmup else ''}"
