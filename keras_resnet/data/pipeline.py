@@ -39,6 +39,9 @@ def _options(deterministic, shard_by_data):
 
 def steps_per_epoch(source, batch_size):
     """Full batches in one training epoch (the last partial batch is dropped, as the paper's iterations count)."""
+    if source.num_train < batch_size:
+        raise ValueError(f"batch size {batch_size} is larger than the {source.num_train} training images of "
+                         f"{source.name}: pass a smaller --batch-size.")
     return source.num_train // batch_size
 
 
@@ -48,9 +51,8 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
     Every epoch has exactly ``steps`` batches (default and at most ``steps_per_epoch(source, batch_size)``);
     ``batch_size`` is the global batch.
     """
-    if steps_per_epoch(source, batch_size) < 1:
-        raise ValueError(f"batch size {batch_size} is larger than the {source.num_train} training images of "
-                         f"{source.name}: pass a smaller --batch-size.")
+    full_epoch = steps_per_epoch(source, batch_size)
+    steps = min(steps or full_epoch, full_epoch)
     train_augment = _augmenter(source)
     buffer = source.num_train if not source.encoded else min(source.num_train, STREAM_SHUFFLE_BUFFER)
 
@@ -63,7 +65,7 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
         data = data.map(lambda index, example: (
             train_augment(example[0], tf.stack([tf.constant(epoch_seed, tf.int64), index])), example[1]),
             num_parallel_calls=AUTOTUNE)
-        return data.batch(batch_size, drop_remainder=True).take(steps or -1)
+        return data.batch(batch_size, drop_remainder=True).take(steps)
 
     data = functools.reduce(tf.data.Dataset.concatenate, (one_epoch(e) for e in range(start_epoch, epochs)))
     return data.prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))

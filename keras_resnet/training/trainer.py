@@ -134,9 +134,6 @@ class Run:
         self.source = source or data_lib.load(config.dataset, config.data_dir, config.download, config.manual_dir,
                                               config.image_size)
         steps = data_lib.steps_per_epoch(self.source, self.batch)
-        if steps < 1:
-            raise ValueError(f"--batch-size {self.batch} is larger than the {self.source.num_train} training "
-                             f"images of {self.source.name}: pass a smaller batch.")
         self.steps = min(steps, config.steps_per_epoch or steps)
         self.epochs = config.epochs or math.ceil(self.recipe.iterations / self.steps)
         self.schedule = config.schedule or self.recipe.schedule
