@@ -102,7 +102,7 @@ class ResNetHyperModel(kt.HyperModel):
         super().__init__(name="resnet")
         self.space, self.base, self.output_dir, self.strategy = space, base, output_dir, strategy
         self.source = data_lib.load(base.dataset, base.data_dir, base.download, base.manual_dir, base.image_size)
-        self._runs, self._executions = {}, collections.Counter()
+        self._executions = collections.Counter()
 
     def trial_config(self, hp):
         """The ``TrainConfig`` of the trial with hyperparameters ``hp``."""
@@ -129,10 +129,8 @@ class ResNetHyperModel(kt.HyperModel):
         return key, dataclasses.replace(config, output_dir=os.path.join(self.output_dir, "runs", key))
 
     def build(self, hp):
-        key, config = self._run(hp)
-        run = Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source)
-        self._runs[key] = run
-        return run.build_model()
+        _, config = self._run(hp)
+        return Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source).build_model()
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
         """One trial: the recipe's fit of ``model`` (the tuner's callbacks added); returns the History.

@@ -3,6 +3,4 @@
 from keras_resnet.export.saved_model import export_saved_model
 from keras_resnet.export.tflite import VARIANTS, export_tflite, format_report
 
-FORMATS = ("saved_model", "tflite")
-
-__all__ = ["FORMATS", "VARIANTS", "export_saved_model", "export_tflite", "format_report"]
+__all__ = ["VARIANTS", "export_saved_model", "export_tflite", "format_report"]
