@@ -11,7 +11,6 @@ over ``--steps`` batches of the same random inputs (median step time). Ours and 
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -20,24 +19,18 @@ import numpy as np  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet.cli import format_table  # noqa: E402
+from keras_resnet.export.tflite import median_latency  # noqa: E402
 
 
 def images_per_second(model, batch_size, steps, train):
-    """Median images/s over ``steps`` timed batches, after two warm-up batches."""
+    """Median images/s over ``steps`` timed batches, after three warm-up batches."""
     rng = np.random.default_rng(0)
     shape = tuple(model.input.shape[1:])
     x = rng.uniform(0, 255, (batch_size, *shape)).astype("float32")
     y = rng.integers(0, model.output.shape[-1], batch_size)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy")
     step = (lambda: model.train_on_batch(x, y)) if train else (lambda: model.predict_on_batch(x))
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return batch_size / float(np.median(times))
+    return batch_size / median_latency(step, repeats=steps)
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ import keras
 
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
-from keras_resnet.blocks import BLOCKS, DOWNSAMPLE_AT, SHORTCUTS, STRIDE_ON, LayerConfig, stage
+from keras_resnet.blocks import BLOCKS, DOWNSAMPLE_AT, STRIDE_ON, LayerConfig, stage
 
 POOLINGS = (None, "avg", "max")
 

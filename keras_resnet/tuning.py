@@ -26,7 +26,7 @@ from keras_resnet.architectures import cifar_layout
 from keras_resnet.builder import normalize_shortcut
 from keras_resnet.registry import build
 from keras_resnet.stats import model_stats
-from keras_resnet.training import Run, TrainConfig
+from keras_resnet.training import Run
 
 TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
 OBJECTIVE = kt.Objective("val_top1_error", direction="min")

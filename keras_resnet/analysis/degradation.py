@@ -5,17 +5,10 @@ training error (on the augmented training batches, as the paper plots it) and te
 ``history.csv``.
 """
 
-import csv
 import os
 
 from keras_resnet.training import TrainConfig, train
-
-
-def _history(run_dir):
-    with open(os.path.join(run_dir, "history.csv")) as file:
-        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
-    rows = [rows[epoch] for epoch in sorted(rows)]
-    return [float(row["top1_error"]) for row in rows], [float(row["val_top1_error"]) for row in rows]
+from keras_resnet.training.trainer import history_rows
 
 
 def run_degradation(output_dir, dataset="digits", depths=(20, 32, 44, 56), epochs=None, data_dir=None, seed=0,
@@ -43,7 +36,9 @@ def run_degradation(output_dir, dataset="digits", depths=(20, 32, 44, 56), epoch
             run_dir = os.path.join(output_dir, "runs", name)
             summary = train(TrainConfig(model=name, dataset=dataset, data_dir=data_dir, epochs=epochs, seed=seed,
                                         output_dir=run_dir, verbose=verbose, **options))
-            train_error, test_error = _history(run_dir)
+            rows = history_rows(run_dir)
+            train_error = [float(row["top1_error"]) for row in rows]
+            test_error = [float(row["val_top1_error"]) for row in rows]
             results["epochs"] = summary["epochs"]
             results["runs"][name] = {"depth": depth, "residual": residual, "train_error": train_error,
                                      "test_error": test_error, "final_test_error": summary["test_error"],

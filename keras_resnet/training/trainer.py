@@ -83,7 +83,9 @@ def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False,
     return keras.Model(inputs, model.output, name=model.name)
 
 
-def _best_and_rows(history_path):
+def history_rows(run_dir):
+    """The rows of ``run_dir/history.csv``, one per epoch (the last one written wins after a resume)."""
+    history_path = os.path.join(run_dir, "history.csv")
     if not os.path.exists(history_path):
         return []
     with open(history_path) as file:
@@ -225,7 +227,7 @@ class Run:
         """Evaluates ``model``, saves it with its preprocessing numbers and the summary; returns the summary."""
         source, run_dir = self.source, self.run_dir
         results = model.evaluate(data_lib.eval_dataset(source, self.batch), return_dict=True, verbose=0)
-        rows = _best_and_rows(os.path.join(run_dir, "history.csv"))
+        rows = history_rows(run_dir)
         best_error = min([float(row["val_top1_error"]) for row in rows] + [results["top1_error"]])
         summary = {
             "model": self.config.model, "dataset": source.name, "epochs": self.epochs,
