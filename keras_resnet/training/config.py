@@ -9,6 +9,7 @@ import dataclasses
 import math
 
 from keras_resnet.data import DATASETS
+from keras_resnet.validation import non_negative_float, positive_float, positive_int
 from keras_resnet.training.distribute import STRATEGIES
 
 # Fields that must be positive when given (``None`` means the paper's value), and those that must not be negative.
@@ -65,39 +66,6 @@ class TrainConfig:
 
 def _finite(value):
     return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def positive_int(text):
-    """argparse type: an integer >= 1 (zero and negative counts are errors, never defaults)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_float(text):
-    """argparse type: a finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
 
 
 def add_arguments(parser, dataset="cifar10", model="resnet20"):
