@@ -112,6 +112,8 @@ def test_bad_input(rng):
     mlp = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     with pytest.raises(ValueError, match="not a keras_resnet residual or plain network"):
         analysis.lesion_study(mlp, (np.zeros((2, 4)), np.zeros(2)))
+    with pytest.raises(ValueError, match="not sequence models such as WRBN"):
+        analysis.Network(keras_resnet.WRBN(16, 3, lstm_units=4))
     model = keras_resnet.build("resnet14")
     images, labels = rng.normal(size=(4, 32, 32, 3)).astype("float32"), np.arange(4)
     with pytest.raises(ValueError, match=r"k must be between 1 and the 4 deletable"):

@@ -135,5 +135,13 @@ def test_other_bad_options():
         keras_resnet.build("resnet50", stride_on="2x2")
     with pytest.raises(ValueError, match=r"classes must be a positive integer"):
         keras_resnet.build("resnet20", classes=0)
+    with pytest.raises(ValueError, match=r"classes must be a positive integer, got True"):
+        keras_resnet.build("resnet20", classes=True)
+
+
+def test_shortcut_none_means_the_default_everywhere():
+    """``shortcut=None`` is the family's option (A for CIFAR nets) in ``build`` as in ``ResNet``."""
+    for model in (keras_resnet.build("resnet20", shortcut=None), keras_resnet.ResNet("cifar", "basic", (3, 3, 3))):
+        assert any(isinstance(layer, keras_resnet.ZeroPadShortcut) for layer in model.layers)
     with pytest.raises(ValueError, match=r"built of bottleneck blocks"):
         keras_resnet.build("resnet50", block="basic")

@@ -54,7 +54,13 @@ def test_every_signature_gives_the_keras_probabilities(which, digits_run, resnet
     served = tf.saved_model.load(target)
 
     images = _images(4, size)
-    expected = np.asarray(model(preprocess(images.astype("float32")), training=False))
+    if which == "resnet50":  # pretrained ImageNet models are served with the resize-256/224 centre crop
+        assert info["transform"] == {"method": "center_crop", "resize": 73, "size": 64}
+
+    def evaluated(batch):
+        return np.stack([data.apply_eval_transform(image, info["transform"]).numpy() for image in batch])
+
+    expected = np.asarray(model(preprocess(evaluated(images)), training=False))
     outputs = served.signatures["serving_default"](images=tf.constant(images))
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
     top = np.take_along_axis(expected, outputs["classes"].numpy(), axis=-1)  # ties allowed: compare the scores
@@ -64,7 +70,7 @@ def test_every_signature_gives_the_keras_probabilities(which, digits_run, resnet
         assert outputs["labels"].numpy()[0, 0].decode() == str(np.argmax(expected[0]))
 
     decoded_in_python = np.stack([tf.io.decode_jpeg(tf.io.encode_jpeg(image)).numpy() for image in images])
-    expected_jpeg = np.asarray(model(preprocess(decoded_in_python.astype("float32")), training=False))
+    expected_jpeg = np.asarray(model(preprocess(evaluated(decoded_in_python)), training=False))
     outputs = served.signatures["predict_jpeg"](image_bytes=_rest_payload(images))
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected_jpeg, atol=1e-5)
 
@@ -76,7 +82,7 @@ def test_saved_model_cli_lists_the_signatures(digits_run, tmp_path):
                            text=True, check=True).stdout
     default = shown[shown.index("signature_def['serving_default']"):]
     jpeg = shown[shown.index("signature_def['predict_jpeg']"):shown.index("signature_def['serving_default']")]
-    assert "inputs['images']" in default and "DT_UINT8" in default and "shape: (-1, -1, -1, 3)" in default
+    assert "inputs['images']" in default and "DT_UINT8" in default and "shape: (-1, -1, -1, -1)" in default
     assert "inputs['image_bytes']" in jpeg and "DT_STRING" in jpeg and "shape: (-1)" in jpeg
     for output in ("probabilities", "classes", "scores", "labels"):
         assert f"outputs['{output}']" in default and f"outputs['{output}']" in jpeg
@@ -137,4 +143,62 @@ def test_bad_export_input(digits_run, tmp_path, capsys):
     shutil.copy(digits_run / "model.keras", lone / "model.keras")  # without the run's preprocessing.json
     fails([str(lone / "model.keras"), "--to", "tflite", "--output", str(tmp_path / "t"), "--variants", "int8"],
           "int8 needs a representative dataset")
-    assert data.DATASETS  # the message names --dataset, one of these
+    (tmp_path / "a-file").write_text("")
+    fails([str(digits_run / "model.keras"), "--to", "saved_model", "--output", str(tmp_path / "a-file")],
+          "is a file")
+    fails([str(digits_run / "model.keras"), "--to", "tflite", "--output", str(tmp_path / "a-file" / "x")],
+          "is not writable")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["export", str(digits_run / "model.keras"), "--to", "saved_model", "--output", str(tmp_path / "v"),
+                  "--version", "-1"])
+    assert exit_info.value.code == 2 and "--version: must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
+
+
+def test_serving_default_takes_grey_rgba_and_empty_batches(digits_run, tmp_path):
+    target, _ = export_saved_model(digits_run / "model.keras", tmp_path / "resnet20")
+    serve = tf.saved_model.load(target).signatures["serving_default"]
+    rgb = _images(2, 32)
+    expected = serve(images=tf.constant(rgb))["probabilities"].numpy()
+    rgba = np.concatenate([rgb, np.full((2, 32, 32, 1), 7, np.uint8)], axis=-1)
+    np.testing.assert_allclose(serve(images=tf.constant(rgba))["probabilities"].numpy(), expected, atol=1e-6)
+    grey = rgb[..., :1]
+    np.testing.assert_allclose(serve(images=tf.constant(grey))["probabilities"].numpy(),
+                               serve(images=tf.constant(np.repeat(grey, 3, -1)))["probabilities"].numpy(), atol=1e-6)
+    assert serve(images=tf.zeros((0, 32, 32, 3), tf.uint8))["probabilities"].shape == (0, 10)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="1, 3 or 4 channels"):
+        serve(images=tf.zeros((1, 32, 32, 2), tf.uint8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty images"):
+        serve(images=tf.zeros((1, 0, 0, 3), tf.uint8))
+
+
+def test_served_jpeg_gets_the_evaluation_probabilities(tmp_path):
+    """A model trained on an ImageNet-style JPEG tree: a non-square JPEG through predict_jpeg and through the
+    evaluation pipeline (shorter side resized, central crop) gives the same probabilities."""
+    from datasets import write_jpeg_tree
+
+    tree = write_jpeg_tree(tmp_path / "tree", per_class=4, sizes=((48, 80), (90, 60)))
+    run = tmp_path / "run"
+    train(TrainConfig(model="resnet8", dataset="imagenet", data_dir=str(tree), image_size=32, epochs=1,
+                      batch_size=4, output_dir=str(run), verbose=0))
+    target, info = export_saved_model(run / "model.keras", tmp_path / "served")
+    assert info["transform"]["method"] == "center_crop"
+    source = data.load("imagenet", str(tree), image_size=32)
+    images, _ = next(iter(data.eval_dataset(source, 12)))
+    model = keras.saving.load_model(run / "model.keras", safe_mode=True)
+    expected = np.asarray(model(images, training=False))
+    encoded = [example[0] for example in source.test.take(12)]
+    served = tf.saved_model.load(target).signatures["predict_jpeg"](image_bytes=tf.stack(encoded))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)
+
+
+def test_a_run_at_another_image_size_exports_and_is_studied(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "digits", "--model", "resnet8", "--image-size", "48", "--epochs", "1",
+                     "--batch-size", "64", "--steps-per-epoch", "2", "--verbose", "0", "--output-dir", str(run)]) == 0
+    assert cli.main(["export", str(run / "model.keras"), "--to", "saved_model", "--output", str(tmp_path / "s")]) == 0
+    served = tf.saved_model.load(str(tmp_path / "s" / "1")).signatures["serving_default"]
+    assert served(images=tf.constant(_images(1, 48)))["probabilities"].shape == (1, 10)
+    assert cli.main(["experiment", "lesion", "--model", str(run / "model.keras"), "--max-k", "1", "--draws", "1",
+                     "--output-dir", str(tmp_path / "lesion")]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "lesion" / "lesion.json").read_text())["base_error"] <= 1.0

@@ -93,3 +93,8 @@ def test_not_a_weights_file(tmp_path):
     path.write_text("hello")
     with pytest.raises(ValueError, match=r"not a Keras weights file"):
         keras_resnet.build("resnet20", weights=str(path))
+    keras_resnet.build("resnet20").save(tmp_path / "model.keras")
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes((tmp_path / "model.keras").read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"damaged.keras' is not a Keras model file.*damaged or truncated"):
+        keras_resnet.build("resnet20", weights=str(damaged))
