@@ -14,6 +14,7 @@ import keras
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
 from keras_resnet.blocks import BLOCKS, DOWNSAMPLE_AT, STRIDE_ON, LayerConfig, stage
+from keras_resnet.layers import ZeroPadShortcut
 
 POOLINGS = (None, "avg", "max")
 
@@ -90,7 +91,7 @@ def _deep_graph(layers):
 
 
 def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1", downsample_at="first",
-           width=1, use_bias=False, bn_momentum=0.9, weight_decay=None, sync_bn=False, include_top=True, weights=None,
+           width=1, use_bias=False, bn_momentum=0.9, bn_epsilon=1.001e-5, shortcut_pad="after", weight_decay=None, sync_bn=False, include_top=True, weights=None,
            input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
            name="resnet", weights_name=None, custom_options=()):
     """Builds a residual (or plain) network as a Keras functional model.
@@ -107,7 +108,8 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
         downsample_at: ``"first"`` (paper) or ``"last"`` block of a stage takes its stride.
         width: widening factor of every stage (1: the paper's 16/32/64 or 64..512 filters; Zagoruyko and
             Komodakis' wide ResNets use 2..10).
-        use_bias, bn_momentum, weight_decay, sync_bn: see ``blocks.LayerConfig``.
+        use_bias, bn_momentum, bn_epsilon, shortcut_pad, weight_decay, sync_bn: see ``blocks.LayerConfig``
+            (``bn_epsilon=1e-5`` and ``shortcut_pad="both"`` are the conventions of converted PyTorch weights).
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation: as in
             ``keras.applications``; ``classes`` defaults to the family's (1000 or 10), ``weights`` is ``None``,
             ``"imagenet"`` or the path to a weights file.
@@ -127,6 +129,9 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
     _choice(stride_on, STRIDE_ON, "stride_on")
     _choice(downsample_at, DOWNSAMPLE_AT, "downsample_at")
     _choice(pooling, POOLINGS, "pooling")
+    _choice(shortcut_pad, ZeroPadShortcut.PADS, "shortcut_pad")
+    if not isinstance(bn_epsilon, (int, float)) or bn_epsilon <= 0:
+        raise ValueError(f"bn_epsilon must be a positive number, got {bn_epsilon!r}")
     classes = family.classes if classes is None else classes
     if not isinstance(width, int) or width < 1:
         raise ValueError(f"width must be a positive integer (the widening factor), got {width!r}")
@@ -141,8 +146,9 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
                          f"{classifier_activation!r}")
 
     data_format = keras.config.image_data_format()
-    config = LayerConfig(use_bias=use_bias, preact=preact, bn_momentum=bn_momentum, weight_decay=weight_decay,
-                         data_format=data_format, sync_bn=sync_bn)
+    config = LayerConfig(use_bias=use_bias, preact=preact, bn_momentum=bn_momentum, bn_epsilon=float(bn_epsilon),
+                         weight_decay=weight_decay, data_format=data_format, sync_bn=sync_bn,
+                         shortcut_pad=shortcut_pad)
     input_shape = _input_shape(input_shape, family, include_top, data_format, name)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)

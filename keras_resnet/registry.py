@@ -12,15 +12,14 @@ import re
 
 from keras_resnet.architectures import (CIFAR_BOTTLENECK_DEPTHS, CIFAR_DEPTHS, FAMILIES, IMAGENET_DEPTHS,
                                         cifar_layout, imagenet_layout)
+from keras_resnet import weight_records
 from keras_resnet.builder import ResNet, normalize_shortcut
-from keras_resnet.weights import WEIGHTS_HASHES
+from keras_resnet.weight_records import KERAS_V2_LAYOUT, WEIGHTS_HASHES
 
 # Options that change the architecture (as opposed to its head, input or training conventions).
 ARCHITECTURE_DEFAULTS = {"block": None, "shortcut": None, "preact": False, "stride_on": "1x1",
-                         "downsample_at": "first", "use_bias": False, "width": 1}
-# The layout of keras.applications' ResNet50V2 .. 152V2 (TF-slim's resnet_v2): stride on the 3x3 of the last
-# block of a stage, biases only on convolutions that no BN follows.
-KERAS_V2_LAYOUT = {"preact": True, "stride_on": "3x3", "downsample_at": "last", "use_bias": True}
+                         "downsample_at": "first", "use_bias": False, "width": 1, "bn_epsilon": 1.001e-5,
+                         "shortcut_pad": "after"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,10 +119,17 @@ def build(name, /, **options):
         raise _unknown(name, f" {error}") if name.lower() not in REGISTRY else error
     if "shortcut" in options:
         options["shortcut"] = normalize_shortcut(options["shortcut"])
+    # Published weights bring the architecture they were trained for (torchvision's: v1.5, BN epsilon 1e-5...).
+    record = weight_records.find(name.lower(), options.get("weights"))
+    published = record.options if record is not None else {}
+
+    def default(option):
+        return published[option] if option in published else entry.default(option)
+
     custom = sorted(option for option, value in options.items()
-                    if option in ARCHITECTURE_DEFAULTS and value != entry.default(option)
-                    and not (option == "shortcut" and value == normalize_shortcut(entry.default(option))))
-    merged = {key: value for key, value in entry.options.items() if key != "block"}
+                    if option in ARCHITECTURE_DEFAULTS and value != default(option)
+                    and not (option == "shortcut" and value == normalize_shortcut(default(option))))
+    merged = {key: value for key, value in {**entry.options, **published}.items() if key != "block"}
     merged.update({key: value for key, value in options.items() if key != "block"})
     merged.setdefault("name", name.lower())
     return ResNet(entry.family, block, blocks, weights_name=name.lower(), custom_options=tuple(custom), **merged)

@@ -1,22 +1,19 @@
-"""Pretrained ImageNet weights and weight files.
+"""Pretrained weights and weight files.
 
-The published files are keras.applications' conversions of the models released by the authors of [He16] (v1) and
-[He16b] (v2). Their names, origin and hashes are read from the installed keras package, never copied here, and every
-download goes through ``keras.utils.get_file`` with its hash check.
+``weights="<tag>"`` names a record of ``weight_records``: keras.applications' files (``"imagenet"`` for
+ResNet-50/101/152 and v2; their names, origin and hashes are read from the installed keras package, never copied
+here) load as they are; PyTorch checkpoints (torchvision's, the CIFAR reference's) are converted once and the
+converted ``.weights.h5`` is cached beside the download. Every download goes through ``keras.utils.get_file`` with
+its hash check, and file names that carry a SHA-256 prefix are checked against it.
 """
 
+import hashlib
 import os
 
 import keras
 
-try:  # Where keras keeps the published origin and hashes (not part of its public API, hence the guard).
-    from keras.src.applications import resnet as _keras_resnet
-
-    BASE_WEIGHTS_PATH = _keras_resnet.BASE_WEIGHTS_PATH
-    WEIGHTS_HASHES = {name: hashes for name, hashes in _keras_resnet.WEIGHTS_HASHES.items()
-                      if name.startswith("resnet") and not name.startswith("resnext")}
-except (ImportError, AttributeError):  # pragma: no cover - depends on the installed keras
-    BASE_WEIGHTS_PATH, WEIGHTS_HASHES = None, {}
+from keras_resnet import weight_records
+from keras_resnet.weight_records import BASE_WEIGHTS_PATH, WEIGHTS_HASHES  # noqa: F401  (tests patch them here)
 
 # Where downloads are cached; ``None`` is keras' own cache (``$KERAS_HOME`` or ``~/.keras``), under ``models/``.
 CACHE_DIR = None
@@ -27,11 +24,16 @@ def published_names():
     return sorted(WEIGHTS_HASHES)
 
 
+def _looks_like_tag(weights):
+    return isinstance(weights, str) and not os.path.exists(weights) and not any(c in weights for c in "./\\")
+
+
 def check_weights_argument(weights, name, include_top, classes, custom_options):
     """Validates ``weights`` before anything is built, with errors that name the fix.
 
     Args:
-        weights: ``None``, ``"imagenet"`` or a path to a weights file.
+        weights: ``None``, a weights tag (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``: see
+            ``weight_records.list_weights``) or a path to a weights file.
         name: registry name of the architecture the weights are for.
         include_top: whether the classifier is built.
         classes: number of classes of the classifier.
@@ -39,21 +41,25 @@ def check_weights_argument(weights, name, include_top, classes, custom_options):
     """
     if weights is None:
         return
-    if weights == "imagenet":
-        if name not in WEIGHTS_HASHES:
-            raise ValueError(f"No published ImageNet weights for '{name}'. Weights exist for: "
-                             f"{', '.join(published_names())}. Use weights=None (random initialization) "
-                             "or the path to a weights file.")
+    record = weight_records.find(name, weights)
+    if record is not None:
         if custom_options:
-            raise ValueError(f"The published ImageNet weights of '{name}' are for its standard architecture; "
+            raise ValueError(f"The published {weights} weights of '{name}' are for its published architecture; "
                              f"remove the options {sorted(custom_options)} or use weights=None.")
-        if include_top and classes != 1000:
-            raise ValueError("weights='imagenet' with include_top=True has 1000 classes, got "
+        if include_top and classes != record.classes:
+            raise ValueError(f"weights={weights!r} with include_top=True has {record.classes} classes, got "
                              f"classes={classes}: pass include_top=False to put your own classifier on top, "
                              "or weights=None.")
         return
+    if _looks_like_tag(weights):
+        known = weight_records.tags(name)
+        where = (f"its tags are {', '.join(map(repr, known))}" if known else
+                 f"published weights exist for {', '.join(sorted({r.name for r in weight_records.list_weights()}))}")
+        raise ValueError(f"No published weights tagged {weights!r} for '{name}': {where}. Use weights=None "
+                         "(random initialization) or the path to a weights file.")
     if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be None, 'imagenet' or a path to a weights file, got {weights!r}")
+        raise ValueError(f"weights must be None, a weights tag such as 'imagenet', or a path to a weights file, "
+                         f"got {weights!r}")
     if not os.path.exists(weights):
         raise ValueError(f"Weights file not found: {os.fspath(weights)!r}. Pass weights=None, 'imagenet', or the "
                          "path of an existing .weights.h5 / .h5 / .keras file.")
@@ -88,16 +94,77 @@ def fetch_imagenet_weights(name, include_top):
                       f"network, or download {file_name} by hand and pass weights=<its path>.") from error
 
 
+def fetch_checkpoint(record):
+    """Downloads (or finds in the cache) the checkpoint of a converted ``record``; returns the local path.
+
+    The file must match ``record.file_hash`` (checked by keras) and the SHA-256 prefix its name carries; a file that
+    does not is deleted, never used.
+    """
+    if CACHE_DIR is not None:
+        os.makedirs(CACHE_DIR, exist_ok=True)
+    what = f"the {record.tag} weights for '{record.name}'"
+    try:
+        path = keras.utils.get_file(record.file_name, record.origin, cache_subdir="models",
+                                    file_hash=record.file_hash, cache_dir=CACHE_DIR)
+    except ValueError as error:
+        raise ValueError(f"The downloaded {record.file_name} does not match its published hash: it is truncated or "
+                         "corrupted and was not used. Run again to download it anew.") from error
+    except Exception as error:  # keras.utils.get_file raises a bare Exception for network failures
+        raise OSError(f"Could not download {what} from {record.origin} ({_shorten(error, 120)}). Check the "
+                      f"network, or download {record.file_name} by hand and convert it with "
+                      "keras_resnet.convert.convert_checkpoint.") from error
+    if record.sha256_prefix:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+        if not digest.hexdigest().startswith(record.sha256_prefix):
+            os.remove(path)
+            raise ValueError(f"The downloaded {record.file_name} does not match the SHA-256 prefix "
+                             f"{record.sha256_prefix} of its name: it is truncated or corrupted and was deleted. "
+                             "Run again to download it anew.")
+    return path
+
+
+def converted_weights(record, include_top):
+    """The cached Keras weights converted from ``record``'s checkpoint (converted on first use); returns the path.
+
+    The converted file lies beside the download: ``resnet18-f37072fd.weights.h5`` (``_notop`` without the
+    classifier), written atomically.
+    """
+    checkpoint = fetch_checkpoint(record)
+    stem = os.path.splitext(checkpoint)[0]
+    cached = f"{stem}{'' if include_top else '_notop'}.weights.h5"
+    if not os.path.exists(cached):
+        from keras_resnet.convert import convert  # convert builds through the registry, which imports this module
+
+        model = convert(checkpoint, record.name, include_top=include_top, classifier_activation=None)
+        temporary = f"{stem}.{os.getpid()}.tmp.weights.h5"
+        try:
+            model.save_weights(temporary)
+            os.replace(temporary, cached)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+    return cached
+
+
 def _shorten(error, limit=300):
     text = " ".join(str(error).split())
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def load_weights(model, weights, name, include_top):
-    """Loads ``weights`` (``None``, ``"imagenet"`` or a path) into ``model``; returns the model."""
+    """Loads ``weights`` (``None``, a weights tag or a path) into ``model``; returns the model."""
     if weights is None:
         return model
-    path = fetch_imagenet_weights(name, include_top) if weights == "imagenet" else os.fspath(weights)
+    record = weight_records.find(name, weights)
+    if record is None:
+        path = os.fspath(weights)
+    elif record.layout == "keras":
+        path = fetch_imagenet_weights(name, include_top)
+    else:
+        path = converted_weights(record, include_top)
     try:
         model.load_weights(path)
     except (ValueError, KeyError, TypeError, OSError) as error:
