@@ -91,7 +91,8 @@ def _deep_graph(layers):
 
 
 def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1", downsample_at="first",
-           width=1, use_bias=False, bn_momentum=0.9, bn_epsilon=1.001e-5, shortcut_pad="after", weight_decay=None, sync_bn=False, include_top=True, weights=None,
+           width=1, use_bias=False, bn_momentum=0.9, bn_epsilon=1.001e-5, shortcut_pad="after", weight_decay=None,
+           sync_bn=False, include_top=True, weights=None,
            input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
            name="resnet", weights_name=None, custom_options=()):
     """Builds a residual (or plain) network as a Keras functional model.

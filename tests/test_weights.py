@@ -63,7 +63,8 @@ def test_corrupted_download_fails_and_is_not_used(local_origin, monkeypatch):
 
 
 def test_no_published_weights_lists_the_names():
-    with pytest.raises(ValueError, match=r"No published weights tagged 'imagenet' for 'plain18'.*resnet50.*weights=None"):
+    with pytest.raises(ValueError,
+                       match=r"No published weights tagged 'imagenet' for 'plain18'.*resnet50.*weights=None"):
         keras_resnet.Plain18(weights="imagenet")
     with pytest.raises(ValueError, match=r"No published weights tagged 'imagenet-v3' for 'resnet50': its tags are "
                                          r"'imagenet', 'imagenet-v1', 'imagenet-v2'"):
