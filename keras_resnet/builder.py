@@ -14,7 +14,7 @@ import keras
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
 from keras_resnet.blocks import BLOCKS, DOWNSAMPLE_AT, STRIDE_ON, LayerConfig, stage
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.layers import PixelNormalization, ZeroPadShortcut
 
 POOLINGS = (None, "avg", "max")
 
@@ -94,7 +94,7 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
            width=1, use_bias=False, bn_momentum=0.9, bn_epsilon=1.001e-5, shortcut_pad="after", weight_decay=None,
            sync_bn=False, include_top=True, weights=None,
            input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
-           name="resnet", weights_name=None, custom_options=()):
+           name="resnet", weights_name=None, custom_options=(), preprocessing=None):
     """Builds a residual (or plain) network as a Keras functional model.
 
     Args:
@@ -118,6 +118,9 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
         weights_name: registry name used to find published weights.
         custom_options: names of options that depart from the published architecture (checked with
             ``weights="imagenet"``).
+        preprocessing: ``None`` (inputs are preprocessed by the caller) or an ``EvalTransform`` of
+            ``weight_records`` whose normalisation becomes the model's first layer (``preprocessing``, a
+            ``layers.PixelNormalization``): the model then takes raw ``[0, 255]`` pixels.
 
     Returns:
         ``keras.Model`` mapping ``(batch, H, W, 3)`` images to ``(batch, classes)`` (``include_top=True``), to
@@ -158,7 +161,11 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
     else:
         inputs = keras.Input(tensor=input_tensor, shape=input_shape)
 
-    x = _stem(inputs, family, config)
+    x = inputs
+    if preprocessing is not None:
+        x = PixelNormalization(preprocessing.mean, preprocessing.std, preprocessing.channel_order,
+                               data_format=data_format, name="preprocessing")(x)
+    x = _stem(x, family, config)
     strides = family.strides if downsample_at == "first" else family.strides[1:] + (1,)
     for index, (filters, count, stride) in enumerate(zip(family.widths, blocks, strides)):
         x = stage(x, block, filters * width, count, stride, shortcut, config, f"conv{index + 2}",

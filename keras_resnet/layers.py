@@ -87,6 +87,44 @@ class ZeroPadShortcut(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
+class PixelNormalization(keras.layers.Layer):
+    """The input normalisation of published weights, inside the model: raw ``[0, 255]`` pixels in.
+
+    ``y = (x[channel_order] - mean) / std`` per channel; ``channel_order="BGR"`` reverses RGB input first (Caffe's
+    convention, keras.applications' v1 weights). The numbers come from the weights' record
+    (``weight_records.EvalTransform``).
+
+    Shapes: ``(batch, H, W, 3) -> (batch, H, W, 3)`` (channels_last; channels_first likewise).
+    """
+
+    def __init__(self, mean, std, channel_order="RGB", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+        if len(mean) != len(std) or min(std) <= 0:
+            raise ValueError(f"mean and std need one entry per channel and std > 0, got {mean} and {std}")
+        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+        self.channel_order = channel_order
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def call(self, inputs):
+        shape = (1, 1, 1, -1) if self.data_format == "channels_last" else (1, -1, 1, 1)
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.channel_order == "BGR":
+            x = ops.flip(x, axis=-1 if self.data_format == "channels_last" else 1)
+        mean = ops.reshape(ops.convert_to_tensor(self.mean, self.compute_dtype), shape)
+        std = ops.reshape(ops.convert_to_tensor(self.std, self.compute_dtype), shape)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std, "channel_order": self.channel_order,
+                "data_format": self.data_format}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
 class SpectrogramInput(keras.layers.Layer):
     """Checks a batch of feature frames and adds the channel axis for the 2-D convolutional front-end.
 

@@ -101,10 +101,12 @@ def resolve(name):
     return Entry("cifar", int(depth), options)
 
 
-def build(name, /, **options):
+def build(name, /, include_preprocessing=False, **options):
     """Builds the network registered as ``name``; ``options`` are ``builder.ResNet`` keywords.
 
-    ``name`` is positional so that ``name=`` can name the model, as in keras.applications.
+    ``name`` is positional so that ``name=`` can name the model, as in keras.applications. With
+    ``include_preprocessing=True`` (and ``weights="<tag>"``), the weights' own normalisation is the model's first
+    layer: it takes raw ``[0, 255]`` RGB pixels.
 
     Example: ``build("resnet56", shortcut="B", classes=100)``, ``build("resnet50", stride_on="3x3")`` (v1.5),
     ``build("plain34", input_shape=(160, 160, 3), include_top=False, pooling="avg")``.
@@ -132,4 +134,10 @@ def build(name, /, **options):
     merged = {key: value for key, value in {**entry.options, **published}.items() if key != "block"}
     merged.update({key: value for key, value in options.items() if key != "block"})
     merged.setdefault("name", name.lower())
+    if include_preprocessing:
+        if record is None:
+            raise ValueError("include_preprocessing=True puts the published weights' normalisation in the model: "
+                             "pass weights='<tag>' too (keras_resnet.list_weights() lists them), or preprocess "
+                             "inputs yourself.")
+        merged["preprocessing"] = record.transform
     return ResNet(entry.family, block, blocks, weights_name=name.lower(), custom_options=tuple(custom), **merged)

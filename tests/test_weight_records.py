@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 
+import keras
 import numpy as np
 import pytest
 from torch_files import cifar_reference_forward, cifar_reference_state, save_legacy, save_zip, torchvision_forward
@@ -129,3 +130,30 @@ def test_published_architecture_is_enforced():
         keras_resnet.ResNet20(weights="cifar10", shortcut="B")
     with pytest.raises(ValueError, match=r"has 10 classes, got classes=100"):
         keras_resnet.ResNet20(weights="cifar10", classes=100)
+
+
+def test_include_preprocessing_takes_raw_pixels(cache, monkeypatch, tmp_path, rng):
+    state = cifar_reference_state(20, rng)
+    save_legacy(state, tmp_path / "resnet20.th", wrap=lambda sd: {"state_dict": sd})
+    _publish(monkeypatch, "resnet20", "cifar10", tmp_path / "resnet20.th")
+    model = keras_resnet.ResNet20(weights="cifar10", include_preprocessing=True, classifier_activation=None)
+    pixels = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
+    transform = weight_records.find("resnet20", "cifar10").transform
+    normalized = (pixels - np.array(transform.mean)) / np.array(transform.std)
+    expected = cifar_reference_forward(state, normalized.transpose(0, 3, 1, 2), 20)
+    np.testing.assert_allclose(np.asarray(model(pixels)), expected, atol=1e-4, rtol=0)
+    path = tmp_path / "with_preprocessing.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(loaded(pixels)), expected, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match=r"include_preprocessing=True .* pass weights='<tag>'"):
+        keras_resnet.ResNet20(include_preprocessing=True)
+
+
+@pytest.mark.parametrize("tag_name, reference", [("resnet50", keras.applications.resnet.preprocess_input),
+                                                 ("resnet50v2", keras.applications.resnet_v2.preprocess_input)])
+def test_keras_records_normalise_as_keras_applications(rng, tag_name, reference):
+    transform = weight_records.find(tag_name, "imagenet").transform
+    layer = keras_resnet.layers.PixelNormalization(transform.mean, transform.std, transform.channel_order)
+    pixels = rng.uniform(0, 255, size=(2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(layer(pixels)), reference(pixels.copy()), atol=1e-4, rtol=1e-6)
