@@ -275,8 +275,8 @@ def _is_safetensors(path):
 def _state_dict(obj, source):
     """The flat ``{name: array}`` inside a loaded checkpoint: unwraps ``state_dict``/``model`` entries and the
     ``module.`` prefix of ``DataParallel``; drops entries that are not arrays (epoch counters, accuracies)."""
-    while isinstance(obj, dict) and not any(isinstance(value, np.ndarray) for value in obj.values()):
-        nested = [obj[key] for key in STATE_KEYS if isinstance(obj.get(key), dict)]
+    for _ in range(3):  # {"state_dict": {...}, "best_prec1": ...}, {"model": {...}, "optimizer": ...}
+        nested = [obj[key] for key in STATE_KEYS if isinstance(obj, dict) and isinstance(obj.get(key), dict)]
         if not nested:
             break
         obj = nested[0]

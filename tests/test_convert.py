@@ -157,3 +157,8 @@ def test_convert_checkpoint_writes_a_model_that_loads_safely(tmp_path, rng):
     assert keras_resnet.build("resnet20", weights=weights, bn_epsilon=1e-5, shortcut_pad="both")
     with pytest.raises(ValueError, match=r"must end in \.keras .* or \.weights\.h5"):
         convert_checkpoint(tmp_path / "resnet20.th", "resnet20", tmp_path / "resnet20.h5")
+
+
+def test_networks_without_a_pytorch_layout_are_refused(rng):
+    with pytest.raises(ValueError, match=r"'resnet50v2' has no PyTorch layout"):
+        convert(torchvision_state(18, rng), "resnet50v2")

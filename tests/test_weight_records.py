@@ -157,3 +157,11 @@ def test_keras_records_normalise_as_keras_applications(rng, tag_name, reference)
     layer = keras_resnet.layers.PixelNormalization(transform.mean, transform.std, transform.channel_order)
     pixels = rng.uniform(0, 255, size=(2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(layer(pixels)), reference(pixels.copy()), atol=1e-4, rtol=1e-6)
+
+
+def test_torchvision_records_normalise_as_their_constructor(rng):
+    transform = weight_records.find("resnet18", "imagenet").transform
+    layer = keras_resnet.layers.PixelNormalization(transform.mean, transform.std, transform.channel_order)
+    pixels = rng.uniform(0, 255, size=(2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(layer(pixels)), keras_resnet.ResNet18.preprocess_input(pixels.copy()),
+                               atol=1e-5, rtol=1e-6)
