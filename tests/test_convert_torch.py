@@ -1,116 +1,46 @@
 """Conversion checked against PyTorch itself: torchvision's ResNets and the CIFAR reference layout, saved by torch.
 
 Skipped where torch/torchvision are not installed (they stay out of the default install; CI's slow step installs
-them). The files are written by ``torch.save`` and ``safetensors.torch``, read back without torch by our reader.
+them). ``tests/torch_reference.py`` writes the checkpoints with ``torch.save`` and ``safetensors.torch`` and torch's
+logits in a process of its own (torchvision and TensorFlow do not load into one process); this process reads the
+files without torch and compares.
 """
+
+import importlib.util
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-torchvision = pytest.importorskip("torchvision")
+from keras_resnet.convert import convert
 
-from keras_resnet.convert import convert  # noqa: E402
-
-pytestmark = pytest.mark.slow
-
-
-def _randomize(model, seed):
-    """Random weights and BN statistics (not only the initial ones); last BN of each block damped."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, module in model.named_modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                damp = 0.3 if name.endswith(("bn2", "bn3")) and "layer" in name else 1.0
-                channels = module.num_features
-                module.weight.copy_(damp * (0.5 + torch.rand(channels, generator=generator)))
-                module.bias.copy_(0.1 * torch.randn(channels, generator=generator))
-                module.running_mean.copy_(0.1 * torch.randn(channels, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(channels, generator=generator))
-            elif isinstance(module, torch.nn.Linear):
-                module.weight.copy_(0.05 * torch.randn(module.weight.shape, generator=generator))
-                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
-    return model.eval()
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (importlib.util.find_spec("torch") and importlib.util.find_spec("torchvision")),
+                                 reason="torch and torchvision are not installed")]
 
 
-def _torch_logits(model, x_nhwc):
-    with torch.no_grad():
-        return model(torch.from_numpy(x_nhwc.transpose(0, 3, 1, 2).copy())).numpy()
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("torch")
+    script = os.path.join(os.path.dirname(__file__), "torch_reference.py")
+    subprocess.run([sys.executable, script, str(out)], check=True, timeout=600)
+    return out, dict(np.load(out / "reference.npz"))
 
 
 @pytest.mark.parametrize("depth", [18, 50])
-@pytest.mark.parametrize("file_format", ["pth", "pth-legacy", "safetensors"])
-def test_torchvision_resnets(tmp_path, depth, file_format):
-    model = _randomize(getattr(torchvision.models, f"resnet{depth}")(num_classes=30), seed=depth)
-    path = tmp_path / f"resnet{depth}.{file_format.split('-')[0]}"
-    if file_format == "safetensors":
-        from safetensors.torch import save_file
-
-        save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(path))
-    else:
-        torch.save(model.state_dict(), path, _use_new_zipfile_serialization=file_format == "pth")
-    ours = convert(str(path), f"resnet{depth}", input_shape=(64, 64, 3), classifier_activation=None)
-    x = np.random.default_rng(depth).normal(size=(2, 64, 64, 3)).astype(np.float32)
-    expected = _torch_logits(model, x)
-    np.testing.assert_allclose(np.asarray(ours(x)), expected, atol=1e-4, rtol=0)
+@pytest.mark.parametrize("file_name", ["resnet{}.pth", "resnet{}-legacy.pth", "resnet{}.safetensors"])
+def test_torchvision_resnets(reference, depth, file_name):
+    out, arrays = reference
+    ours = convert(str(out / file_name.format(depth)), f"resnet{depth}", input_shape=(64, 64, 3),
+                   classifier_activation=None)
+    x = arrays[f"x{depth}"]
+    np.testing.assert_allclose(np.asarray(ours(x)), arrays[f"logits{depth}"], atol=1e-4, rtol=0)
 
 
-class _OptionA(torch.nn.Module):
-    """The reference's option A: subsample, then planes // 4 zero channels on both sides."""
-
-    def __init__(self, planes):
-        super().__init__()
-        self.pad = planes // 4
-
-    def forward(self, x):
-        return torch.nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-
-
-class _BasicBlock(torch.nn.Module):
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(planes)
-        self.conv2 = torch.nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = torch.nn.BatchNorm2d(planes)
-        self.shortcut = _OptionA(planes) if stride != 1 or in_planes != planes else torch.nn.Sequential()
-
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class _CifarResNet(torch.nn.Module):
-    """The reference CIFAR ResNet layout (conv1, bn1, layer1..3, linear), 6n+2 layers."""
-
-    def __init__(self, depth, classes=10):
-        super().__init__()
-        n = (depth - 2) // 6
-        self.conv1 = torch.nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = torch.nn.BatchNorm2d(16)
-        in_planes, layers = 16, []
-        for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            blocks = []
-            for b in range(n):
-                blocks.append(_BasicBlock(in_planes, planes, stride if b == 0 else 1))
-                in_planes = planes
-            layers.append(torch.nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3 = layers
-        self.linear = torch.nn.Linear(64, classes)
-
-    def forward(self, x):
-        x = torch.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.linear(torch.nn.functional.avg_pool2d(x, x.shape[3]).flatten(1))
-
-
-@pytest.mark.parametrize("legacy", [False, True])
-def test_cifar_reference_resnet20(tmp_path, legacy):
-    model = _randomize(_CifarResNet(20), seed=20)
-    wrapped = torch.nn.DataParallel(model)  # the reference trains under DataParallel: keys start with "module."
-    path = tmp_path / "resnet20.th"
-    torch.save({"state_dict": wrapped.state_dict(), "best_prec1": 91.73, "epoch": 200}, path,
-               _use_new_zipfile_serialization=not legacy)
-    ours = convert(str(path), "resnet20", classifier_activation=None)
-    x = np.random.default_rng(20).normal(size=(3, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(ours(x)), _torch_logits(model, x), atol=1e-4, rtol=0)
+@pytest.mark.parametrize("file_name", ["resnet20.th", "resnet20-legacy.th"])
+def test_cifar_reference_resnet20(reference, file_name):
+    out, arrays = reference
+    ours = convert(str(out / file_name), "resnet20", classifier_activation=None)
+    np.testing.assert_allclose(np.asarray(ours(arrays["x20"])), arrays["logits20"], atol=1e-4, rtol=0)
