@@ -113,7 +113,8 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
             (``bn_epsilon=1e-5`` and ``shortcut_pad="both"`` are the conventions of converted PyTorch weights).
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation: as in
             ``keras.applications``; ``classes`` defaults to the family's (1000 or 10), ``weights`` is ``None``,
-            ``"imagenet"`` or the path to a weights file.
+            a weights tag of ``weight_records`` (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``) or the path to a
+            weights file.
         name: model name.
         weights_name: registry name used to find published weights.
         custom_options: names of options that depart from the published architecture (checked with

@@ -10,9 +10,9 @@ import dataclasses
 import difflib
 import re
 
+from keras_resnet import weight_records
 from keras_resnet.architectures import (CIFAR_BOTTLENECK_DEPTHS, CIFAR_DEPTHS, FAMILIES, IMAGENET_DEPTHS,
                                         cifar_layout, imagenet_layout)
-from keras_resnet import weight_records
 from keras_resnet.builder import ResNet, normalize_shortcut
 from keras_resnet.weight_records import KERAS_V2_LAYOUT, WEIGHTS_HASHES
 
