@@ -54,17 +54,15 @@ class _Storage:
     def __init__(self, dtype, numel):
         self.dtype, self.numel, self.data, self.byteorder = dtype, int(numel), None, "<"
 
-    def fill(self, raw, byteorder):
+    def fill(self, raw, byteorder, source):
         self.byteorder = byteorder
-        if self.dtype == "bfloat16":  # the upper half of a float32
-            bits = np.frombuffer(raw, dtype=np.dtype(np.uint16).newbyteorder(byteorder), count=self.numel)
-            self.data = (bits.astype(np.uint32) << 16).view(np.float32)
-        else:
-            dtype = np.dtype(self.dtype).newbyteorder(byteorder)
-            if len(raw) < self.numel * dtype.itemsize:
-                raise ValueError(f"checkpoint storage holds {len(raw)} bytes, {self.numel * dtype.itemsize} expected: "
-                                 "the file is truncated or corrupted")
-            self.data = np.frombuffer(raw, dtype=dtype, count=self.numel).astype(dtype.newbyteorder("="))
+        bfloat16 = self.dtype == "bfloat16"  # the upper half of a float32: read as 16 bits, then widened
+        dtype = np.dtype(np.uint16 if bfloat16 else self.dtype).newbyteorder(byteorder)
+        if len(raw) < self.numel * dtype.itemsize:
+            raise ValueError(f"{source}: a storage holds {len(raw)} bytes, {self.numel * dtype.itemsize} expected: "
+                             "the file is truncated or corrupted")
+        data = np.frombuffer(raw, dtype=dtype, count=self.numel).astype(dtype.newbyteorder("="))
+        self.data = (data.astype(np.uint32) << 16).view(np.float32) if bfloat16 else data
 
 
 class _Tensor:
@@ -142,7 +140,12 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         if not isinstance(pid, tuple) or not pid or _text(pid[0]) != "storage":
             raise ValueError(f"refusing to load {self.source}: unknown persistent id {pid!r} (not a torch storage)")
-        return self.storage_loader(pid[1:])
+        try:
+            return self.storage_loader(pid[1:])
+        except (TypeError, ValueError) as error:
+            if "refusing" in str(error) or "corrupted" in str(error) or "truncated" in str(error):
+                raise
+            raise ValueError(f"{self.source} is a corrupted torch checkpoint: bad storage {pid!r}") from None
 
 
 def _text(value):
@@ -191,7 +194,7 @@ def _read_zip(path, source):
                     raw = archive.read(f"{prefix}data/{key}")
                 except KeyError:
                     raise ValueError(f"{source} lacks the storage record data/{key}: the file is corrupted") from None
-                storage.fill(raw, byteorder)
+                storage.fill(raw, byteorder, source)
                 storages[key] = storage
             return storages[key]
 
@@ -241,7 +244,7 @@ def _read_legacy(path, source):
             (numel,) = struct.unpack(f"{byteorder}q", header)
             itemsize = 2 if storage.dtype == "bfloat16" else np.dtype(storage.dtype).itemsize
             storage.numel = numel
-            storage.fill(file.read(numel * itemsize), byteorder)
+            storage.fill(file.read(numel * itemsize), byteorder, source)
     return _arrays(_resolve_views(obj))
 
 
@@ -307,8 +310,15 @@ def read_state_dict(path):
     source = os.fspath(path)
     if not os.path.isfile(source):
         raise ValueError(f"Checkpoint not found: {source!r}")
+    with open(source, "rb") as file:
+        if file.read(4) == b"PK\x03\x04" and not zipfile.is_zipfile(source):
+            raise ValueError(f"{source} is a truncated or corrupted zip checkpoint: download it again")
     if zipfile.is_zipfile(source):
-        obj = _read_zip(source, source)
+        try:
+            obj = _read_zip(source, source)
+        except (pickle.UnpicklingError, EOFError, TypeError, KeyError, IndexError, AttributeError, zipfile.BadZipFile,
+                struct.error) as error:
+            raise ValueError(f"{source} is a corrupted torch checkpoint ({type(error).__name__}: {error})") from None
     elif source.endswith(".safetensors") or _is_safetensors(source):
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
@@ -318,5 +328,8 @@ def read_state_dict(path):
         except (SafetensorError, ValueError, TypeError) as error:
             raise ValueError(f"{source} is not a readable safetensors file ({error})") from None
     else:
-        obj = _read_legacy(source, source)
+        try:
+            obj = _read_legacy(source, source)
+        except (TypeError, KeyError, IndexError, AttributeError) as error:
+            raise ValueError(f"{source} is a corrupted torch checkpoint ({type(error).__name__}: {error})") from None
     return _state_dict(obj, source)

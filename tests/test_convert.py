@@ -162,3 +162,23 @@ def test_convert_checkpoint_writes_a_model_that_loads_safely(tmp_path, rng):
 def test_networks_without_a_pytorch_layout_are_refused(rng):
     with pytest.raises(ValueError, match=r"'resnet50v2' has no PyTorch layout"):
         convert(torchvision_state(18, rng), "resnet50v2")
+
+
+@pytest.mark.parametrize("save", [save_zip, save_legacy])
+def test_truncated_checkpoint_is_a_clear_error(tmp_path, rng, save):
+    path = tmp_path / "resnet20.pth"
+    save(cifar_reference_state(20, rng), path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) * 2 // 3])
+    with pytest.raises(ValueError, match=r"resnet20\.pth (is|holds|lacks|declares)|truncated|corrupted"):
+        checkpoints.read_state_dict(path)
+
+
+def test_bfloat16_and_big_endian_storages(tmp_path):
+    values = np.array([[1.5, -2.25, 3.0]], dtype=np.float32)  # exactly representable in bfloat16
+    state = {"bf16": (values.view(np.uint32) >> 16).astype(np.uint16), "f32": values}
+    save_zip(state, tmp_path / "big.pth", byteorder="big")
+    loaded = checkpoints.read_state_dict(tmp_path / "big.pth")
+    assert loaded["bf16"].dtype == np.float32
+    np.testing.assert_array_equal(loaded["bf16"], values)
+    np.testing.assert_array_equal(loaded["f32"], values)

@@ -21,8 +21,10 @@ import zipfile
 import numpy as np
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+# numpy dtype -> torch storage; uint16 arrays carry bfloat16 bits (torch has no uint16 typed storage).
 STORAGE_NAMES = {np.dtype(np.float32): "FloatStorage", np.dtype(np.float64): "DoubleStorage",
-                 np.dtype(np.float16): "HalfStorage", np.dtype(np.int64): "LongStorage"}
+                 np.dtype(np.float16): "HalfStorage", np.dtype(np.int64): "LongStorage",
+                 np.dtype(np.uint16): "BFloat16Storage"}
 
 TORCHVISION_LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
 
@@ -256,8 +258,9 @@ def _state_object(tensors, wrap):
     return wrap(state) if wrap else state
 
 
-def save_zip(state, path, wrap=None, share=False, archive="archive"):
-    """``torch.save(obj, path)`` (zip format): ``obj`` is the state dict, or ``wrap(state_dict)``."""
+def save_zip(state, path, wrap=None, share=False, archive="archive", byteorder="little"):
+    """``torch.save(obj, path)`` (zip format): ``obj`` is the state dict, or ``wrap(state_dict)``; storages in
+    ``byteorder``, as the ``byteorder`` record says."""
     with _torch_names() as (torch, utils):
         tensors, storages = _tensors(state, utils._rebuild_tensor_v2, share)
         keys = {id(storage): str(index) for index, storage in enumerate(storages)}
@@ -273,10 +276,11 @@ def save_zip(state, path, wrap=None, share=False, archive="archive"):
         Pickler(buffer, protocol=2).dump(_state_object(tensors, wrap))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as file:
         file.writestr(f"{archive}/data.pkl", buffer.getvalue())
-        file.writestr(f"{archive}/byteorder", "little")
+        file.writestr(f"{archive}/byteorder", byteorder)
+        order = "<" if byteorder == "little" else ">"
         for storage in storages:
             data = storage.data
-            file.writestr(f"{archive}/data/{keys[id(storage)]}", data.astype(data.dtype.newbyteorder("<")).tobytes())
+            file.writestr(f"{archive}/data/{keys[id(storage)]}", data.astype(data.dtype.newbyteorder(order)).tobytes())
         file.writestr(f"{archive}/version", "3\n")
 
 
