@@ -6,6 +6,7 @@ Constructors of networks with published weights default to ``weights="imagenet"`
 and carry their preprocessing as ``.preprocess_input``.
 """
 
+from keras_resnet import weight_records
 from keras_resnet.architectures import FAMILIES
 from keras_resnet.preprocessing import PREPROCESSING
 from keras_resnet.registry import REGISTRY, build, list_models
@@ -36,7 +37,10 @@ def named_model(registry_name):
         f"Shapes: (batch, {family.input_size}, {family.input_size}, 3) -> (batch, {family.classes}) by default."
     )
     if entry.family == "imagenet":
-        constructor.preprocess_input = PREPROCESSING["tf" if entry.options.get("preact") else "caffe"]
+        record = weight_records.find(registry_name, "imagenet")
+        mode = "torch" if record is not None and record.layout == "torchvision" else (
+            "tf" if entry.options.get("preact") else "caffe")
+        constructor.preprocess_input = PREPROCESSING[mode]
     return constructor
 
 

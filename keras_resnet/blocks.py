@@ -39,7 +39,7 @@ class LayerConfig:
         preact: the network is pre-activation ([He16b]).
         bn_momentum: moving-statistics momentum (Keras convention). 0.9 matches the Torch/Caffe models of the paper
             and keeps the moving statistics current in short runs; Keras' default 0.99 lags badly there.
-        bn_epsilon: 1.001e-5, as in keras.applications.
+        bn_epsilon: 1.001e-5, as in keras.applications (PyTorch's, and so converted weights', is 1e-5).
         weight_decay: the paper's weight decay lambda (SGD adds lambda * w to the gradient), applied as
             ``L2(lambda / 2)`` on convolution and dense kernels; ``None`` for no regularizer.
         kernel_initializer: He initialization ([He16] Sec. 3.4, after He et al. 2015).
@@ -48,6 +48,8 @@ class LayerConfig:
             the paper's per-GPU statistics otherwise.
         frame_mask: for sequence models, a ``(batch, time)`` boolean Keras tensor of real (not padding) frames;
             every convolution then sees padding frames as zeros, exactly as its own zero padding.
+        shortcut_pad: where option-A shortcuts put their zero channels: ``"after"`` the input's or ``"both"``
+            sides (see ``layers.ZeroPadShortcut``).
     """
 
     use_bias: bool = False
@@ -59,6 +61,7 @@ class LayerConfig:
     data_format: str = "channels_last"
     sync_bn: bool = False
     frame_mask: object = None
+    shortcut_pad: str = "after"
 
     @property
     def channel_axis(self):
@@ -123,7 +126,8 @@ def shortcut(x, preactivated, filters, strides, option, config, name):
         projected = config.conv(preactivated, filters, 1, strides, f"{name}_0", before_bn=not config.preact)
         return projected if config.preact else config.bn(projected, f"{name}_0")
     if widens or max(stride_pair(strides)) > 1:
-        return ZeroPadShortcut(filters, strides, data_format=config.data_format, name=f"{name}_0_pad")(x)
+        return ZeroPadShortcut(filters, strides, data_format=config.data_format, pad=config.shortcut_pad,
+                               name=f"{name}_0_pad")(x)
     return x
 
 

@@ -14,6 +14,7 @@ import keras
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
 from keras_resnet.blocks import BLOCKS, DOWNSAMPLE_AT, STRIDE_ON, LayerConfig, stage
+from keras_resnet.layers import PixelNormalization, ZeroPadShortcut
 
 POOLINGS = (None, "avg", "max")
 
@@ -93,9 +94,10 @@ def _deep_graph(layers):
 
 
 def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1", downsample_at="first",
-           width=1, use_bias=False, bn_momentum=0.9, weight_decay=None, sync_bn=False, include_top=True, weights=None,
+           width=1, use_bias=False, bn_momentum=0.9, bn_epsilon=1.001e-5, shortcut_pad="after", weight_decay=None,
+           sync_bn=False, include_top=True, weights=None,
            input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
-           name="resnet", weights_name=None, custom_options=()):
+           name="resnet", weights_name=None, custom_options=(), preprocessing=None):
     """Builds a residual (or plain) network as a Keras functional model.
 
     Args:
@@ -110,14 +112,19 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
         downsample_at: ``"first"`` (paper) or ``"last"`` block of a stage takes its stride.
         width: widening factor of every stage (1: the paper's 16/32/64 or 64..512 filters; Zagoruyko and
             Komodakis' wide ResNets use 2..10).
-        use_bias, bn_momentum, weight_decay, sync_bn: see ``blocks.LayerConfig``.
+        use_bias, bn_momentum, bn_epsilon, shortcut_pad, weight_decay, sync_bn: see ``blocks.LayerConfig``
+            (``bn_epsilon=1e-5`` and ``shortcut_pad="both"`` are the conventions of converted PyTorch weights).
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation: as in
             ``keras.applications``; ``classes`` defaults to the family's (1000 or 10), ``weights`` is ``None``,
-            ``"imagenet"`` or the path to a weights file.
+            a weights tag of ``weight_records`` (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``) or the path to a
+            weights file.
         name: model name.
         weights_name: registry name used to find published weights.
         custom_options: names of options that depart from the published architecture (checked with
             ``weights="imagenet"``).
+        preprocessing: ``None`` (inputs are preprocessed by the caller) or an ``EvalTransform`` of
+            ``weight_records`` whose normalisation becomes the model's first layer (``preprocessing``, a
+            ``layers.PixelNormalization``): the model then takes raw ``[0, 255]`` pixels.
 
     Returns:
         ``keras.Model`` mapping ``(batch, H, W, 3)`` images to ``(batch, classes)`` (``include_top=True``), to
@@ -130,6 +137,9 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
     _choice(stride_on, STRIDE_ON, "stride_on")
     _choice(downsample_at, DOWNSAMPLE_AT, "downsample_at")
     _choice(pooling, POOLINGS, "pooling")
+    _choice(shortcut_pad, ZeroPadShortcut.PADS, "shortcut_pad")
+    if not isinstance(bn_epsilon, (int, float)) or bn_epsilon <= 0:
+        raise ValueError(f"bn_epsilon must be a positive number, got {bn_epsilon!r}")
     classes = family.classes if classes is None else classes
     if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ValueError(f"width must be a positive integer (the widening factor), got {width!r}")
@@ -144,8 +154,9 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
                          f"{classifier_activation!r}")
 
     data_format = keras.config.image_data_format()
-    config = LayerConfig(use_bias=use_bias, preact=preact, bn_momentum=bn_momentum, weight_decay=weight_decay,
-                         data_format=data_format, sync_bn=sync_bn)
+    config = LayerConfig(use_bias=use_bias, preact=preact, bn_momentum=bn_momentum, bn_epsilon=float(bn_epsilon),
+                         weight_decay=weight_decay, data_format=data_format, sync_bn=sync_bn,
+                         shortcut_pad=shortcut_pad)
     input_shape = _input_shape(input_shape, family, include_top, data_format, name)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)
@@ -154,7 +165,11 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
     else:
         inputs = keras.Input(tensor=input_tensor, shape=input_shape)
 
-    x = _stem(inputs, family, config)
+    x = inputs
+    if preprocessing is not None:
+        x = PixelNormalization(preprocessing.mean, preprocessing.std, preprocessing.channel_order,
+                               data_format=data_format, name="preprocessing")(x)
+    x = _stem(x, family, config)
     strides = family.strides if downsample_at == "first" else family.strides[1:] + (1,)
     for index, (filters, count, stride) in enumerate(zip(family.widths, blocks, strides)):
         x = stage(x, block, filters * width, count, stride, shortcut, config, f"conv{index + 2}",

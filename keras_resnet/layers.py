@@ -21,7 +21,9 @@ class ZeroPadShortcut(keras.layers.Layer):
     """Parameter-free shortcut of option A ([He16] Sec. 4.1, CIFAR experiments of Sec. 4.2).
 
     The identity mapping when dimensions increase: the input is subsampled by taking every ``strides``-th pixel and
-    the extra output channels are zeros, appended after the input channels.
+    the extra output channels are zeros, appended after the input channels (``pad="after"``) or split evenly before
+    and after them (``pad="both"``, the layout of the reference PyTorch CIFAR re-implementation, whose weights then
+    convert exactly).
 
     Shapes (channels_last): ``(batch, H, W, C_in) -> (batch, ceil(H / s_h), ceil(W / s_w), filters)``;
     channels_first likewise with the channel axis first.
@@ -30,15 +32,21 @@ class ZeroPadShortcut(keras.layers.Layer):
         filters: number of output channels, ``>= C_in``.
         strides: spatial subsampling factor, one for both axes or ``(s_h, s_w)`` (1 keeps the resolution).
         data_format: ``"channels_last"`` or ``"channels_first"``; defaults to ``keras.config.image_data_format()``.
+        pad: ``"after"`` (zeros after the input channels) or ``"both"`` (half before, the rest after).
     """
 
-    def __init__(self, filters, strides=1, data_format=None, **kwargs):
+    PADS = ("after", "both")
+
+    def __init__(self, filters, strides=1, data_format=None, pad="after", **kwargs):
         super().__init__(**kwargs)
         if int(filters) < 1:
             raise ValueError(f"ZeroPadShortcut needs filters >= 1, got {filters}")
+        if pad not in self.PADS:
+            raise ValueError(f"ZeroPadShortcut pad must be one of {self.PADS}, got {pad!r}")
         self.filters = int(filters)
         self.strides = stride_pair(strides)
         self.data_format = data_format or keras.config.image_data_format()
+        self.pad = pad
 
     def _channel_axis(self):
         return -1 if self.data_format == "channels_last" else 1
@@ -55,10 +63,11 @@ class ZeroPadShortcut(keras.layers.Layer):
         sh, sw = self.strides
         x = inputs[:, ::sh, ::sw, :] if self.data_format == "channels_last" else inputs[:, :, ::sh, ::sw]
         extra = self.filters - x.shape[self._channel_axis()]  # channels are static
+        before = extra // 2 if self.pad == "both" else 0
         if self.data_format == "channels_last":
-            padding = [[0, 0], [0, 0], [0, 0], [0, extra]]
+            padding = [[0, 0], [0, 0], [0, 0], [before, extra - before]]
         else:
-            padding = [[0, 0], [0, extra], [0, 0], [0, 0]]
+            padding = [[0, 0], [before, extra - before], [0, 0], [0, 0]]
         return ops.pad(x, padding)
 
     def compute_output_shape(self, input_shape):
@@ -74,6 +83,44 @@ class ZeroPadShortcut(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "strides": list(self.strides),
+                "data_format": self.data_format, "pad": self.pad}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class PixelNormalization(keras.layers.Layer):
+    """The input normalisation of published weights, inside the model: raw ``[0, 255]`` pixels in.
+
+    ``y = (x[channel_order] - mean) / std`` per channel; ``channel_order="BGR"`` reverses RGB input first (Caffe's
+    convention, keras.applications' v1 weights). The numbers come from the weights' record
+    (``weight_records.EvalTransform``).
+
+    Shapes: ``(batch, H, W, 3) -> (batch, H, W, 3)`` (channels_last; channels_first likewise).
+    """
+
+    def __init__(self, mean, std, channel_order="RGB", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        if channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+        if len(mean) != len(std) or min(std) <= 0:
+            raise ValueError(f"mean and std need one entry per channel and std > 0, got {mean} and {std}")
+        self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
+        self.channel_order = channel_order
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def call(self, inputs):
+        shape = (1, 1, 1, -1) if self.data_format == "channels_last" else (1, -1, 1, 1)
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.channel_order == "BGR":
+            x = ops.flip(x, axis=-1 if self.data_format == "channels_last" else 1)
+        mean = ops.reshape(ops.convert_to_tensor(self.mean, self.compute_dtype), shape)
+        std = ops.reshape(ops.convert_to_tensor(self.std, self.compute_dtype), shape)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std, "channel_order": self.channel_order,
                 "data_format": self.data_format}
 
 

@@ -47,7 +47,7 @@ def resolve_preprocessing(model, preprocessing="auto"):
         raise ValueError(f"preprocessing must be one of {', '.join(PREPROCESSING)}, got {preprocessing!r}")
     if preprocessing != "auto":
         return preprocessing
-    if any(layer.name == "mean_subtraction" for layer in model.layers):
+    if any(layer.name in ("mean_subtraction", "preprocessing") for layer in model.layers):
         return "none"
     if model.output.shape[-1] == 1000 and model.name.startswith("resnet"):
         return "tf" if model.name.endswith("v2") else "caffe"

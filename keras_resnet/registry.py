@@ -10,17 +10,16 @@ import dataclasses
 import difflib
 import re
 
+from keras_resnet import weight_records
 from keras_resnet.architectures import (CIFAR_BOTTLENECK_DEPTHS, CIFAR_DEPTHS, FAMILIES, IMAGENET_DEPTHS,
                                         cifar_layout, imagenet_layout)
 from keras_resnet.builder import ResNet, normalize_shortcut
-from keras_resnet.weights import WEIGHTS_HASHES
+from keras_resnet.weight_records import KERAS_V2_LAYOUT, WEIGHTS_HASHES
 
 # Options that change the architecture (as opposed to its head, input or training conventions).
 ARCHITECTURE_DEFAULTS = {"block": None, "shortcut": None, "preact": False, "stride_on": "1x1",
-                         "downsample_at": "first", "use_bias": False, "width": 1}
-# The layout of keras.applications' ResNet50V2 .. 152V2 (TF-slim's resnet_v2): stride on the 3x3 of the last
-# block of a stage, biases only on convolutions that no BN follows.
-KERAS_V2_LAYOUT = {"preact": True, "stride_on": "3x3", "downsample_at": "last", "use_bias": True}
+                         "downsample_at": "first", "use_bias": False, "width": 1, "bn_epsilon": 1.001e-5,
+                         "shortcut_pad": "after"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,10 +101,12 @@ def resolve(name):
     return Entry("cifar", int(depth), options)
 
 
-def build(name, /, **options):
+def build(name, /, include_preprocessing=False, **options):
     """Builds the network registered as ``name``; ``options`` are ``builder.ResNet`` keywords.
 
-    ``name`` is positional so that ``name=`` can name the model, as in keras.applications.
+    ``name`` is positional so that ``name=`` can name the model, as in keras.applications. With
+    ``include_preprocessing=True`` (and ``weights="<tag>"``), the weights' own normalisation is the model's first
+    layer: it takes raw ``[0, 255]`` RGB pixels.
 
     Example: ``build("resnet56", shortcut="B", classes=100)``, ``build("resnet50", stride_on="3x3")`` (v1.5),
     ``build("plain34", input_shape=(160, 160, 3), include_top=False, pooling="avg")``.
@@ -122,10 +123,23 @@ def build(name, /, **options):
         raise _unknown(name, f" {error}") if name.lower() not in REGISTRY else error
     if "shortcut" in options:
         options["shortcut"] = normalize_shortcut(options["shortcut"])
+    # Published weights bring the architecture they were trained for (torchvision's: v1.5, BN epsilon 1e-5...).
+    record = weight_records.find(name.lower(), options.get("weights"))
+    published = record.options if record is not None else {}
+
+    def default(option):
+        return published[option] if option in published else entry.default(option)
+
     custom = sorted(option for option, value in options.items()
-                    if option in ARCHITECTURE_DEFAULTS and value != entry.default(option)
-                    and not (option == "shortcut" and value == normalize_shortcut(entry.default(option))))
-    merged = {key: value for key, value in entry.options.items() if key != "block"}
+                    if option in ARCHITECTURE_DEFAULTS and value != default(option)
+                    and not (option == "shortcut" and value == normalize_shortcut(default(option))))
+    merged = {key: value for key, value in {**entry.options, **published}.items() if key != "block"}
     merged.update({key: value for key, value in options.items() if key != "block"})
     merged.setdefault("name", name.lower())
+    if include_preprocessing:
+        if record is None:
+            raise ValueError("include_preprocessing=True puts the published weights' normalisation in the model: "
+                             "pass weights='<tag>' too (keras_resnet.list_weights() lists them), or preprocess "
+                             "inputs yourself.")
+        merged["preprocessing"] = record.transform
     return ResNet(entry.family, block, blocks, weights_name=name.lower(), custom_options=tuple(custom), **merged)

@@ -1,26 +1,19 @@
-"""Pretrained ImageNet weights and weight files.
+"""Pretrained weights and weight files.
 
-The published files are keras.applications' conversions of the models released by the authors of [He16] (v1) and
-[He16b] (v2). Their origin and MD5 hashes are facts about those files, recorded here (``WEIGHTS_HASHES``; a test
-checks them against the copy inside the installed keras while it has one), and every download goes through
-``keras.utils.get_file`` with its hash check.
+``weights="<tag>"`` names a record of ``weight_records``: keras.applications' files (``"imagenet"`` for
+ResNet-50/101/152 and v2, with the origin and hashes recorded there) load as they are; PyTorch checkpoints (torchvision's, the CIFAR reference's) are converted once and the
+converted ``.weights.h5`` is cached beside the download. Every download goes through ``keras.utils.get_file`` with
+its hash check, and file names that carry a SHA-256 prefix are checked against it.
 """
 
+import hashlib
 import os
 import zipfile
 
 import keras
 
-BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
-# Registry name -> (MD5 of the file with the classifier, MD5 of the ``_notop`` file).
-WEIGHTS_HASHES = {
-    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
-    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
-    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
-    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
-    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
-}
+from keras_resnet import weight_records
+from keras_resnet.weight_records import BASE_WEIGHTS_PATH, WEIGHTS_HASHES  # noqa: F401  (tests patch them here)
 
 # Where downloads are cached; ``None`` is keras' own cache (``$KERAS_HOME`` or ``~/.keras``), under ``models/``.
 CACHE_DIR = None
@@ -31,11 +24,16 @@ def published_names():
     return sorted(WEIGHTS_HASHES)
 
 
+def _looks_like_tag(weights):
+    return isinstance(weights, str) and not os.path.exists(weights) and not any(c in weights for c in "./\\")
+
+
 def check_weights_argument(weights, name, include_top, classes, custom_options):
     """Validates ``weights`` before anything is built, with errors that name the fix.
 
     Args:
-        weights: ``None``, ``"imagenet"`` or a path to a weights file.
+        weights: ``None``, a weights tag (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``: see
+            ``weight_records.list_weights``) or a path to a weights file.
         name: registry name of the architecture the weights are for.
         include_top: whether the classifier is built.
         classes: number of classes of the classifier.
@@ -43,21 +41,25 @@ def check_weights_argument(weights, name, include_top, classes, custom_options):
     """
     if weights is None:
         return
-    if weights == "imagenet":
-        if name not in WEIGHTS_HASHES:
-            raise ValueError(f"No published ImageNet weights for '{name}'. Weights exist for: "
-                             f"{', '.join(published_names())}. Use weights=None (random initialization) "
-                             "or the path to a weights file.")
+    record = weight_records.find(name, weights)
+    if record is not None:
         if custom_options:
-            raise ValueError(f"The published ImageNet weights of '{name}' are for its standard architecture; "
+            raise ValueError(f"The published {weights} weights of '{name}' are for its published architecture; "
                              f"remove the options {sorted(custom_options)} or use weights=None.")
-        if include_top and classes != 1000:
-            raise ValueError("weights='imagenet' with include_top=True has 1000 classes, got "
+        if include_top and classes != record.classes:
+            raise ValueError(f"weights={weights!r} with include_top=True has {record.classes} classes, got "
                              f"classes={classes}: pass include_top=False to put your own classifier on top, "
                              "or weights=None.")
         return
+    if _looks_like_tag(weights):
+        known = weight_records.tags(name)
+        where = (f"its tags are {', '.join(map(repr, known))}" if known else
+                 f"published weights exist for {', '.join(sorted({r.name for r in weight_records.list_weights()}))}")
+        raise ValueError(f"No published weights tagged {weights!r} for '{name}': {where}. Use weights=None "
+                         "(random initialization) or the path to a weights file.")
     if not isinstance(weights, (str, os.PathLike)):
-        raise ValueError(f"weights must be None, 'imagenet' or a path to a weights file, got {weights!r}")
+        raise ValueError(f"weights must be None, a weights tag such as 'imagenet', or a path to a weights file, "
+                         f"got {weights!r}")
     if not os.path.exists(weights):
         raise ValueError(f"Weights file not found: {os.fspath(weights)!r}. Pass weights=None, 'imagenet', or the "
                          "path of an existing .weights.h5 / .h5 / .keras file.")
@@ -95,16 +97,77 @@ def fetch_imagenet_weights(name, include_top):
                       f"network, or download {file_name} by hand and pass weights=<its path>.") from error
 
 
+def fetch_checkpoint(record):
+    """Downloads (or finds in the cache) the checkpoint of a converted ``record``; returns the local path.
+
+    The file must match ``record.file_hash`` (checked by keras) and the SHA-256 prefix its name carries; a file that
+    does not is deleted, never used.
+    """
+    if CACHE_DIR is not None:
+        os.makedirs(CACHE_DIR, exist_ok=True)
+    what = f"the {record.tag} weights for '{record.name}'"
+    try:
+        path = keras.utils.get_file(record.file_name, record.origin, cache_subdir="models",
+                                    file_hash=record.file_hash, cache_dir=CACHE_DIR)
+    except ValueError as error:
+        raise ValueError(f"The downloaded {record.file_name} does not match its published hash: it is truncated or "
+                         "corrupted and was not used. Run again to download it anew.") from error
+    except Exception as error:  # keras.utils.get_file raises a bare Exception for network failures
+        raise OSError(f"Could not download {what} from {record.origin} ({_shorten(error, 120)}). Check the "
+                      f"network, or download {record.file_name} by hand and convert it with "
+                      "keras_resnet.convert.convert_checkpoint.") from error
+    if record.sha256_prefix:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                digest.update(chunk)
+        if not digest.hexdigest().startswith(record.sha256_prefix):
+            os.remove(path)
+            raise ValueError(f"The downloaded {record.file_name} does not match the SHA-256 prefix "
+                             f"{record.sha256_prefix} of its name: it is truncated or corrupted and was deleted. "
+                             "Run again to download it anew.")
+    return path
+
+
+def converted_weights(record, include_top):
+    """The cached Keras weights converted from ``record``'s checkpoint (converted on first use); returns the path.
+
+    The converted file lies beside the download: ``resnet18-f37072fd.weights.h5`` (``_notop`` without the
+    classifier), written atomically.
+    """
+    checkpoint = fetch_checkpoint(record)
+    stem = os.path.splitext(checkpoint)[0]
+    cached = f"{stem}{'' if include_top else '_notop'}.weights.h5"
+    if not os.path.exists(cached):
+        from keras_resnet.convert import convert  # convert builds through the registry, which imports this module
+
+        model = convert(checkpoint, record.name, include_top=include_top, classifier_activation=None)
+        temporary = f"{stem}.{os.getpid()}.tmp.weights.h5"
+        try:
+            model.save_weights(temporary)
+            os.replace(temporary, cached)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+    return cached
+
+
 def _shorten(error, limit=300):
     text = " ".join(str(error).split())
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def load_weights(model, weights, name, include_top):
-    """Loads ``weights`` (``None``, ``"imagenet"`` or a path) into ``model``; returns the model."""
+    """Loads ``weights`` (``None``, a weights tag or a path) into ``model``; returns the model."""
     if weights is None:
         return model
-    path = fetch_imagenet_weights(name, include_top) if weights == "imagenet" else os.fspath(weights)
+    record = weight_records.find(name, weights)
+    if record is None:
+        path = os.fspath(weights)
+    elif record.layout == "keras":
+        path = fetch_imagenet_weights(name, include_top)
+    else:
+        path = converted_weights(record, include_top)
     try:
         model.load_weights(path)
     except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as error:

@@ -37,7 +37,8 @@ def test_named_constructors_follow_the_registry():
     assert keras_resnet.Plain34().name == "plain34"
     assert keras_resnet.ResNet20().output.shape == (None, 10)
     assert keras_resnet.ResNet50V2.preprocess_input is keras_resnet.preprocess_input_v2
-    assert keras_resnet.ResNet18.preprocess_input is keras_resnet.preprocess_input
+    assert keras_resnet.Plain34.preprocess_input is keras_resnet.preprocess_input
+    assert keras_resnet.ResNet18.preprocess_input is keras_resnet.preprocess_input_torch  # torchvision's weights
 
 
 def test_preprocessing_is_keras_applications():

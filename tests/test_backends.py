@@ -14,7 +14,7 @@ from conftest import randomize_batchnorm
 
 PACKAGE = Path(keras_resnet.__file__).parent
 MODELLING = ["layers", "blocks", "architectures", "builder", "registry", "applications", "weights", "preprocessing",
-             "stats", "metrics", "speech", "__init__"]
+             "stats", "metrics", "speech", "weight_records", "checkpoints", "convert", "__init__"]
 JAX_SCRIPT = """
 import sys
 import numpy as np
@@ -38,7 +38,8 @@ def test_modelling_modules_import_no_tensorflow(module):
 
 
 @pytest.mark.parametrize("name, options", [("resnet20", {}), ("resnet29v2", {"block": "bottleneck", "shortcut": "B"}),
-                                           ("resnet18", {"input_shape": (64, 64, 3), "shortcut": "A"})])
+                                           ("resnet18", {"input_shape": (64, 64, 3), "shortcut": "A"}),
+                                           ("resnet20", {"shortcut_pad": "both", "bn_epsilon": 1e-5})])
 def test_same_outputs_under_jax(name, options, tmp_path, rng):
     pytest.importorskip("jax")
     model = keras_resnet.build(name, **options)

@@ -65,8 +65,12 @@ def test_corrupted_download_fails_and_is_not_used(local_origin, monkeypatch):
 
 
 def test_no_published_weights_lists_the_names():
-    with pytest.raises(ValueError, match=r"No published ImageNet weights for 'resnet18'.*resnet50.*weights=None"):
-        keras_resnet.ResNet18(weights="imagenet")
+    with pytest.raises(ValueError,
+                       match=r"No published weights tagged 'imagenet' for 'plain18'.*resnet50.*weights=None"):
+        keras_resnet.Plain18(weights="imagenet")
+    with pytest.raises(ValueError, match=r"No published weights tagged 'imagenet-v3' for 'resnet50': its tags are "
+                                         r"'imagenet', 'imagenet-v1', 'imagenet-v2'"):
+        keras_resnet.ResNet50(weights="imagenet-v3")
 
 
 def test_published_weights_need_the_published_architecture():

@@ -1,0 +1,185 @@
+"""Exact conversion of PyTorch ResNet checkpoints to our models.
+
+Two layouts of parameter names are understood:
+
+- torchvision / timm ImageNet ResNets ([He16] Table 1): ``conv1``, ``bn1``, ``layer{1..4}.{b}.conv{1..3}`` /
+  ``bn{1..3}``, ``layer{s}.0.downsample.0`` (1x1 projection) / ``downsample.1`` (its BN), ``fc``. They put the
+  bottleneck's stride on the 3x3 ("v1.5"), have no convolution biases and use BN epsilon 1e-5
+  (``weight_records.TORCHVISION_LAYOUT``).
+- the reference CIFAR re-implementation of [He16] Sec. 4.2: ``conv1``, ``bn1``, ``layer{1..3}.{b}.conv{1,2}`` /
+  ``bn{1,2}``, ``linear``; option A pads ``planes // 4`` zero channels on both sides of the subsampled input
+  (``weight_records.CIFAR_REFERENCE_LAYOUT``); with option B, ``shortcut.0`` / ``shortcut.1`` are the projection.
+
+Both pad convolutions symmetrically, as our strided convolutions do, so the converted model computes the same
+function: kernels go from PyTorch's ``(out, in, kh, kw)`` to Keras' ``(kh, kw, in, out)``, the fully connected weight
+is transposed, BN's ``weight``/``bias``/``running_mean``/``running_var`` become gamma/beta/moving mean/variance.
+"""
+
+import os
+import re
+
+import keras
+import numpy as np
+
+from keras_resnet import registry
+from keras_resnet.checkpoints import read_state_dict
+from keras_resnet.weight_records import CIFAR_REFERENCE_LAYOUT, TORCHVISION_LAYOUT
+
+# Our layer name -> the PyTorch module name, per layout (the block's shortcut module differs).
+_STEM = {"conv1_conv": "conv1", "conv1_bn": "bn1"}
+_BLOCK = re.compile(r"^conv(\d+)_block(\d+)_(\d)_(conv|bn)$")
+_HEADS = {"imagenet": "fc", "cifar": "linear"}
+
+
+def _torch_module(layer_name, family, shortcut_module):
+    """``conv3_block2_1_conv`` -> ``layer2.1.conv1``; ``conv3_block1_0_bn`` -> ``layer2.0.downsample.1``."""
+    if layer_name in _STEM:
+        return _STEM[layer_name]
+    if layer_name == "predictions":
+        return _HEADS[family]
+    match = _BLOCK.match(layer_name)
+    if match is None:
+        return None
+    stage, block, index, kind = match.groups()
+    prefix = f"layer{int(stage) - 1}.{int(block) - 1}"
+    if index == "0":
+        return f"{prefix}.{shortcut_module}.{0 if kind == 'conv' else 1}"
+    return f"{prefix}.{kind}{index}"
+
+
+def _take(state, used, key, shape):
+    if key not in state:
+        raise ValueError(f"The checkpoint has no {key!r}: it is not the architecture asked for (check the model "
+                         "name and depth: its keys start with "
+                         f"{', '.join(sorted(state)[:3])} ...)")
+    value = np.asarray(state[key], dtype=np.float32)
+    if value.shape != tuple(shape):
+        raise ValueError(f"The checkpoint's {key!r} has shape {value.shape}, the model expects {tuple(shape)}: it is "
+                         "another depth, width or number of classes")
+    used.add(key)
+    return value
+
+
+def load_state_dict(model, state, family):
+    """Copies a PyTorch state dict into ``model`` (built with the layout's options), checking every name and shape.
+
+    Args:
+        model: a model of ``registry.build`` with ``TORCHVISION_LAYOUT`` (family ``"imagenet"``) or
+            ``CIFAR_REFERENCE_LAYOUT`` (``"cifar"``) options.
+        state: ``{name: array}`` with PyTorch's shapes (``checkpoints.read_state_dict``).
+        family: ``"imagenet"`` or ``"cifar"``.
+
+    Raises:
+        ValueError: a parameter is missing, has another shape, or the checkpoint holds parameters the model has no
+            place for (another architecture).
+    """
+    shortcut_module = "downsample" if family == "imagenet" else "shortcut"
+    used = set()
+    for layer in model.layers:
+        module = _torch_module(layer.name, family, shortcut_module)
+        if module is None or not layer.weights:
+            continue
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw, c_in, c_out = layer.kernel.shape
+            kernel = _take(state, used, f"{module}.weight", (c_out, c_in, kh, kw))
+            values = [np.transpose(kernel, (2, 3, 1, 0))]
+            if layer.use_bias:
+                values.append(_take(state, used, f"{module}.bias", layer.bias.shape))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            values = [_take(state, used, f"{module}.{name}", layer.gamma.shape)
+                      for name in ("weight", "bias", "running_mean", "running_var")]
+        elif isinstance(layer, keras.layers.Dense):
+            values = [_take(state, used, f"{module}.weight", layer.kernel.shape[::-1]).T,
+                      _take(state, used, f"{module}.bias", layer.bias.shape)]
+        else:
+            continue
+        layer.set_weights(values)
+    head = _HEADS[family]
+    has_head = any(layer.name == "predictions" for layer in model.layers)
+    unused = sorted(key for key in set(state) - used
+                    if not key.endswith("num_batches_tracked") and not (not has_head and key.startswith(f"{head}.")))
+    if unused:
+        raise ValueError(f"The checkpoint has {len(unused)} parameters the model has no place for "
+                         f"({', '.join(unused[:4])}{' ...' if len(unused) > 4 else ''}): it is another architecture")
+    return model
+
+
+def layout_options(family, state):
+    """Builder options that reproduce the checkpoint's architecture: ``TORCHVISION_LAYOUT`` for ImageNet nets,
+    ``CIFAR_REFERENCE_LAYOUT`` for CIFAR nets (option B when the checkpoint has shortcut projections)."""
+    if family == "imagenet":
+        return dict(TORCHVISION_LAYOUT)
+    options = dict(CIFAR_REFERENCE_LAYOUT)
+    if any(".shortcut." in key for key in state):
+        options["shortcut"] = "B"
+    return options
+
+
+def convert(state_dict_or_path, model_name, **options):
+    """Builds ``model_name`` with the checkpoint's architecture and copies the checkpoint's weights into it.
+
+    Args:
+        state_dict_or_path: a checkpoint file (``.pth``/``.pt``/``.th`` in torch's zip or legacy format, or
+            ``.safetensors``; read without torch and without running code from it) or a ``{name: array}`` dict.
+        model_name: registry name: ``resnet18`` .. ``resnet152`` for torchvision/timm checkpoints, ``resnet20`` ..
+            ``resnet1202`` for the CIFAR reference's.
+        **options: ``registry.build`` options that do not change the architecture (``include_top``,
+            ``input_shape``, ``pooling``, ``classifier_activation``, ``name``...). ``classes`` defaults to the
+            checkpoint's.
+
+    Returns:
+        ``keras.Model`` computing the PyTorch network's function: ``(batch, H, W, 3)`` -> ``(batch, classes)``
+        (logits with ``classifier_activation=None``). Inputs are preprocessed as the checkpoint's publisher did
+        (``weight_records`` has their transforms).
+    """
+    if isinstance(state_dict_or_path, (str, os.PathLike)):
+        state = read_state_dict(state_dict_or_path)
+    elif isinstance(state_dict_or_path, dict):
+        state = {key: np.asarray(value) for key, value in state_dict_or_path.items()}
+    else:
+        raise ValueError(f"convert takes a checkpoint path or a state dict, got {type(state_dict_or_path).__name__}")
+    entry = registry.resolve(model_name)
+    if entry.options.get("preact") or entry.options.get("shortcut") == "none":
+        raise ValueError(f"{model_name!r} has no PyTorch layout to convert from: checkpoints convert to the "
+                         "post-activation ResNets (resnet18 .. resnet152 for torchvision/timm, resnet20 .. resnet1202 "
+                         "for the CIFAR reference)")
+    family = entry.family
+    layout = layout_options(family, state)
+    conflicts = sorted(key for key, value in options.items() if key in layout and value != layout[key])
+    if conflicts:
+        raise ValueError(f"The checkpoint's architecture fixes {', '.join(f'{k}={layout[k]!r}' for k in conflicts)}; "
+                         "remove these options to convert it exactly.")
+    fc = f"{_HEADS[family]}.weight"
+    if options.get("include_top", True) and "classes" not in options and fc in state:
+        options["classes"] = int(np.shape(state[fc])[0])
+    options.setdefault("weights", None)
+    model = registry.build(model_name, **{**layout, **options})
+    return load_state_dict(model, state, family)
+
+
+def convert_checkpoint(path, model_name, output_path, **options):
+    """Converts a checkpoint file and saves the result: a whole model (``.keras``) or its weights (``.weights.h5``).
+
+    The file is written atomically (a temporary file in the same folder, then renamed). Returns ``output_path``.
+    """
+    output_path = os.fspath(output_path)
+    if output_path.endswith(".weights.h5"):
+        suffix = ".weights.h5"
+    elif output_path.endswith(".keras"):
+        suffix = ".keras"
+    else:
+        raise ValueError(f"The output must end in .keras (whole model) or .weights.h5 (weights), got {output_path!r}")
+    model = convert(path, model_name, **options)
+    folder = os.path.dirname(os.path.abspath(output_path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(output_path)}.{os.getpid()}.tmp{suffix}")
+    try:
+        if suffix == ".keras":
+            model.save(temporary)
+        else:
+            model.save_weights(temporary)
+        os.replace(temporary, output_path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return output_path
