@@ -8,6 +8,7 @@
 
 from keras_resnet.applications import *  # noqa: F401,F403  (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
 from keras_resnet.applications import CONSTRUCTORS
+from keras_resnet.backbone import Backbone, stage_outputs
 from keras_resnet.builder import ResNet, cifar_resnet, imagenet_resnet
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.metrics import TopKError
@@ -17,6 +18,6 @@ from keras_resnet.speech import WRBN
 from keras_resnet.stats import count_flops, model_stats
 
 __version__ = "0.1.0"
-__all__ = ["ResNet", "TopKError", "WRBN", "ZeroPadShortcut", "build", "cifar_resnet", "count_flops",
+__all__ = ["Backbone", "ResNet", "TopKError", "WRBN", "ZeroPadShortcut", "build", "cifar_resnet", "count_flops",
            "decode_predictions", "imagenet_resnet", "list_models", "model_stats", "preprocess_input",
-           "preprocess_input_v2", *sorted(CONSTRUCTORS)]
+           "preprocess_input_v2", "stage_outputs", *sorted(CONSTRUCTORS)]
