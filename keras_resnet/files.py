@@ -1,0 +1,149 @@
+"""Files that survive kills and never mix two writers: atomic writes and an exclusive folder lock.
+
+Every file keras-resnet writes goes through ``atomic_path`` (or its helpers ``write_text`` / ``write_json``): the
+content is written to a temporary file in the same folder and renamed over the target (``os.replace``, atomic on
+POSIX and Windows), so a process killed at any instant leaves either the old file or the new one, never a torn one.
+
+A folder in use (a training run, a search, an experiment) is held with ``FolderLock``: an ``fcntl`` lock on
+``<folder>/.lock`` that the operating system releases when the process dies, so a stale lock from a killed run never
+blocks a resume, while a second live process is refused at once with the holder's process id and command.
+
+Standard library only.
+"""
+
+import contextlib
+import json
+import os
+import sys
+import tempfile
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no fcntl; locking is then advisory only
+    fcntl = None
+
+LOCK_FILE = ".lock"
+TEMP_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path`` (same suffix) to write to; renames it over ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is untouched. Example::
+
+        with atomic_path("run/model.keras") as temporary:
+            model.save(temporary)
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    suffix = "".join(_suffixes(name))
+    handle, temporary = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{name}-", suffix=suffix, dir=folder)
+    os.close(handle)
+    try:
+        os.remove(temporary)  # writers such as model.save refuse or append to an existing file
+        yield temporary
+        _fsync(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _suffixes(name):
+    """``"a.weights.h5"`` -> ``[".weights", ".h5"]``: Keras decides the format from the whole suffix."""
+    parts = name.split(".")[1:]
+    return [f".{part}" for part in parts][-2:]
+
+
+def _fsync(path):
+    if os.path.isfile(path):
+        with open(path, "rb") as file:
+            os.fsync(file.fileno())
+
+
+def write_bytes(path, data):
+    """Writes ``data`` to ``path`` atomically."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as file:
+        file.write(data)
+
+
+def write_text(path, text):
+    """Writes ``text`` to ``path`` atomically (UTF-8)."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, value, indent=2):
+    """Writes ``value`` as JSON to ``path`` atomically."""
+    write_text(path, json.dumps(value, indent=indent) + "\n")
+
+
+def read_json(path, default=None):
+    """The JSON value in ``path``, or ``default`` when the file does not exist."""
+    if not os.path.exists(path):
+        return default
+    with open(path) as file:
+        return json.load(file)
+
+
+def remove_stale_temporaries(folder):
+    """Removes temporary files that a killed writer left in ``folder`` (never a finished file)."""
+    if not os.path.isdir(folder):
+        return
+    for entry in os.scandir(folder):
+        if entry.name.startswith(TEMP_PREFIX) and entry.is_file():
+            os.remove(entry.path)
+
+
+class FolderInUseError(ValueError):
+    """Another live process holds the folder's lock; the message names it."""
+
+
+class FolderLock:
+    """An exclusive lock on a folder, held until ``release()`` or the death of the process.
+
+    Args:
+        folder: the folder to lock; created if missing.
+        what: what the folder is, for the message (``"run folder"``, ``"search folder"``).
+
+    Raises:
+        FolderInUseError: another process holds the lock (``"... is in use by process 1234 (keras-resnet train
+            ...)"``).
+    """
+
+    def __init__(self, folder, what="folder"):
+        self.folder = os.fspath(folder)
+        self.path = os.path.join(self.folder, LOCK_FILE)
+        os.makedirs(self.folder, exist_ok=True)
+        self._file = open(self.path, "a+")
+        if fcntl is not None:
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._file.seek(0)
+                holder = self._file.read().strip() or "another process"
+                self._file.close()
+                self._file = None
+                raise FolderInUseError(f"The {what} {self.folder!r} is in use by {holder}: wait for it to finish, "
+                                       "or choose another --output-dir.") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"process {os.getpid()} ({' '.join(os.path.basename(a) for a in sys.argv[:3])})")
+        self._file.flush()
+
+    @property
+    def held(self):
+        return self._file is not None
+
+    def release(self):
+        """Releases the lock (the lock file stays; it holds nothing once unlocked)."""
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the flock
+            self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
