@@ -6,6 +6,10 @@
     keras_resnet.list_models()
 """
 
+from keras_resnet.package_check import check_installation
+
+check_installation()  # before anything else: the Keras 2 package of the same name may have shadowed our modules
+
 from keras_resnet.applications import *  # noqa: F401,F403  (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
 from keras_resnet.applications import CONSTRUCTORS
 from keras_resnet.backbone import Backbone, stage_outputs
