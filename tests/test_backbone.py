@@ -1,5 +1,9 @@
 """Backbone features: stage outputs keyed C<k> (stride 2**k), in both data formats, saved and loaded safely."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -98,6 +102,35 @@ def test_save_and_load_with_safe_mode(tmp_path, rng):
     assert list(got) == ["C0", "C1", "C2"]
     for key in want:
         np.testing.assert_allclose(np.asarray(got[key]), np.asarray(want[key]), atol=1e-6)
+
+
+JAX_SCRIPT = """
+import sys
+import numpy as np
+import keras, keras_resnet
+assert keras.backend.backend() == "jax"
+backbone = keras.saving.load_model(sys.argv[1], safe_mode=True)
+maps = backbone(np.load(sys.argv[2]))
+np.savez(sys.argv[3], **{key: keras.ops.convert_to_numpy(value) for key, value in maps.items()})
+assert "tensorflow" not in sys.modules
+"""
+
+
+def test_same_maps_under_jax(tmp_path, rng):
+    pytest.importorskip("jax")
+    backbone = Backbone("resnet20v2", input_shape=(16, 16, 3))
+    randomize_batchnorm(backbone, rng)
+    backbone.save(tmp_path / "backbone.keras")
+    images = rng.uniform(0, 1, (2, 16, 16, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", images)
+    run = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path / "backbone.keras"), str(tmp_path / "x.npy"),
+                          str(tmp_path / "maps.npz")], env={**os.environ, "KERAS_BACKEND": "jax",
+                                                            "JAX_PLATFORMS": "cpu"},
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = np.load(tmp_path / "maps.npz")
+    for key, value in backbone(images).items():
+        np.testing.assert_allclose(got[key], np.asarray(value), rtol=1e-4, atol=1e-4)  # float32 conv order
 
 
 def test_clear_errors():

@@ -157,3 +157,21 @@ def test_bad_input_is_one_clear_line(trained_like, photos, capsys):
     assert "None of the 1 files could be read as an image" in capsys.readouterr().err
     assert cli.main(["predict", "resnet8x", images[0]]) == 2
     assert "neither a model file" in capsys.readouterr().err
+
+
+def test_channels_first_model_gives_the_same_scores(photos, tmp_path):
+    images, _ = photos
+    model = keras_resnet.build("resnet8", classes=4)
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        transposed = keras_resnet.build("resnet8", classes=4, input_shape=(3, 32, 32))
+    finally:
+        keras.config.set_image_data_format(previous)
+    transposed.set_weights(model.get_weights())
+    tops = []
+    for which, network in (("last", model), ("first", transposed)):
+        network.save(tmp_path / f"{which}.keras")
+        results, _ = predict.predict_files(predict.load_classifier(tmp_path / f"{which}.keras"), images, k=4)
+        tops.append([sorted(score for _, _, score in result.top) for result in results])
+    np.testing.assert_allclose(tops[0], tops[1], rtol=1e-4, atol=1e-6)
