@@ -68,8 +68,9 @@ def _class_scores(model):
 
 def _normalize(maps):
     """Each map divided by its maximum (maps without positive evidence stay 0)."""
-    peak = np.max(maps, axis=(1, 2), keepdims=True)
-    return np.where(peak > 0, maps / np.where(peak > 0, peak, 1.0), 0.0).astype("float32")
+    maps = np.asarray(maps, "float32")
+    peak = maps.max(axis=(1, 2), keepdims=True)
+    return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
 
 
 def grad_cam(model, images, classes):
@@ -95,16 +96,12 @@ def grad_cam(model, images, classes):
         activations, before = probe(tf.convert_to_tensor(images), training=False)
         scores = logits(before)
         targets = [scores[0, index] for index in classes]
+    spatial = (1, 2) if channels_first else (0, 1)
+    equation = "khw,k->hw" if channels_first else "hwk,k->hw"
     cams = []
     for target in targets:
-        gradient = tape.gradient(target, activations)[0]
-        if channels_first:
-            weights = tf.reduce_mean(gradient, axis=(1, 2))
-            cam = tf.einsum("khw,k->hw", activations[0], weights)
-        else:
-            weights = tf.reduce_mean(gradient, axis=(0, 1))
-            cam = tf.einsum("hwk,k->hw", activations[0], weights)
-        cams.append(tf.nn.relu(cam).numpy())
+        weights = tf.reduce_mean(tape.gradient(target, activations)[0], axis=spatial)  # alpha_k
+        cams.append(tf.nn.relu(tf.einsum(equation, activations[0], weights)).numpy())
     del tape
     return _normalize(np.stack(cams))
 

@@ -22,7 +22,6 @@ import json
 import os
 import re
 
-import keras
 import numpy as np
 import tensorflow as tf
 
