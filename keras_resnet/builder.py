@@ -25,8 +25,11 @@ def _choice(value, allowed, what):
 
 
 def normalize_shortcut(shortcut):
-    """``"a"``/``"A"`` -> ``"A"``; ``None``/``"none"``/``"plain"`` -> ``"none"``; anything else is an error."""
-    if shortcut is None or str(shortcut).lower() in ("none", "plain"):
+    """``"a"``/``"A"`` -> ``"A"``; ``"none"``/``"plain"`` -> ``"none"``; anything else is an error.
+
+    ``None`` is not a shortcut option: the builders read it as "the family's default" before they get here.
+    """
+    if isinstance(shortcut, str) and shortcut.lower() in ("none", "plain"):
         return "none"
     if str(shortcut).upper() in ("A", "B", "C"):
         return str(shortcut).upper()
@@ -123,14 +126,14 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
     """
     family = FAMILIES[_choice(family, tuple(FAMILIES), "family")]
     _choice(block, BLOCKS, "block")
-    shortcut = normalize_shortcut(family.shortcut if shortcut is None else shortcut)
+    shortcut = normalize_shortcut(family.shortcut if shortcut is None else shortcut)  # None: the family's
     _choice(stride_on, STRIDE_ON, "stride_on")
     _choice(downsample_at, DOWNSAMPLE_AT, "downsample_at")
     _choice(pooling, POOLINGS, "pooling")
     classes = family.classes if classes is None else classes
-    if not isinstance(width, int) or width < 1:
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
         raise ValueError(f"width must be a positive integer (the widening factor), got {width!r}")
-    if not isinstance(classes, int) or classes < 1:
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise ValueError(f"classes must be a positive integer, got {classes!r}")
     if len(blocks) != len(family.widths) or any(not isinstance(n, int) or n < 1 for n in blocks):
         raise ValueError(f"blocks must list {len(family.widths)} positive block counts for {family.name} networks, "

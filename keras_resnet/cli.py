@@ -14,6 +14,8 @@ import argparse
 import os
 import sys
 
+from keras_resnet.validation import non_negative_float, positive_float, positive_int
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the tables
 
 
@@ -85,22 +87,29 @@ def _export(args):
     return 0
 
 
-def _experiment_data(args):
-    """(images, labels) of the test split of the experiment's dataset (default: the run's)."""
+def _experiment_data(args, model):
+    """Batches of the test split of the experiment's dataset (default: the run's), at the model's input size and
+    with the evaluation transform it was trained with."""
     from keras_resnet import data, model_file
 
     dataset = args.dataset or model_file.run_metadata(args.model).get("dataset")
     if dataset is None:
         raise ValueError("Which data? Pass --dataset (the model has no preprocessing.json from training beside it).")
-    return data.eval_dataset(data.load(dataset, args.data_dir), batch_size=256)
+    size = model_file.input_size(model)[0]
+    return data.eval_dataset(data.load(dataset, args.data_dir, image_size=None if size == 32 else size),
+                             batch_size=256)
 
 
 def _experiment(args):
-    import json
+    from keras_resnet import files
 
-    from keras_resnet import analysis, model_file
+    with files.FolderLock(args.output_dir, "experiment folder"):
+        return _run_experiment(args)
 
-    os.makedirs(args.output_dir, exist_ok=True)
+
+def _run_experiment(args):
+    from keras_resnet import analysis, files, model_file
+
     if args.experiment == "degradation":
         results = analysis.run_degradation(args.output_dir, args.dataset or "digits", args.depths, args.epochs,
                                            args.data_dir, batch_size=args.batch_size, learning_rate=args.lr)
@@ -113,14 +122,14 @@ def _experiment(args):
                              "runs/<run>/model.keras.")
         model = model_file.load_model(args.model)
         if args.experiment == "lesion":
-            results = analysis.lesion_study(model, _experiment_data(args), args.max_k, args.draws)
+            results = analysis.lesion_study(model, _experiment_data(args, model), args.max_k, args.draws)
             figure = analysis.plot_lesion(results, os.path.join(args.output_dir, "lesion.png"))
             singles = [row["error"] for row in results["single"] if not row["downsampling"]]
             lines = [f"{model.name}: error {100 * results['base_error']:.2f} %, mean error with one "
                      f"{'block' if results['residual'] else 'layer'} deleted {100 * sum(singles) / len(singles):.2f} %"]
         else:
             distribution = analysis.path_length_distribution(model)
-            gradients = analysis.gradient_by_path_length(model, _experiment_data(args), args.lengths, args.samples,
+            gradients = analysis.gradient_by_path_length(model, _experiment_data(args, model), args.lengths, args.samples,
                                                          args.images)
             results = {"distribution": distribution, "gradients": gradients}
             figure = analysis.plot_paths(distribution, gradients, os.path.join(args.output_dir, "paths.png"))
@@ -128,14 +137,13 @@ def _experiment(args):
             lines = [f"{model.name}: n = {distribution['n']} blocks; 90 % of the gradient comes from paths of "
                      f"length {first}-{last}"]
     path = os.path.join(args.output_dir, f"{args.experiment}.json")
-    with open(path, "w") as file:
-        json.dump(results, file, indent=2)
+    files.write_json(path, results)
     print("\n".join(lines) + f"\nWrote {figure} and {path}")
     return 0
 
 
 def _tune(args):
-    from keras_resnet import tuning
+    from keras_resnet import files, tuning
     from keras_resnet.training import TrainConfig
     from keras_resnet.training.distribute import make_strategy
 
@@ -147,6 +155,15 @@ def _tune(args):
     if args.tuner not in tuning.TUNERS:
         raise ValueError(f"Unknown tuner {args.tuner!r}: choose one of {', '.join(tuning.TUNERS)}.")
     output_dir = args.output_dir or os.path.join("runs", "tune")
+    with files.FolderLock(output_dir, "search folder"):
+        return _search(args, space, output_dir)
+
+
+def _search(args, space, output_dir):
+    from keras_resnet import tuning
+    from keras_resnet.training import TrainConfig
+    from keras_resnet.training.distribute import make_strategy
+
     base = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
                        steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=0)
     strategy = make_strategy(args.strategy)
@@ -216,7 +233,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
     summary = commands.add_parser("summary", help="parameters and FLOPs of registered networks")
     summary.add_argument("names", nargs="*", help="registry names (default: every registered network)")
-    summary.add_argument("--input-size", type=int, default=None,
+    summary.add_argument("--input-size", type=positive_int, default=None,
                          help="input side in pixels (default: 224 ImageNet, 32 CIFAR)")
     summary.set_defaults(run=_summary)
 
@@ -231,9 +248,9 @@ def build_parser():
     export.add_argument("--to", required=True, choices=("saved_model", "tflite"), help="export format")
     export.add_argument("--output", required=True, help="SavedModel: the model's base folder (versions go in "
                                                         "DIR/<version>/); TFLite: folder for the .tflite files")
-    export.add_argument("--version", type=int, help="SavedModel version (default: the next free integer)")
+    export.add_argument("--version", type=positive_int, help="SavedModel version (default: the next free integer)")
     export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
-    export.add_argument("--top-k", type=int, default=5, help="classes returned per image (default 5)")
+    export.add_argument("--top-k", type=positive_int, default=5, help="classes returned per image (default 5)")
     export.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),
                         help="preprocessing put into the graph (auto: none for trained models, the weights' "
                              "keras.applications mode for pretrained ImageNet models)")
@@ -243,9 +260,9 @@ def build_parser():
     export.add_argument("--dataset", help="TFLite: dataset for int8 calibration and the parity report "
                                           "(default: the run's, from preprocessing.json)")
     export.add_argument("--data-dir", help="where that dataset is (as for train)")
-    export.add_argument("--calibration-steps", type=int, default=100, help="int8 calibration images (default 100)")
-    export.add_argument("--eval-images", type=int, default=200, help="parity report images (default 200)")
-    export.add_argument("--repeats", type=int, default=50, help="latency runs per variant (median)")
+    export.add_argument("--calibration-steps", type=positive_int, default=100, help="int8 calibration images (default 100)")
+    export.add_argument("--eval-images", type=positive_int, default=200, help="parity report images (default 200)")
+    export.add_argument("--repeats", type=positive_int, default=50, help="latency runs per variant (median)")
     export.set_defaults(run=_export)
 
     experiment = commands.add_parser("experiment", aliases=["experiments"],
@@ -256,18 +273,18 @@ def build_parser():
                             help="degradation: what to train on (default digits); lesion/paths: evaluation data "
                                  "(default: the model's, from its run)")
     experiment.add_argument("--data-dir", help="where the dataset is (as for train)")
-    experiment.add_argument("--depths", type=int, nargs="+", default=[20, 32, 44, 56],
+    experiment.add_argument("--depths", type=positive_int, nargs="+", default=[20, 32, 44, 56],
                             help="degradation: CIFAR depths (default 20 32 44 56)")
-    experiment.add_argument("--epochs", type=int, help="degradation: epochs per run (default: the paper's)")
-    experiment.add_argument("--batch-size", type=int, help="degradation: global batch (default the paper's)")
-    experiment.add_argument("--lr", type=float, help="degradation: learning rate of every run (default the "
+    experiment.add_argument("--epochs", type=positive_int, help="degradation: epochs per run (default: the paper's)")
+    experiment.add_argument("--batch-size", type=positive_int, help="degradation: global batch (default the paper's)")
+    experiment.add_argument("--lr", type=positive_float, help="degradation: learning rate of every run (default the "
                                                      "paper's 0.1)")
     experiment.add_argument("--model", help="lesion/paths: a trained model.keras")
-    experiment.add_argument("--max-k", type=int, help="lesion: most blocks deleted / pairs swapped (default 10)")
-    experiment.add_argument("--draws", type=int, default=5, help="lesion: random draws per k")
-    experiment.add_argument("--lengths", type=int, nargs="+", help="paths: path lengths to sample (default all)")
-    experiment.add_argument("--samples", type=int, default=3, help="paths: sampled paths per length")
-    experiment.add_argument("--images", type=int, default=32, help="paths: images in the gradient batch")
+    experiment.add_argument("--max-k", type=positive_int, help="lesion: most blocks deleted / pairs swapped (default 10)")
+    experiment.add_argument("--draws", type=positive_int, default=5, help="lesion: random draws per k")
+    experiment.add_argument("--lengths", type=positive_int, nargs="+", help="paths: path lengths to sample (default all)")
+    experiment.add_argument("--samples", type=positive_int, default=3, help="paths: sampled paths per length")
+    experiment.add_argument("--images", type=positive_int, default=32, help="paths: images in the gradient batch")
     experiment.set_defaults(run=_experiment)
 
     tune = commands.add_parser("tune", help="keras-tuner search over depth, shortcuts and optimisation")
@@ -319,19 +336,19 @@ def add_tune_arguments(parser, dataset="cifar10"):
     add = parser.add_argument
     add("--dataset", default=dataset, choices=("digits", "cifar10", "cifar100"), help=f"default {dataset}")
     add("--data-dir", help="where the dataset is (as for train)")
-    add("--depths", type=int, nargs="+", default=[20, 32, 44, 56], help="CIFAR depths 6n+2 to try")
+    add("--depths", type=positive_int, nargs="+", default=[20, 32, 44, 56], help="CIFAR depths 6n+2 to try")
     add("--depth-range", type=int, nargs=2, metavar=("MIN", "MAX"), help="every depth 6n+2 in [MIN, MAX]")
     add("--shortcut", nargs="+", default=["none", "A"], help="none (plain twin), A, B, C (default: none A)")
     add("--preact", nargs="+", default=["no"], choices=("no", "yes"), help="pre-activation blocks: no, yes")
-    add("--widths", type=int, nargs="+", default=[1], help="widening factors (default 1)")
-    add("--lr", type=float, nargs="+", help="learning rates (default: the paper's 0.1)")
-    add("--weight-decay", type=float, nargs="+", default=[1e-4], help="weight decays (default 1e-4)")
-    add("--batch-size", type=int, nargs="+", help="global batch sizes (default: the paper's 128)")
+    add("--widths", type=positive_int, nargs="+", default=[1], help="widening factors (default 1)")
+    add("--lr", type=positive_float, nargs="+", help="learning rates (default: the paper's 0.1)")
+    add("--weight-decay", type=non_negative_float, nargs="+", default=[1e-4], help="weight decays (default 1e-4)")
+    add("--batch-size", type=positive_int, nargs="+", help="global batch sizes (default: the paper's 128)")
     add("--tuner", default="random", help="random, hyperband or bayesian (default random)")
     add("--max-trials", type=int, default=10, help="trials of random/bayesian search (hyperband: set by --epochs)")
-    add("--executions-per-trial", type=int, default=1)
-    add("--epochs", type=int, help="epochs per trial (hyperband: the most; default: the paper's schedule)")
-    add("--steps-per-epoch", type=int, help="cap on training steps per epoch (quick searches)")
+    add("--executions-per-trial", type=positive_int, default=1)
+    add("--epochs", type=positive_int, help="epochs per trial (hyperband: the most; default: the paper's schedule)")
+    add("--steps-per-epoch", type=positive_int, help="cap on training steps per epoch (quick searches)")
     add("--strategy", default="auto", help="tf.distribute strategy of every trial (as for train)")
     add("--output-dir", help="search folder (default runs/tune); rerun to resume an interrupted search")
     add("--overwrite", action="store_true", help="start the search afresh instead of resuming it")

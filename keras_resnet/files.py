@@ -88,12 +88,12 @@ def read_json(path, default=None):
 
 
 def remove_stale_temporaries(folder):
-    """Removes temporary files that a killed writer left in ``folder`` (never a finished file)."""
-    if not os.path.isdir(folder):
-        return
-    for entry in os.scandir(folder):
-        if entry.name.startswith(TEMP_PREFIX) and entry.is_file():
-            os.remove(entry.path)
+    """Removes the temporary files that killed writers left in ``folder`` and its sub-folders (never a finished
+    file). Call it only while holding the folder's lock."""
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name.startswith(TEMP_PREFIX):
+                os.remove(os.path.join(root, name))
 
 
 class FolderInUseError(ValueError):

@@ -114,6 +114,8 @@ def build(name, /, **options):
         ``keras.Model``; see ``builder.ResNet`` for shapes.
     """
     entry = resolve(name)
+    if "shortcut" in options and options["shortcut"] is None:  # None means the default, as in ResNet()
+        del options["shortcut"]
     try:
         block, blocks = entry.layout(options.get("block"))
     except ValueError as error:

@@ -15,13 +15,17 @@ import collections
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import os
+import shutil
 
 import keras_tuner as kt
 import tensorflow as tf
 
 from keras_resnet import data as data_lib
+from keras_resnet import files
+from keras_resnet.analysis.figures import save_figure
 from keras_resnet.architectures import cifar_layout
 from keras_resnet.builder import normalize_shortcut
 from keras_resnet.registry import build
@@ -124,7 +128,8 @@ class ResNetHyperModel(kt.HyperModel):
         if epochs is not None:
             config = dataclasses.replace(config, epochs=epochs)
         values = json.dumps(hp.values, sort_keys=True, default=str)
-        key = f"{config.model}-{config.shortcut or 'plain'}-w{config.width}-" + \
+        # The epochs are part of the key: Hyperband trains the same values for several budgets, each its own run.
+        key = f"{config.model}-{config.shortcut or 'plain'}-w{config.width}-e{config.epochs}-" + \
             hashlib.sha1(values.encode()).hexdigest()[:8]
         return key, dataclasses.replace(config, output_dir=os.path.join(self.output_dir, "runs", key))
 
@@ -142,10 +147,10 @@ class ResNetHyperModel(kt.HyperModel):
         self._executions[key] += 1
         if self._executions[key] > 1:  # executions_per_trial > 1: each execution its own run
             config = dataclasses.replace(config, output_dir=f"{config.output_dir}-{self._executions[key]}")
-        run = Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source)
-        history = run.fit(model, extra_callbacks=callbacks, initial_epoch=initial_epoch)
-        summary = run.finish(model)
-        if history is None or not history.history:  # finished earlier: the run folder has its result
+        with Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source) as run:
+            history = run.fit(model, extra_callbacks=callbacks, initial_epoch=initial_epoch)
+            summary = run.finish(model)  # a run finished earlier: its weights go into model, nothing is written
+        if history is None or not history.history:
             return {OBJECTIVE.name: summary["best_test_error"]}
         return history
 
@@ -157,6 +162,8 @@ def make_tuner(name, hypermodel, output_dir, max_trials=10, executions_per_trial
         raise ValueError(f"Unknown tuner {name!r}: choose one of {', '.join(TUNERS)}.")
     if not isinstance(max_trials, int) or max_trials < 1:
         raise ValueError(f"--max-trials must be a positive integer, got {max_trials!r}")
+    if overwrite:  # a fresh search: the trials' run folders go with the tuner's state
+        shutil.rmtree(os.path.join(output_dir, "runs"), ignore_errors=True)
     common = {"objective": OBJECTIVE, "directory": output_dir, "project_name": "search", "overwrite": overwrite,
               "executions_per_trial": executions_per_trial, "distribution_strategy": strategy, "seed": seed}
     if name == "hyperband":  # its budget is set by max_epochs and its reduction factor, not by a trial count
@@ -176,7 +183,7 @@ def trial_rows(tuner, hypermodel):
                         classes=hypermodel.source.num_classes, input_shape=hypermodel.source.image_shape)
         stats = model_stats(network)
         _, run_config = hypermodel._run(trial.hyperparameters)
-        summary = _read_json(os.path.join(run_config.output_dir, "summary.json"))
+        summary = files.read_json(os.path.join(run_config.output_dir, "summary.json"), {})
         rows.append({"trial": trial.trial_id, "model": config.model, "depth": depth,
                      "shortcut": trial.hyperparameters.get("shortcut"), "preact": config.model.endswith("v2"),
                      "width": config.width, "learning_rate": config.learning_rate,
@@ -187,21 +194,14 @@ def trial_rows(tuner, hypermodel):
     return sorted(rows, key=lambda row: row["val_error"])
 
 
-def _read_json(path):
-    if not os.path.exists(path):
-        return {}
-    with open(path) as file:
-        return json.load(file)
-
-
 def write_results(rows, output_dir):
     """``trials.csv`` and ``trials.json`` (one row per trial) and ``depth.png`` (error against depth)."""
-    with open(os.path.join(output_dir, "trials.csv"), "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(os.path.join(output_dir, "trials.json"), "w") as file:
-        json.dump(rows, file, indent=2)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    files.write_text(os.path.join(output_dir, "trials.csv"), text.getvalue())
+    files.write_json(os.path.join(output_dir, "trials.json"), rows)
     return plot_error_by_depth(rows, os.path.join(output_dir, "depth.png"))
 
 
@@ -222,6 +222,4 @@ def plot_error_by_depth(rows, path):
     axes.set(xlabel="depth (layers)", ylabel="validation error (%)", title="error against depth")
     axes.grid(alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path)

@@ -1,22 +1,26 @@
 """Pretrained ImageNet weights and weight files.
 
 The published files are keras.applications' conversions of the models released by the authors of [He16] (v1) and
-[He16b] (v2). Their names, origin and hashes are read from the installed keras package, never copied here, and every
-download goes through ``keras.utils.get_file`` with its hash check.
+[He16b] (v2). Their origin and MD5 hashes are facts about those files, recorded here (``WEIGHTS_HASHES``; a test
+checks them against the copy inside the installed keras while it has one), and every download goes through
+``keras.utils.get_file`` with its hash check.
 """
 
 import os
+import zipfile
 
 import keras
 
-try:  # Where keras keeps the published origin and hashes (not part of its public API, hence the guard).
-    from keras.src.applications import resnet as _keras_resnet
-
-    BASE_WEIGHTS_PATH = _keras_resnet.BASE_WEIGHTS_PATH
-    WEIGHTS_HASHES = {name: hashes for name, hashes in _keras_resnet.WEIGHTS_HASHES.items()
-                      if name.startswith("resnet") and not name.startswith("resnext")}
-except (ImportError, AttributeError):  # pragma: no cover - depends on the installed keras
-    BASE_WEIGHTS_PATH, WEIGHTS_HASHES = None, {}
+BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+# Registry name -> (MD5 of the file with the classifier, MD5 of the ``_notop`` file).
+WEIGHTS_HASHES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+}
 
 # Where downloads are cached; ``None`` is keras' own cache (``$KERAS_HOME`` or ``~/.keras``), under ``models/``.
 CACHE_DIR = None
@@ -57,6 +61,9 @@ def check_weights_argument(weights, name, include_top, classes, custom_options):
     if not os.path.exists(weights):
         raise ValueError(f"Weights file not found: {os.fspath(weights)!r}. Pass weights=None, 'imagenet', or the "
                          "path of an existing .weights.h5 / .h5 / .keras file.")
+    if os.fspath(weights).endswith(".keras") and not zipfile.is_zipfile(weights):
+        raise ValueError(f"{os.fspath(weights)!r} is not a Keras model file (.keras archives are zip files): it is "
+                         "damaged or truncated. Pass the model.keras that training wrote, or a .weights.h5 file.")
 
 
 def weights_file(name, include_top):
@@ -100,7 +107,7 @@ def load_weights(model, weights, name, include_top):
     path = fetch_imagenet_weights(name, include_top) if weights == "imagenet" else os.fspath(weights)
     try:
         model.load_weights(path)
-    except (ValueError, KeyError, TypeError, OSError) as error:
+    except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as error:
         raise ValueError(f"Could not load the weights in {path!r} into '{model.name}': the file holds another "
                          "architecture (depth, block, shortcut option, include_top/classes) or is not a Keras "
                          f"weights file. Load weights saved from the same configuration. Keras said: {_shorten(error)}"

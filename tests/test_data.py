@@ -1,5 +1,8 @@
 """Datasets and tf.data pipelines, on data the tests write in the real formats."""
 
+import os
+import pickle
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -49,11 +52,39 @@ def test_missing_cifar_says_where_and_how(tmp_path):
         data.load("cifar10", data_dir=tmp_path)
 
 
-def test_damaged_cifar_pickles(tmp_path):
+class _Planted:
+    """A pickle that would run a shell command when loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "planted code"])
+def test_damaged_cifar_pickles_name_the_file(damage, tmp_path):
     folder, *_ = write_cifar10_pickles(tmp_path)
-    (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"truncated")
-    with pytest.raises(data.DatasetNotFoundError, match="incomplete or damaged"):
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    marker = tmp_path / "code-ran"
+    if damage == "truncated":
+        batch.write_bytes(batch.read_bytes()[:5000])
+    elif damage == "random bytes":
+        batch.write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    else:
+        batch.write_bytes(pickle.dumps({b"data": _Planted(marker), b"labels": [0]}))
+    with pytest.raises(data.DatasetNotFoundError, match=rf"{batch} is damaged.*Download cifar-10-batches-py again"):
         data.load("cifar10", data_dir=folder)
+    assert not marker.exists(), "the planted pickle ran code"
+
+
+def test_truncated_cifar_tarball(tmp_path):
+    folder, *_ = write_cifar10_pickles(tmp_path)
+    tarball = tar_folder(folder, tmp_path / "cifar-10-python.tar.gz")
+    content = open(tarball, "rb").read()
+    open(tarball, "wb").write(content[:len(content) // 2])
+    with pytest.raises(data.DatasetNotFoundError, match=r"cifar-10-python.tar.gz.*(damaged|truncated).*again"):
+        data.load("cifar10", data_dir=tarball)
 
 
 def test_unknown_dataset():

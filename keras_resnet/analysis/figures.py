@@ -5,12 +5,16 @@ matplotlib's object API (``Figure``) writes the files without a display or a glo
 
 from matplotlib.figure import Figure
 
+from keras_resnet import files
+
 DPI = 100
 
 
-def _save(figure, path):
+def save_figure(figure, path):
+    """Lays out ``figure`` and writes it to ``path`` (PNG) atomically; returns ``path``."""
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
+    with files.atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=DPI)
     return path
 
 
@@ -31,7 +35,7 @@ def plot_degradation(results, path):
         panel.legend()
         panel.grid(alpha=0.3)
     axes[0].set_ylabel("error (%)   dashed: training, solid: test")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_lesion(results, path):
@@ -56,7 +60,7 @@ def plot_lesion(results, path):
     for panel in (single, deleted, swapped):
         panel.grid(alpha=0.3)
     single.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_paths(distribution, gradients, path):
@@ -76,4 +80,4 @@ def plot_paths(distribution, gradients, path):
     total.legend()
     for panel in (counts, magnitude, total):
         panel.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -49,6 +49,10 @@ class Network:
     """``stem -> segments -> head`` of a keras_resnet model (see the module docstring)."""
 
     def __init__(self, model):
+        if len(model.input.shape) != 4 or len(model.output.shape) != 2:
+            raise ValueError(f"'{model.name}' maps {tuple(model.input.shape)} to {tuple(model.output.shape)}: the "
+                             "lesion study and path analysis take image classifiers ((batch, H, W, 3) -> (batch, "
+                             "classes)), not sequence models such as WRBN.")
         names = [match.group(1) for layer in model.layers if (match := BLOCK_OUTPUT.match(layer.name))]
         if not names:
             raise ValueError(f"'{model.name}' is not a keras_resnet residual or plain network: it has no "

@@ -5,8 +5,8 @@
 """
 
 from keras_resnet.data import cifar, digits, imagenet
-from keras_resnet.data.pipeline import (augmented_examples, eval_dataset, steps_per_epoch, ten_crop_dataset,
-                                        train_dataset)
+from keras_resnet.data.pipeline import (apply_eval_transform, augmented_examples, eval_dataset, eval_transform,
+                                        steps_per_epoch, ten_crop_dataset, train_dataset)
 from keras_resnet.data.source import DatasetNotFoundError, DataSource
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet")
@@ -17,11 +17,14 @@ def load(name, data_dir=None, download=False, manual_dir=None, image_size=None):
     if name == "digits":
         return digits.load(image_size or 32)
     if name in ("cifar10", "cifar100"):
+        if image_size not in (None, 32):
+            raise ValueError(f"--image-size applies to digits and imagenet; {name} images are 32x32: leave it out.")
         return cifar.load(name, data_dir, download)
     if name == "imagenet":
         return imagenet.load(data_dir, manual_dir, image_size or 224)
     raise ValueError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)} (digits needs no download).")
 
 
-__all__ = ["DATASETS", "DataSource", "DatasetNotFoundError", "augmented_examples", "cifar", "digits",
-           "eval_dataset", "imagenet", "load", "steps_per_epoch", "ten_crop_dataset", "train_dataset"]
+__all__ = ["DATASETS", "DataSource", "DatasetNotFoundError", "apply_eval_transform", "augmented_examples", "cifar",
+           "digits", "eval_dataset", "eval_transform", "imagenet", "load", "steps_per_epoch", "ten_crop_dataset",
+           "train_dataset"]

@@ -5,9 +5,11 @@ holding one), or the ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz`` ta
 dataset's home page, read without extracting it.
 """
 
+import io
 import os
 import pickle
 import tarfile
+import zlib
 
 import numpy as np
 
@@ -22,23 +24,53 @@ PICKLE_LAYOUT = {
 }
 
 
+class BatchUnpickler(pickle.Unpickler):
+    """Reads CIFAR's python batches as data: only the numpy globals that rebuild arrays may be named; a pickle that
+    asks for anything else (a function to call) is refused, so a planted batch file cannot run code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it asks for {module}.{name}, which a CIFAR batch never holds")
+        return super().find_class(module, name)
+
+
+def _unpickle(data):
+    return BatchUnpickler(io.BytesIO(data), encoding="bytes").load()
+
+
+# What a truncated, damaged or foreign batch file raises while it is read.
+DAMAGED = (EOFError, KeyError, OSError, MemoryError, ValueError, IndexError, TypeError, AttributeError,
+           pickle.UnpicklingError, tarfile.TarError, zlib.error)
+
+
 def _pickle_reader(data_dir, name):
     """A function ``file name -> unpickled dict`` over the folder or tarball at ``data_dir``, or ``None``."""
     folder = PICKLE_LAYOUT[name][0]
-    if os.path.isfile(data_dir) and tarfile.is_tarfile(data_dir):
-        archive = tarfile.open(data_dir)
+    if os.path.isfile(data_dir):
+        try:
+            archive = tarfile.open(data_dir)
+        except DAMAGED as error:
+            raise DatasetNotFoundError(
+                f"{data_dir} is not a readable {folder} tarball ({type(error).__name__}: {str(error)[:120]}): it "
+                f"is truncated or damaged. Download it again, or pass --data-dir to a {folder} folder.") from None
 
         def read(file_name):
             member = archive.extractfile(f"{folder}/{file_name}")
-            return pickle.load(member, encoding="bytes")
+            return _unpickle(member.read())
 
+        read.where = lambda file_name: f"{data_dir}:{folder}/{file_name}"
         return read
     for candidate in (data_dir, os.path.join(data_dir, folder)):
         if os.path.isfile(os.path.join(candidate, PICKLE_LAYOUT[name][1][0])):
             def read(file_name, candidate=candidate):
                 with open(os.path.join(candidate, file_name), "rb") as file:
-                    return pickle.load(file, encoding="bytes")
+                    return _unpickle(file.read())
 
+            read.where = lambda file_name, candidate=candidate: os.path.join(candidate, file_name)
             return read
     return None
 
@@ -46,13 +78,28 @@ def _pickle_reader(data_dir, name):
 def _from_pickles(read, name):
     _, train_files, test_files, label_key, meta_file, names_key = PICKLE_LAYOUT[name]
 
-    def split(files):
-        batches = [read(file_name) for file_name in files]
-        images = np.concatenate([batch[b"data"] for batch in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        labels = np.concatenate([batch[label_key] for batch in batches])
-        return np.ascontiguousarray(images, dtype="uint8"), labels.astype("int64")
+    def load(file_name, *keys):
+        try:
+            batch = read(file_name)
+            values = [batch[key] for key in keys]
+            if keys[0] == b"data":
+                values[0] = np.asarray(values[0], "uint8").reshape(-1, 3, 32, 32)
+                if len(values[0]) != len(values[1]):
+                    raise ValueError(f"{len(values[0])} images but {len(values[1])} labels")
+            return values
+        except DAMAGED as error:
+            raise DatasetNotFoundError(
+                f"{read.where(file_name)} is damaged or not a {name} batch ({type(error).__name__}: "
+                f"{str(error)[:120]}). Download {PICKLE_LAYOUT[name][0]} again (or `tfds build {name}`) and pass "
+                "--data-dir to it.") from None
 
-    class_names = [label.decode() for label in read(meta_file)[names_key]]
+    def split(files):
+        batches = [load(file_name, b"data", label_key) for file_name in files]
+        images = np.concatenate([images for images, _ in batches]).transpose(0, 2, 3, 1)
+        labels = np.concatenate([labels for _, labels in batches])
+        return np.ascontiguousarray(images, dtype="uint8"), np.asarray(labels, "int64")
+
+    class_names = [label.decode() for label in load(meta_file, names_key)[0]]
     return from_arrays(name, split(train_files), split(test_files), class_names)
 
 
@@ -92,10 +139,6 @@ def load(name="cifar10", data_dir=None, download=False):
                 f"(`tfds build {name} --data_dir DIR`), a {PICKLE_LAYOUT[name][0]} folder or its .tar.gz.")
         read = _pickle_reader(data_dir, name)
         if read is not None:
-            try:
-                return _from_pickles(read, name)
-            except (KeyError, OSError, pickle.UnpicklingError, ValueError) as error:
-                raise DatasetNotFoundError(f"The {name} pickle batches in {data_dir!r} are incomplete or damaged "
-                                           f"({error}). Download {PICKLE_LAYOUT[name][0]} again.") from error
+            return _from_pickles(read, name)
     return _from_tfds(name, data_dir, download)
 

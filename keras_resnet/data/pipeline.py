@@ -29,6 +29,28 @@ def _evaluator(source):
     return lambda image: augment.imagenet_eval(image, source.image_size)
 
 
+def eval_transform(source):
+    """How ``source``'s test images become network inputs, as data (``preprocessing.json``; export and serving
+    apply it with ``apply_eval_transform``): CIFAR-style images are resized to the input size (a no-op on their own
+    images), ImageNet-style ones get the shorter side resized to 256/224 of the input and the central crop."""
+    if source.augmentation == "cifar":
+        return {"method": "resize", "size": source.image_size}
+    return {"method": "center_crop", "resize": round(source.image_size * augment.EVAL_RESIZE),
+            "size": source.image_size}
+
+
+def apply_eval_transform(image, transform):
+    """One image (uint8 ``(H, W, 3)`` or encoded bytes) -> float32 ``(size, size, 3)`` in [0, 255], as
+    ``transform`` (from ``eval_transform``) says."""
+    size = int(transform["size"])
+    if transform["method"] == "center_crop":
+        return augment.imagenet_eval(image, size)
+    if transform["method"] != "resize":
+        raise ValueError(f"Unknown evaluation transform {transform['method']!r}: expected 'resize' or 'center_crop'.")
+    image = tf.cast(augment.decode(image), tf.float32)
+    return tf.image.resize(image, (size, size))
+
+
 def _options(deterministic, shard_by_data):
     options = tf.data.Options()
     options.deterministic = deterministic

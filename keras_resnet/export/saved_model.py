@@ -4,13 +4,17 @@ Layout (what TF Serving's ``--model_base_path`` expects)::
 
     DIR/1/saved_model.pb, DIR/1/variables/ ...     DIR/2/ ...     DIR/models.config
 
-Signatures (clients send raw data; resizing, decoding and preprocessing run inside the graph):
+Signatures (clients send raw data; decoding, resizing and preprocessing run inside the graph):
 
-- ``serving_default``: ``images`` uint8 ``(batch, height, width, 3)`` of any size, resized to the model's input.
+- ``serving_default``: ``images`` uint8 ``(batch, height, width, channels)`` of any size; 1 (grey), 3 (RGB) or 4
+  (RGBA, alpha dropped) channels.
 - ``predict_jpeg``: ``image_bytes`` string ``(batch,)`` of encoded JPEG or PNG images (REST: ``{"b64": ...}``).
 
-Both return ``probabilities`` float32 ``(batch, classes)``, ``classes`` int32 ``(batch, k)``, ``scores`` float32
-``(batch, k)`` and ``labels`` string ``(batch, k)``: the top-k classes, best first.
+Every image goes through the evaluation transform the model was trained with (``preprocessing.json`` of its run:
+resize to the input for CIFAR-style models; shorter side to 256/224 of the input and the central crop for
+ImageNet-style ones, which is also what pretrained ImageNet models get), so a served image gives exactly the
+probabilities that evaluation gives. Both return ``probabilities`` float32 ``(batch, classes)``, ``classes`` int32
+``(batch, k)``, ``scores`` float32 ``(batch, k)`` and ``labels`` string ``(batch, k)``: the top-k classes, best first.
 """
 
 import os
@@ -19,7 +23,8 @@ import shutil
 import keras
 import tensorflow as tf
 
-from keras_resnet import model_file
+from keras_resnet import data, files, model_file
+from keras_resnet.data.augment import EVAL_RESIZE
 
 SERVING_PORT_REST = 8501
 # Magic numbers of the formats the JPEG signature accepts.
@@ -36,11 +41,24 @@ def _is_image(image_bytes):
     return tf.reduce_any([tf.strings.substr(image_bytes, 0, len(magic)) == magic for magic in IMAGE_SIGNATURES])
 
 
-def serving_functions(model, preprocessing, class_names, top_k):
-    """The two signature functions over ``model`` (see the module docstring)."""
+def _rgb(images):
+    """uint8 ``(batch, H, W, C)`` with C in 1, 3, 4 -> ``(batch, H, W, 3)``; anything else is refused."""
+    channels = tf.shape(images)[-1]
+    tf.debugging.Assert(tf.reduce_any(tf.equal(channels, [1, 3, 4])),
+                        ["serving_default takes uint8 images with 1, 3 or 4 channels; got", channels])
+    tf.debugging.Assert(tf.logical_or(tf.equal(tf.shape(images)[0], 0), tf.reduce_min(tf.shape(images)[1:3]) > 0),
+                        ["serving_default got empty images of shape", tf.shape(images)])
+    return tf.case([(tf.equal(channels, 1), lambda: tf.image.grayscale_to_rgb(images[..., :1]))],
+                   default=lambda: images[..., :3])
+
+
+def serving_functions(model, preprocessing, class_names, top_k, transform):
+    """The two signature functions over ``model`` (see the module docstring); ``transform`` is the evaluation
+    transform of ``data.eval_transform``."""
     height, width = model_file.input_size(model)
     labels = tf.constant(class_names)
     top_k = min(top_k, len(class_names))
+    image_spec = tf.TensorSpec((height, width, 3), tf.float32)
 
     def predict(images):
         scores = model(model_file.preprocess(images, preprocessing), training=False)
@@ -49,19 +67,43 @@ def serving_functions(model, preprocessing, class_names, top_k):
                 "labels": tf.gather(labels, top_classes)}
 
     def serve_images(images):
-        return predict(tf.image.resize(tf.cast(images, tf.float32), (height, width)))
+        return predict(tf.map_fn(lambda image: data.apply_eval_transform(image, transform), _rgb(images),
+                                 fn_output_signature=image_spec))
 
     def decode(image_bytes):
         tf.debugging.Assert(_is_image(image_bytes),
                             ["predict_jpeg takes JPEG or PNG encoded images; got bytes starting with",
                              tf.strings.substr(image_bytes, 0, 8)])
-        image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
-        return tf.image.resize(tf.cast(image, tf.float32), (height, width))
+        return data.apply_eval_transform(image_bytes, transform)
 
     def serve_encoded(image_bytes):
-        return predict(tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec((height, width, 3))))
+        return predict(tf.map_fn(decode, image_bytes, fn_output_signature=image_spec))
 
     return serve_images, serve_encoded
+
+
+def eval_transform(model, metadata, preprocessing):
+    """The evaluation transform of the run that trained ``model`` (its ``preprocessing.json``), or for pretrained
+    ImageNet models (keras.applications preprocessing) their resize-256 centre-crop-224, or a plain resize."""
+    if metadata.get("eval_transform"):
+        return metadata["eval_transform"]
+    height, width = model_file.input_size(model)
+    if height != width:
+        raise ValueError(f"The model takes {height}x{width} inputs; export needs a square input size.")
+    method = "center_crop" if preprocessing in ("caffe", "tf") else "resize"
+    return {"method": method, "resize": round(height * EVAL_RESIZE), "size": height}
+
+
+def check_output_dir(path):
+    """Refuses an output folder that is a file or cannot be written, before any work."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--output-dir {path!r} is a file: pass a folder.")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(os.path.abspath(parent))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot write to {path!r} ({parent!r} is not writable): pass a writable --output-dir.")
 
 
 def models_config(name, base_path):
@@ -74,37 +116,54 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
                        labels_file=None):
     """Writes ``model_path`` as SavedModel version ``version`` (default: the next) under ``output_dir``.
 
-    Returns ``(version folder, info dict)``. A version that exists is never replaced unless ``overwrite``.
+    The version folder appears whole or not at all (written beside it, then renamed). Returns ``(version folder,
+    info dict)``. A version that exists is never replaced unless ``overwrite``.
     """
-    model = model_file.load_model(model_path)
-    mode = model_file.resolve_preprocessing(model, preprocessing)
-    names = model_file.class_names(model, model_file.run_metadata(model_path), labels_file)
-    if not isinstance(top_k, int) or top_k < 1:
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    version = next_version(output_dir) if version is None else int(version)
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+        raise ValueError(f"--version must be a positive integer (TF Serving loads versions 1, 2, ...), got "
+                         f"{version!r}")
+    check_output_dir(output_dir)
+    model = model_file.load_model(model_path)
+    metadata = model_file.run_metadata(model_path)
+    mode = model_file.resolve_preprocessing(model, preprocessing)
+    names = model_file.class_names(model, metadata, labels_file)
+    transform = eval_transform(model, metadata, mode)
+    version = next_version(output_dir) if version is None else version
     target = os.path.join(output_dir, str(version))
-    if os.path.exists(target):
-        if not overwrite:
-            raise ValueError(f"Version {version} already exists in {output_dir!r}: TF Serving may be serving it. "
-                             "Export as a new version (leave out --version) or pass --overwrite.")
-        shutil.rmtree(target)
+    if os.path.exists(target) and not overwrite:
+        raise ValueError(f"Version {version} already exists in {output_dir!r}: TF Serving may be serving it. "
+                         "Export as a new version (leave out --version) or pass --overwrite.")
 
-    serve_images, serve_encoded = serving_functions(model, mode, names, top_k)
+    serve_images, serve_encoded = serving_functions(model, mode, names, top_k, transform)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve_images,
-                         input_signature=[tf.TensorSpec((None, None, None, 3), tf.uint8, name="images")])
+                         input_signature=[tf.TensorSpec((None, None, None, None), tf.uint8, name="images")])
     archive.add_endpoint("predict_jpeg", serve_encoded,
                          input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
-    archive.write_out(target, verbose=False)
+    os.makedirs(output_dir, exist_ok=True)
+    staging = os.path.join(output_dir, f"{files.TEMP_PREFIX}{version}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        archive.write_out(staging, verbose=False)
+        if os.path.exists(target):  # --overwrite: the old version leaves only once the new one is complete
+            replaced = f"{staging}-replaced"
+            os.replace(target, replaced)
+            os.replace(staging, target)
+            shutil.rmtree(replaced)
+        else:
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
     name = os.path.basename(os.path.normpath(output_dir))
     config_path = os.path.join(output_dir, "models.config")
     if not os.path.exists(config_path):
-        with open(config_path, "w") as file:
-            file.write(models_config(name, f"/models/{name}"))
+        files.write_text(config_path, models_config(name, f"/models/{name}"))
     info = {"name": name, "version": version, "path": target, "preprocessing": mode, "classes": len(names),
-            "top_k": min(top_k, len(names)), "docker": docker_command(output_dir, name)}
+            "top_k": min(top_k, len(names)), "transform": transform, "docker": docker_command(output_dir, name)}
     return target, info
 
 

@@ -7,7 +7,6 @@ out). The parity report compares each against the Keras model on evaluation imag
 probability difference, accuracy, and batch-1 latency (median) in the LiteRT interpreter next to the Keras model's.
 """
 
-import json
 import os
 import tempfile
 import time
@@ -15,7 +14,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import model_file
+from keras_resnet import files, model_file
+from keras_resnet.export.saved_model import check_output_dir
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "
@@ -139,6 +139,11 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
     for variant in variants:
         if variant not in VARIANTS:
             raise ValueError(f"TFLite variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+    for what, value in (("calibration_steps", calibration_steps), ("eval_images", eval_images),
+                        ("repeats", repeats)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"--{what.replace('_', '-')} must be a positive integer, got {value!r}")
+    check_output_dir(output_dir)
     model = model_file.load_model(model_path)
     if model_file.resolve_preprocessing(model) != "none":
         raise ValueError("TFLite export takes models that hold their preprocessing (trained with keras_resnet); "
@@ -165,8 +170,7 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
         for variant in variants:
             content = convert(saved, variant, calibration)
             path = os.path.join(output_dir, f"{model.name}_{variant}.tflite")
-            with open(path, "wb") as file:
-                file.write(content)
+            files.write_bytes(path, content)
             runner = interpreter(content)
             probabilities = run(runner, images)
             seconds = tflite_latency(runner, images[0], repeats)
@@ -177,8 +181,7 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
                 "accuracy": _accuracy(probabilities, labels), "latency_ms": 1000 * seconds,
                 "speedup_vs_keras": keras_seconds / seconds,
             }
-    with open(os.path.join(output_dir, "parity.json"), "w") as file:
-        json.dump(report, file, indent=2)
+    files.write_json(os.path.join(output_dir, "parity.json"), report)
     return report
 
 

@@ -1,11 +1,24 @@
-"""Callbacks of the recipes: a guard against NaN/Inf losses, TensorBoard images/hparams/gradients, throughput."""
+"""Callbacks of the recipes: a guard against NaN/Inf losses, the run folder's resumable state (backup, checkpoints,
+history, plateau schedule), TensorBoard images/hparams/gradients, throughput.
 
+Every file is written atomically (``keras_resnet.files``). At the end of an epoch the callbacks run in the order the
+recipe lists them, and ``RunBackup`` comes last: an epoch counts as done only once everything it wrote is on disk, so
+a run killed at any instant resumes from a consistent state.
+"""
+
+import csv
+import io
 import math
+import os
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from keras_resnet import files
+
+BACKUP_STATE = "state.json"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -27,6 +40,131 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLossError(f"The training loss became {float(loss)} at epoch {self._epoch + 1}, "
                                      f"step {batch + 1}.")
+
+
+def backup_state(backup_dir):
+    """``{"epoch": completed epochs, "weights": file}`` of the backup in ``backup_dir``, or ``None``.
+
+    Reads this package's ``state.json`` and, for run folders written before it, Keras' ``BackupAndRestore`` files.
+    """
+    state = files.read_json(os.path.join(backup_dir, BACKUP_STATE))
+    if state is None:
+        legacy = files.read_json(os.path.join(backup_dir, "training_metadata.json"))
+        if legacy is not None and os.path.exists(os.path.join(backup_dir, "latest.weights.h5")):
+            state = {"epoch": int(legacy["epoch"]), "weights": "latest.weights.h5"}
+    return state
+
+
+def restore_backup(model, backup_dir):
+    """Loads the backed-up weights and optimizer state into ``model`` (compiled, under its strategy's scope);
+    returns the number of completed epochs (0 when there is no backup)."""
+    state = backup_state(backup_dir)
+    if state is None:
+        return 0
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(backup_dir, state["weights"]))
+    return int(state["epoch"])
+
+
+class RunBackup(keras.callbacks.Callback):
+    """Saves weights and optimizer state at every epoch's end, atomically: the weights go to a new file, then
+    ``state.json`` names it in one rename, then older weight files are removed. Keep it last in the callbacks."""
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.backup_dir = backup_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        name = f"epoch-{epoch + 1:05d}.weights.h5"
+        with files.atomic_path(os.path.join(self.backup_dir, name)) as temporary:
+            self.model.save_weights(temporary)
+        files.write_json(os.path.join(self.backup_dir, BACKUP_STATE), {"epoch": epoch + 1, "weights": name})
+        for entry in os.scandir(self.backup_dir):
+            if entry.name.endswith(".weights.h5") and entry.name != name:
+                os.remove(entry.path)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the whole model (``.keras``) atomically at every epoch's end, or, with ``monitor``, when the monitored
+    value improves on the best so far (``best``: the best of earlier, resumed epochs)."""
+
+    def __init__(self, path, monitor=None, best=math.inf):
+        super().__init__()
+        self.path, self.monitor, self.best = path, monitor, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor is not None:
+            value = (logs or {}).get(self.monitor)
+            if value is None or not value < self.best:
+                return
+            self.best = float(value)
+        with files.atomic_path(self.path) as temporary:
+            self.model.save(temporary)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """``history.csv``: one row of logs per epoch, the whole file rewritten atomically at each epoch's end.
+
+    Rows of epochs before ``start_epoch`` (an interrupted run's) are kept; later ones are trained again and replaced.
+    """
+
+    def __init__(self, path, start_epoch=0):
+        super().__init__()
+        self.path = path
+        self.rows = [row for row in read_history(path) if int(row["epoch"]) < start_epoch]
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch}
+        row.update({key: _scalar(value) for key, value in sorted((logs or {}).items())})
+        self.rows.append(row)
+        columns = list(dict.fromkeys(key for row in self.rows for key in row))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        files.write_text(self.path, text.getvalue())
+
+
+def read_history(path):
+    """The rows (dicts of strings) of a ``history.csv``, one per epoch, in order."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as file:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
+    return [rows[epoch] for epoch in sorted(rows)]
+
+
+def _scalar(value):
+    return float(keras.ops.convert_to_numpy(value)) if not isinstance(value, (int, float)) else value
+
+
+class ResumablePlateau(keras.callbacks.ReduceLROnPlateau):
+    """``ReduceLROnPlateau`` whose counters (best value, epochs waited, cooldown) survive a resume.
+
+    The learning rate itself is optimizer state and comes back with the backup; the counters after every epoch are
+    kept in ``state_path`` and the run resumed at epoch ``k`` takes those recorded after epoch ``k``.
+    """
+
+    STATE = ("best", "wait", "cooldown_counter")
+
+    def __init__(self, state_path, start_epoch=0, **kwargs):
+        super().__init__(**kwargs)
+        self.state_path, self.start_epoch = state_path, start_epoch
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        saved = (files.read_json(self.state_path) or {}).get(str(self.start_epoch))
+        if saved:
+            for name in self.STATE:
+                setattr(self, name, saved[name])
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        states = {key: value for key, value in (files.read_json(self.state_path) or {}).items()
+                  if int(key) <= epoch}
+        states[str(epoch + 1)] = {name: float(getattr(self, name)) for name in self.STATE}
+        files.write_json(self.state_path, states)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -67,7 +205,11 @@ def image_grid(images, columns=4):
 
 class TensorBoardExtras(keras.callbacks.Callback):
     """What keras.callbacks.TensorBoard does not write: a grid of augmented training images, the HParams
-    dashboard entry of the run, and (on request) gradient histograms on a fixed batch at each epoch's end."""
+    dashboard entry of the run, and (on request) gradient histograms on a fixed training batch at each epoch's end.
+
+    The gradients are those of a training step (BN on batch statistics) computed with ``stateless_call``: the
+    model's state (BN moving statistics) is never changed, and no test data is involved.
+    """
 
     def __init__(self, log_dir, augmented_images, hparams, gradient_batch=None):
         super().__init__()
@@ -90,12 +232,16 @@ class TensorBoardExtras(keras.callbacks.Callback):
         if self.gradient_batch is None:
             return
         images, labels = self.gradient_batch
-        with tf.GradientTape() as tape:
-            scores = self.model(images, training=True)
-            loss = keras.losses.sparse_categorical_crossentropy(labels, scores)
-            loss = tf.reduce_mean(loss) + tf.add_n(self.model.losses or [tf.constant(0.0)])
         variables = self.model.trainable_variables
-        gradients = tape.gradient(loss, variables)
+        trainable = [tf.convert_to_tensor(variable.value) for variable in variables]
+        frozen = [tf.convert_to_tensor(variable.value) for variable in self.model.non_trainable_variables]
+        with tf.GradientTape() as tape:
+            tape.watch(trainable)
+            scores, _, losses = self.model.stateless_call(trainable, frozen, images, training=True,
+                                                          return_losses=True)
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, scores))
+            loss += tf.add_n(losses or [tf.constant(0.0)])
+        gradients = tape.gradient(loss, trainable)
         with tf.summary.create_file_writer(f"{self.log_dir}/train").as_default():
             for variable, gradient in zip(variables, gradients):
                 if gradient is not None:

@@ -1,29 +1,35 @@
 """``train(config)``: one run of a paper recipe under tf.distribute, resumable, logged to TensorBoard.
 
-The run folder (``--output-dir``) holds::
+The run folder (``--output-dir``) is a small database that never loses a finished result and never mixes two runs::
 
-    backup/            BackupAndRestore state (weights, optimizer, epoch): rerunning the same command resumes
-    checkpoints/       last.keras (every epoch) and best.keras (lowest test error)
+    .lock              held (fcntl) while a process uses the folder: a second run is refused at once
+    run.json           what defines the run (model, data, batch, learning rate, seed, ...): a rerun must match it
+    backup/            weights and optimizer state of the last finished epoch (state.json names the file)
+    checkpoints/       last.keras (every epoch) and best.keras (lowest test error over the whole run)
     logs/              TensorBoard: train/ and validation/ scalars, augmented images, HParams, histograms
     history.csv        one row of metrics per epoch
+    plateau.json       the plateau schedule's counters after each epoch (ImageNet recipe)
     model.keras        the final model; its first layer subtracts the training mean (loads with safe_mode=True)
-    preprocessing.json the mean, scale and class names the model was trained with
-    summary.json       test_accuracy, best_test_accuracy, epochs, images_per_second, ...
+    preprocessing.json the mean, scale, input size, evaluation transform and class names the model was trained with
+    summary.json       written last: test_accuracy, best_test_accuracy, epochs, images_per_second, ...
+
+Every file is written atomically. Rerunning a finished run's command changes nothing and returns its summary;
+rerunning it with more ``--epochs`` continues from the backup; rerunning an interrupted one resumes it.
 """
 
-import csv
 import datetime
-import json
 import math
 import os
-import tempfile
+import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data as data_lib
+from keras_resnet import files
 from keras_resnet import registry
 from keras_resnet.builder import normalize_shortcut
 from keras_resnet.training import callbacks as callbacks_lib
@@ -33,6 +39,8 @@ from keras_resnet.training.schedule import DATASET_RECIPE, RECIPES, scaled_learn
 
 PIXEL_SCALE = 255.0  # the model sees (pixel - training mean) / 255
 BACKUP = "backup"
+# Files that make a folder a run folder (a new run refuses a non-empty folder without any of them).
+RUN_MARKERS = ("run.json", "summary.json", BACKUP)
 
 
 class TrainingError(RuntimeError):
@@ -43,24 +51,47 @@ def default_output_dir(model):
     return os.path.join("runs", f"{model}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
 
 
-def _writable_dir(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise ValueError(f"Cannot write to the output dir {path!r} ({error.strerror or error}): choose a writable "
-                         "folder with --output-dir.") from error
-    return path
+def _check_output_dir(path):
+    """Refuses an output dir that is a file, not writable, or a non-empty folder that holds no run."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"The output dir {path!r} is a file: choose a folder with --output-dir.")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(os.path.abspath(parent))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot write to the output dir {path!r} ({parent!r} is not a writable folder): choose "
+                         "a writable folder with --output-dir.")
+    if os.path.isdir(path) and os.listdir(path) and not any(
+            os.path.exists(os.path.join(path, marker)) for marker in RUN_MARKERS + (files.LOCK_FILE,)):
+        raise ValueError(f"The output dir {path!r} is not empty and holds no keras-resnet run: choose a new or "
+                         "empty folder with --output-dir.")
 
 
 def completed_epochs(run_dir):
     """Epochs finished by an earlier, interrupted run in ``run_dir`` (0 for a new run)."""
-    metadata = os.path.join(run_dir, BACKUP, "training_metadata.json")
-    if not os.path.exists(metadata):
-        return 0
-    with open(metadata) as file:
-        return int(json.load(file)["epoch"])
+    state = callbacks_lib.backup_state(os.path.join(run_dir, BACKUP))
+    return 0 if state is None else int(state["epoch"])
+
+
+def make_deterministic():
+    """Makes TensorFlow's results bitwise reproducible across processes on the same machine.
+
+    ``tf.config.experimental.enable_op_determinism`` fixes the kernels, but ops that run concurrently still add
+    floats in the order they finish: a residual network sums two gradients into every block input. One inter-op
+    thread runs independent ops one after another (each op still uses every core). This must happen before
+    TensorFlow starts executing; returns ``False`` (and warns) if it is too late in this process.
+    """
+    tf.config.experimental.enable_op_determinism()
+    if tf.config.threading.get_inter_op_parallelism_threads() == 1:
+        return True
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        warnings.warn("deterministic=True was asked after TensorFlow started: ops are deterministic, but results "
+                      "may still differ across processes. Call keras_resnet.training.make_deterministic() first "
+                      "(the keras-resnet command does).", stacklevel=3)
+        return False
+    return True
 
 
 def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False, shortcut=None, width=1):
@@ -85,12 +116,14 @@ def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False,
 
 def history_rows(run_dir):
     """The rows of ``run_dir/history.csv``, one per epoch (the last one written wins after a resume)."""
-    history_path = os.path.join(run_dir, "history.csv")
-    if not os.path.exists(history_path):
-        return []
-    with open(history_path) as file:
-        rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
-    return [rows[epoch] for epoch in sorted(rows)]
+    return callbacks_lib.read_history(os.path.join(run_dir, "history.csv"))
+
+
+def preprocessing_record(source):
+    """What a model trained on ``source`` expects, for export, serving and the experiments (preprocessing.json)."""
+    return {"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE, "image_size": source.image_size,
+            "class_names": list(source.class_names), "dataset": source.name,
+            "eval_transform": data_lib.eval_transform(source)}
 
 
 def evaluate_ten_crop(model, source, batch_size):
@@ -105,13 +138,24 @@ def evaluate_ten_crop(model, source, batch_size):
     return errors / max(count, 1)
 
 
+# What defines a run's network and data: a rerun of the same folder must agree on all of these.
+IDENTITY = ("model", "dataset", "image_size", "bn_momentum", "sync_bn", "shortcut", "width")
+# How it is trained: an interrupted run may resume with other values (a lower --lr after a divergence, say).
+TRAINING = ("global_batch_size", "steps_per_epoch", "learning_rate", "momentum", "weight_decay", "schedule", "warmup",
+            "seed", "replicas")
+
+
 class Run:
     """One training run of a ``TrainConfig``: the paper's recipe resolved for this data, machine and run folder.
 
-    ``train(config)`` is ``Run(config)``, ``build_model()``, ``fit(model)``, ``finish(model)``; keras-tuner trials
-    (``keras_resnet.tuning``) use the same steps with the tuner's strategy, data and callbacks.
+    ``train(config)`` is ``Run(config)``, ``build_model()``, ``fit(model)``, ``finish(model)``, then ``close()``;
+    keras-tuner trials (``keras_resnet.tuning``) use the same steps with the tuner's strategy, data and callbacks.
+    The run folder is locked from construction to ``close()`` (or the end of the process).
 
-    Raises ``ValueError`` for bad options, before any data is read or any training starts.
+    ``finished`` is the summary of a run that this folder already completed (``None`` otherwise): ``fit`` then
+    trains nothing and ``finish`` writes nothing.
+
+    Raises ``ValueError`` for bad options, a folder in use or holding another run, before any training starts.
     """
 
     def __init__(self, config, strategy=None, source=None):
@@ -123,13 +167,26 @@ class Run:
         self.entry.layout()  # bad depths fail here
         if config.shortcut:
             normalize_shortcut(config.shortcut)
+        if config.deterministic:
+            make_deterministic()
         self.output_dir = config.output_dir or default_output_dir(config.model)
         self.chief = distribute.is_chief()
-        self.run_dir = _writable_dir(self.output_dir if self.chief else
-                                     os.path.join(self.output_dir, "workers", distribute.worker_name()))
+        self.run_dir = self.output_dir if self.chief else os.path.join(self.output_dir, "workers",
+                                                                        distribute.worker_name())
+        _check_output_dir(self.run_dir)
+        created = not os.path.exists(self.run_dir)
+        self.lock = files.FolderLock(self.run_dir, "run folder")
+        try:
+            self._resolve(strategy, source)
+        except BaseException:
+            self.close()
+            if created:  # a run that could not start leaves no empty folder behind
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
+    def _resolve(self, strategy, source):
+        config = self.config
         keras.utils.set_random_seed(config.seed)
-        if config.deterministic:
-            tf.config.experimental.enable_op_determinism()
         self.strategy = strategy or distribute.make_strategy(config.strategy)
         self.batch = distribute.global_batch_size(self.strategy, config.batch_size, config.batch_per_replica,
                                                   default=self.recipe.batch_size)
@@ -146,15 +203,70 @@ class Run:
             and self.entry.depth >= self.recipe.warmup_min_depth)
         self.throughput = callbacks_lib.Throughput(self.batch)
         self.train_seconds = 0.0
+        self.finished = self._check_identity()
+
+    @property
+    def identity(self):
+        """The resolved settings of this run (``IDENTITY`` and ``TRAINING``), as written to ``run.json``."""
+        config = self.config
+        return {"model": config.model.lower(), "dataset": self.source.name, "image_size": self.source.image_size,
+                "global_batch_size": self.batch, "steps_per_epoch": self.steps, "learning_rate": self.learning_rate,
+                "momentum": config.momentum, "weight_decay": config.weight_decay, "schedule": self.schedule,
+                "warmup": bool(self.warmup), "bn_momentum": config.bn_momentum, "sync_bn": config.sync_bn,
+                "shortcut": normalize_shortcut(config.shortcut or self.entry.default("shortcut")),
+                "width": config.width, "seed": config.seed, "replicas": self.strategy.num_replicas_in_sync}
+
+    def _check_identity(self):
+        """The summary of the finished run in this folder (``None`` if none); refuses a folder of another run.
+
+        An interrupted run may resume with other training settings (``TRAINING``), and a finished one may continue
+        with more epochs (and other settings); ``run.json`` records every change. Rerun as it was, a finished run is
+        returned as it is.
+        """
+        path = os.path.join(self.run_dir, "run.json")
+        recorded = files.read_json(path) or {}
+        settings = self.identity
+        before = recorded.get("settings", {})
+
+        def changed(keys):
+            return [f"{key} {before[key]!r} -> {settings[key]!r}" for key in keys
+                    if key in before and before[key] != settings[key]]
+
+        if changed(IDENTITY):
+            raise ValueError(f"The run folder {self.run_dir!r} holds another run ({'; '.join(changed(IDENTITY))}): "
+                             "rerun with the same options to resume it, or choose another --output-dir.")
+        summary = files.read_json(os.path.join(self.run_dir, "summary.json"))
+        if summary is not None and (self.epochs < summary["epochs"]
+                                    or (self.epochs == summary["epochs"] and changed(TRAINING))):
+            difference = "; ".join(changed(TRAINING)) or f"epochs {summary['epochs']} -> {self.epochs}"
+            raise ValueError(f"The run folder {self.run_dir!r} holds a finished run ({difference}): rerun it with "
+                             "the same options (more --epochs continue it), or choose another --output-dir.")
+        if summary is not None and self.epochs == summary["epochs"]:
+            return summary
+        if changed(TRAINING):
+            print(f"Resuming {self.run_dir} with other settings: {'; '.join(changed(TRAINING))}", flush=True)
+        changes = recorded.get("changes", []) + ([{"after_epoch": completed_epochs(self.run_dir),
+                                                   "changed": changed(TRAINING)}] if changed(TRAINING) else [])
+        files.write_json(path, {"settings": settings, "epochs": self.epochs, "changes": changes})
+        return None
+
+    def close(self):
+        """Releases the run folder's lock."""
+        self.lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     @property
     def hparams(self):
-        config = self.config
-        return {"model": config.model, "dataset": config.dataset, "batch_size": self.batch,
-                "learning_rate": self.learning_rate, "epochs": self.epochs, "weight_decay": config.weight_decay,
-                "schedule": self.schedule, "warmup": bool(self.warmup), "sync_bn": config.sync_bn,
-                "replicas": self.strategy.num_replicas_in_sync,
-                "shortcut": config.shortcut or str(self.entry.default("shortcut")), "width": config.width}
+        identity = self.identity
+        return {"model": identity["model"], "dataset": identity["dataset"], "batch_size": self.batch,
+                "learning_rate": self.learning_rate, "epochs": self.epochs, "weight_decay": identity["weight_decay"],
+                "schedule": self.schedule, "warmup": identity["warmup"], "sync_bn": identity["sync_bn"],
+                "replicas": identity["replicas"], "shortcut": identity["shortcut"], "width": identity["width"]}
 
     def build_model(self):
         """The network for this run, built and compiled (SGD with the recipe's schedule) under the strategy."""
@@ -169,35 +281,45 @@ class Run:
                           loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics)
         return distribute.prepare_for_multi_worker(model, self.strategy)
 
-    def callbacks(self):
-        """Backup, checkpoints, history, TensorBoard (with images and HParams), throughput, NaN guard."""
+    def callbacks(self, start_epoch):
+        """Checkpoints, history, TensorBoard (with images and HParams), throughput, NaN guard, and last the
+        backup, which marks an epoch as done once everything else of it is written."""
         run_dir, config, source = self.run_dir, self.config, self.source
         log_dir = os.path.join(run_dir, "logs")
-        gradient_batch = next(iter(data_lib.eval_dataset(source, min(self.batch, 32)))) if config.histograms \
-            else None
+        checkpoints = os.path.join(run_dir, "checkpoints")
+        earlier = [float(row["val_top1_error"]) for row in history_rows(run_dir)
+                   if int(row["epoch"]) < start_epoch and row.get("val_top1_error")]
+        gradient_batch = next(iter(data_lib.train_dataset(source, min(self.batch, 32), 1, seed=config.seed,
+                                                          steps=1))) if config.histograms else None
         callbacks = [
             callbacks_lib.NonFiniteLossGuard(),
-            keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP), double_checkpoint=True,
-                                             delete_checkpoint=False),
-            keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "last.keras")),
-            keras.callbacks.ModelCheckpoint(os.path.join(run_dir, "checkpoints", "best.keras"),
-                                            monitor="val_top1_error", mode="min", save_best_only=True),
-            keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=True),
             keras.callbacks.TensorBoard(log_dir, histogram_freq=1 if config.histograms else 0),
             callbacks_lib.TensorBoardExtras(log_dir, data_lib.augmented_examples(source, 16, config.seed),
                                             self.hparams, gradient_batch),
             self.throughput,
+            callbacks_lib.HistoryCSV(os.path.join(run_dir, "history.csv"), start_epoch),
+            callbacks_lib.Checkpoint(os.path.join(checkpoints, "last.keras")),
+            callbacks_lib.Checkpoint(os.path.join(checkpoints, "best.keras"), monitor="val_top1_error",
+                                     best=min(earlier, default=math.inf)),
         ]
         if self.schedule == "plateau":
-            callbacks.append(keras.callbacks.ReduceLROnPlateau(
-                monitor="val_top1_error", mode="min", factor=0.1, patience=self.recipe.plateau_patience,
-                min_lr=self.learning_rate * 1e-3))
+            callbacks.append(callbacks_lib.ResumablePlateau(
+                os.path.join(run_dir, "plateau.json"), start_epoch, monitor="val_top1_error", mode="min",
+                factor=0.1, patience=self.recipe.plateau_patience, min_lr=self.learning_rate * 1e-3))
         return callbacks
 
     def fit(self, model, extra_callbacks=(), initial_epoch=0):
         """Trains ``model`` from where the run folder left off (or from ``initial_epoch``, for a model that comes
         with the weights of that epoch); returns the Keras History (``None`` if there is nothing left to train)."""
-        start_epoch = max(completed_epochs(self.run_dir), initial_epoch)
+        if self.finished is not None:
+            print(f"{self.output_dir} holds this finished run ({self.epochs} epochs): nothing to train.", flush=True)
+            return None
+        files.remove_stale_temporaries(self.run_dir)
+        done = completed_epochs(self.run_dir)
+        if done > initial_epoch:
+            with self.strategy.scope():
+                callbacks_lib.restore_backup(model, os.path.join(self.run_dir, BACKUP))
+        start_epoch = max(done, initial_epoch)
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
               f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
               f"batch {self.batch}, lr {self.learning_rate:g} ({self.schedule}{', warm-up' if self.warmup else ''}"
@@ -207,11 +329,12 @@ class Run:
             return None
         train_data = data_lib.train_dataset(self.source, self.batch, self.epochs, start_epoch, self.config.seed,
                                             self.config.deterministic, steps=self.steps)
+        backup = callbacks_lib.RunBackup(os.path.join(self.run_dir, BACKUP))
         started = time.perf_counter()
         try:
             return model.fit(train_data, epochs=self.epochs, initial_epoch=start_epoch, steps_per_epoch=self.steps,
                              validation_data=data_lib.eval_dataset(self.source, self.batch),
-                             callbacks=[*self.callbacks(), *extra_callbacks], shuffle=False,
+                             callbacks=[*self.callbacks(start_epoch), *extra_callbacks, backup], shuffle=False,
                              verbose=self.config.verbose)
         except callbacks_lib.NonFiniteLossError as error:
             done = completed_epochs(self.run_dir)
@@ -224,7 +347,14 @@ class Run:
             self.train_seconds += time.perf_counter() - started
 
     def finish(self, model):
-        """Evaluates ``model``, saves it with its preprocessing numbers and the summary; returns the summary."""
+        """Evaluates ``model``, saves it with its preprocessing record and, last, the summary; returns the summary.
+
+        For a run this folder had already finished, nothing is written: ``model`` gets the saved model's weights
+        and the saved summary is returned.
+        """
+        if self.finished is not None:
+            model.load_weights(os.path.join(self.run_dir, "model.keras"))
+            return self.finished
         source, run_dir = self.source, self.run_dir
         results = model.evaluate(data_lib.eval_dataset(source, self.batch), return_dict=True, verbose=0)
         rows = history_rows(run_dir)
@@ -243,25 +373,26 @@ class Run:
         if self.config.ten_crop:
             summary["ten_crop_test_error"] = evaluate_ten_crop(model, source, self.batch)
         if self.chief:
-            model.save(os.path.join(run_dir, "model.keras"))
-            with open(os.path.join(run_dir, "preprocessing.json"), "w") as file:
-                json.dump({"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE,
-                           "image_size": source.image_size, "class_names": source.class_names,
-                           "dataset": source.name}, file)
-            with open(os.path.join(run_dir, "summary.json"), "w") as file:
-                json.dump(summary, file, indent=2)
+            with files.atomic_path(os.path.join(run_dir, "model.keras")) as temporary:
+                model.save(temporary)
+            files.write_json(os.path.join(run_dir, "preprocessing.json"), preprocessing_record(source))
+            files.write_json(os.path.join(run_dir, "summary.json"), summary)
+        self.finished = summary
         return summary
 
 
 def train(config):
     """Trains ``config.model`` on ``config.dataset`` with the paper's recipe; returns the summary dict.
 
+    A finished run in ``config.output_dir`` is returned as it is, untouched; an interrupted one is resumed.
     Raises ``ValueError`` for bad options (before any training) and ``TrainingError`` when the loss diverges.
     """
-    run = Run(config)
-    model = run.build_model()
-    run.fit(model)
-    return run.finish(model)
+    with Run(config) as run:
+        if run.finished is not None:
+            return run.finished
+        model = run.build_model()
+        run.fit(model)
+        return run.finish(model)
 
 
 def format_summary(summary):

@@ -1,0 +1,171 @@
+"""The run folder is a small database: reruns change nothing, two runs never mix, bad values write nothing, best
+checkpoints and plateau counters survive resumes."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_resnet import cli, files
+from keras_resnet.training import TrainConfig, train
+from keras_resnet.training import callbacks as callbacks_lib
+
+QUICK = ["train", "--dataset", "digits", "--model", "resnet8", "--batch-size", "64", "--steps-per-epoch", "3",
+         "--verbose", "0"]
+
+
+def test_a_finished_run_rerun_changes_nothing_and_prints_its_summary(tmp_path, capsys):
+    folder = tmp_path / "R"
+    assert cli.main([*QUICK, "--epochs", "2", "--output-dir", str(folder)]) == 0
+    first = capsys.readouterr().out.strip().splitlines()[-1]
+    snapshot = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name != ".lock"}
+    assert cli.main([*QUICK, "--epochs", "2", "--output-dir", str(folder)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == first  # the first run's summary
+    now = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name != ".lock"}
+    assert now == snapshot  # byte-identical: model.keras, summary.json, checkpoints, logs, ...
+
+
+def test_more_epochs_continue_from_the_backup(tmp_path, capsys):
+    folder = tmp_path / "R"
+    assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 0
+    assert cli.main([*QUICK, "--epochs", "2", "--output-dir", str(folder)]) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    assert json.loads((folder / "summary.json").read_text())["epochs"] == 2
+    assert [row["epoch"] for row in callbacks_lib.read_history(folder / "history.csv")] == ["0", "1"]
+    assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 2
+    assert "holds a finished run (epochs 2 -> 1)" in capsys.readouterr().err
+
+
+def test_another_run_in_the_same_folder_is_refused(tmp_path, capsys):
+    folder = tmp_path / "R"
+    assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 0
+    before = (folder / "model.keras").read_bytes()
+    assert cli.main([*QUICK, "--epochs", "1", "--model", "resnet14", "--output-dir", str(folder)]) == 2
+    assert "holds another run (model 'resnet8' -> 'resnet14')" in capsys.readouterr().err
+    assert (folder / "model.keras").read_bytes() == before
+
+
+def test_two_runs_started_together_one_is_refused_at_once(tmp_path):
+    folder = tmp_path / "R"
+    argv = [sys.executable, "-m", "keras_resnet.cli", *QUICK, "--epochs", "3", "--output-dir", str(folder)]
+    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and first.poll() is None:  # the first run holds the lock once it names itself
+        if (folder / ".lock").exists() and f"process {first.pid}" in (folder / ".lock").read_text():
+            break
+        time.sleep(0.05)
+    second = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
+    assert second.returncode == 2
+    message = [line for line in second.stderr.splitlines() if line.startswith("keras-resnet")]
+    assert len(message) == 1 and f"in use by process {first.pid}" in message[0]
+    assert "Traceback" not in second.stderr
+    assert sum(line.startswith("epoch") for line in (folder / "history.csv").read_text().splitlines()) == 1
+    assert subprocess.run(argv, capture_output=True, timeout=120).returncode == 0  # the folder resumes afterwards
+
+
+def test_a_lock_is_released_when_its_holder_dies(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from keras_resnet.files import FolderLock; "
+                               f"lock = FolderLock({str(tmp_path)!r}); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(files.FolderInUseError, match=rf"in use by process {holder.pid}"):
+        files.FolderLock(tmp_path)
+    holder.kill()
+    holder.wait()
+    files.FolderLock(tmp_path).release()  # a stale lock file never blocks
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--batch-size", "0"], ["--lr", "0"], ["--image-size", "0"],
+                                  ["--epochs", "-1"], ["--lr", "-0.1"], ["--steps-per-epoch", "-3"],
+                                  ["--width", "0"], ["--weight-decay", "-1"], ["--lr", "nan"]])
+def test_zero_and_negative_values_are_refused_and_write_nothing(argv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--dataset", "digits", *argv, "--output-dir", str(tmp_path / "R")])
+    assert exit_info.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+    assert not (tmp_path / "R").exists()
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("batch_size", 0), ("learning_rate", 0.0),
+                                          ("image_size", 0), ("epochs", -1), ("learning_rate", -0.1),
+                                          ("steps_per_epoch", -3), ("epochs", True)])
+def test_the_library_refuses_them_too(field, value):
+    with pytest.raises(ValueError, match=rf"--{field.replace('_', '-')} must be positive"):
+        TrainConfig(dataset="digits", **{field: value})
+
+
+def test_a_run_that_cannot_start_leaves_no_folder(tmp_path, capsys):
+    assert cli.main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "missing"),
+                     "--output-dir", str(tmp_path / "R")]) == 2
+    assert not (tmp_path / "R").exists()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("not a run")
+    assert cli.main([*QUICK, "--output-dir", str(tmp_path / "notes")]) == 2
+    assert "is not empty and holds no keras-resnet run" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "notes") == ["mine.txt"]
+
+
+def test_best_checkpoint_keeps_the_best_over_the_resumed_run(tmp_path):
+    """After a resume, an epoch worse than an earlier one never replaces best.keras."""
+    from keras_resnet import data
+    from keras_resnet.training.trainer import Run
+
+    folder = tmp_path / "R"
+    folder.mkdir()
+    (folder / "run.json").write_text("{}")
+    (folder / "history.csv").write_text("epoch,loss,val_top1_error\n0,1.0,0.10\n1,1.0,0.30\n")
+    config = TrainConfig(model="resnet8", dataset="digits", batch_size=64, epochs=4, output_dir=str(folder))
+    with Run(config, source=data.load("digits")) as run:
+        best = [c for c in run.callbacks(start_epoch=2)
+                if isinstance(c, callbacks_lib.Checkpoint) and c.monitor][0]
+        assert best.best == pytest.approx(0.10)
+        best.set_model(run.build_model())
+        best.on_epoch_end(2, {"val_top1_error": 0.2})
+        assert not (folder / "checkpoints" / "best.keras").exists()
+        best.on_epoch_end(3, {"val_top1_error": 0.05})
+        assert (folder / "checkpoints" / "best.keras").exists()
+
+
+def test_plateau_counters_resume(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    path = tmp_path / "plateau.json"
+    values = [0.5, 0.4, 0.45, 0.46, 0.47, 0.48]
+
+    def plateau(start):
+        callback = callbacks_lib.ResumablePlateau(path, start, monitor="val", mode="min", patience=2, factor=0.5)
+        callback.set_model(model)
+        callback.on_train_begin()
+        return callback
+
+    whole = plateau(0)
+    states = []
+    for epoch, value in enumerate(values):
+        whole.on_epoch_end(epoch, {"val": value})
+        states.append((whole.best, whole.wait, whole.cooldown_counter))
+    assert states[3][1] == 0 and states[2][1] == 1  # it reduced the rate after epoch 3
+    resumed = plateau(3)  # a run resumed after 3 epochs continues with the counters of epoch 3
+    assert (resumed.best, resumed.wait, resumed.cooldown_counter) == states[2]
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.025)  # 2 cuts
+
+
+def test_histograms_leave_the_model_alone(tmp_path):
+    from keras_resnet import data
+    from keras_resnet.training import build_model
+
+    source = data.load("digits")
+    model = build_model("resnet8", source)
+    images, labels = next(iter(data.train_dataset(source, 16, 1, steps=1)))
+    extras = callbacks_lib.TensorBoardExtras(str(tmp_path), images[:4], {}, (images, labels))
+    extras.set_model(model)
+    before = [np.array(v) for v in model.non_trainable_variables]
+    extras.on_epoch_end(0)
+    for old, new in zip(before, model.non_trainable_variables):
+        np.testing.assert_array_equal(old, np.array(new))  # BN moving statistics untouched
+    assert any(path.name.startswith("events") for path in (tmp_path / "train").iterdir())
