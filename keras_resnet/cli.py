@@ -187,7 +187,7 @@ def _search(args, space, output_dir):
 def _predict(args):
     from keras_resnet import predict
 
-    classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing, args.resize)
+    classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing, args.transform)
     paths, ignored = predict.list_images(args.inputs)
     if not paths:
         raise ValueError(f"No images in {' '.join(args.inputs)}: folders are searched for "
@@ -297,10 +297,11 @@ def build_parser():
     predict.add_argument("model", help="a .keras file, a SavedModel folder, or a registry name with --weights")
     predict.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files and folders of images")
     _add_classifier_arguments(predict)
-    predict.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
-    predict.add_argument("--resize", default="auto", choices=("auto", "crop", "stretch"),
-                         help="auto: ImageNet-style networks resize the shorter side to 256/224 of the input and "
-                              "take the centre crop, small networks resize to the input")
+    predict.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
+    predict.add_argument("--transform", default="auto", choices=("auto", "center_crop", "resize"),
+                         help="how images become inputs (default: the run's evaluation transform; without a run, "
+                              "center_crop for ImageNet-style networks: shorter side to 256/224 of the input, then "
+                              "the central crop; resize for small networks)")
     formats = predict.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     formats.add_argument("--csv", action="store_true", help="print CSV (image, rank, class, name, score)")
@@ -323,7 +324,8 @@ def build_parser():
 def _add_classifier_arguments(parser, default_k=5):
     """The options of ``predict`` and ``explain`` that say how to read the model."""
     parser.add_argument("--weights", help="for a registry name: imagenet, or a weights file")
-    parser.add_argument("--top-k", type=int, default=default_k, help=f"classes per image (default {default_k})")
+    parser.add_argument("--top-k", type=positive_int, default=default_k,
+                        help=f"classes per image (default {default_k})")
     parser.add_argument("--labels", help="text file with one class name per line (default: the run's "
                                          "preprocessing.json)")
     parser.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),

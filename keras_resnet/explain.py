@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import files
+from keras_resnet import data, files
 from keras_resnet import predict as predict_lib
 from keras_resnet.backbone import stage_outputs
 
@@ -133,7 +133,8 @@ def explain_image(classifier, path, top_k=3):
         image, _ = predict_lib.decode(path)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
-    batch = classifier.inputs([predict_lib.prepare(image, classifier.size, "stretch")])
+    whole = data.apply_eval_transform(image, {"method": "resize", "size": classifier.size})
+    batch = classifier.inputs([whole])
     top = predict_lib.top_k(np.asarray(classifier.model(batch, training=False))[0], top_k, classifier.name)
     maps = grad_cam(classifier.model, batch, [index for index, _, _ in top])
     return Explanation(os.fspath(path), image.numpy(), top, upsample(maps, image.shape[:2]))

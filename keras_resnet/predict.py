@@ -9,10 +9,13 @@
   through its ``predict_jpeg`` signature, which decodes, resizes and preprocesses inside the graph;
 - a registry name with ``weights`` (``"resnet50"`` with ``"imagenet"`` or a weights file).
 
-Images are decoded by ``tf.io.decode_image`` (JPEG, PNG, BMP, GIF; the first frame of an animation) and resized as the
-model was evaluated: ImageNet-style networks (7x7 stem) resize the shorter side to 256/224 of the input and take the
-centre crop ([He16] Sec. 3.4), small networks (CIFAR stem) are resized to their input. ``predict_files`` runs them in
-batches and returns one result per image and one entry per file it could not decode.
+Images are decoded by ``tf.io.decode_image`` (JPEG, PNG, BMP, GIF; the first frame of an animation) and go through
+the evaluation transform the model was trained with (``data.apply_eval_transform``; from the run's
+``preprocessing.json``, as export and serving apply it). Models without a run record get the paper's: ImageNet-style
+networks (7x7 stem) have the shorter side resized to 256/224 of the input and the centre crop taken ([He16]
+Sec. 3.4), small networks (CIFAR stem) are resized to their input. A SavedModel applies the transform it was exported
+with, inside its graph. ``predict_files`` runs the images in batches and returns one result per image and one entry
+per file it could not decode.
 """
 
 import csv
@@ -25,11 +28,11 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import files, model_file, registry
-from keras_resnet.data.augment import EVAL_RESIZE, resize_shorter_side
+from keras_resnet import data, files, model_file, registry
+from keras_resnet.data.augment import EVAL_RESIZE
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-RESIZE = ("auto", "crop", "stretch")
+TRANSFORMS = ("auto", "center_crop", "resize")
 # Formats the SavedModel's predict_jpeg signature decodes itself; others are re-encoded as PNG (lossless).
 SIGNATURE_FORMATS = (b"\xff\xd8\xff", b"\x89PNG")
 
@@ -50,13 +53,10 @@ class Skipped:
     reason: str
 
 
-def resize_mode(model):
-    """``"crop"`` for ImageNet-style networks (7x7 stem, or inputs of 128 pixels and more), ``"stretch"`` otherwise."""
-    stem = {layer.name: layer for layer in model.layers}.get("conv1_conv")
-    if stem is not None:
-        return "crop" if tuple(stem.kernel_size) == (7, 7) else "stretch"
-    height, width = _spatial(model)
-    return "crop" if min(height or 224, width or 224) >= 128 else "stretch"
+def channels_first(model):
+    """Whether ``model`` takes ``(batch, 3, H, W)`` images."""
+    shape = model.input.shape
+    return shape[1] == 3 and shape[-1] != 3
 
 
 def _spatial(model):
@@ -64,49 +64,51 @@ def _spatial(model):
     return tuple(shape[2:4]) if channels_first(model) else tuple(shape[1:3])
 
 
-def channels_first(model):
-    """Whether ``model`` takes ``(batch, 3, H, W)`` images."""
-    shape = model.input.shape
-    return shape[1] == 3 and shape[-1] != 3
+def imagenet_style(model):
+    """Whether ``model`` is an ImageNet-style network: a 7x7 stem (``conv1_conv``), or an input of 128 pixels or
+    more for networks not built by keras_resnet."""
+    stem = {layer.name: layer for layer in model.layers}.get("conv1_conv")
+    if stem is not None:
+        return tuple(stem.kernel_size) == (7, 7)
+    height, width = _spatial(model)
+    return min(height or 224, width or 224) >= 128
 
 
-def prepare(image, size, mode):
-    """uint8 ``(H, W, 3)`` -> float32 ``(height, width, 3)`` in [0, 255], as the model was evaluated.
+def eval_transform(model, metadata=None, transform="auto"):
+    """The evaluation transform for ``model`` (a ``data.eval_transform`` dict).
 
-    ``mode="crop"``: shorter side to ``256/224`` of the input, centre crop ([He16] Sec. 3.4, single-crop testing);
-    ``"stretch"``: resized to the input size, aspect ratio not kept (the small networks' training images are whole).
+    ``transform="auto"``: the run's (``metadata["eval_transform"]``, from its ``preprocessing.json``), else
+    ``"center_crop"`` for ImageNet-style networks and ``"resize"`` for small ones; or one of those two by name.
+    Models that take any input size are fed 224 (ImageNet-style) or 32 pixels.
     """
-    height, width = size
-    if mode == "crop":
-        image = resize_shorter_side(image, round(max(height, width) * EVAL_RESIZE))
-        return tf.image.resize_with_crop_or_pad(image, height, width)
-    return tf.image.resize(tf.cast(image, tf.float32), (height, width), antialias=True)
-
-
-def central_square(image):
-    """The square centre crop that ``prepare(mode="crop")`` keeps, at the image's own resolution: side ``224/256`` of
-    the shorter side (for SavedModels, which resize to their input inside the graph)."""
-    side = tf.cast(tf.round(tf.cast(tf.reduce_min(tf.shape(image)[:2]), tf.float32) / EVAL_RESIZE), tf.int32)
-    return tf.image.resize_with_crop_or_pad(image, side, side)
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
+    if transform == "auto" and metadata and metadata.get("eval_transform"):
+        return dict(metadata["eval_transform"])
+    method = transform if transform != "auto" else "center_crop" if imagenet_style(model) else "resize"
+    height, width = _spatial(model)
+    if height != width:
+        raise ValueError(f"The model takes {height}x{width} inputs; predict needs a square input size.")
+    size = height or (224 if method == "center_crop" else 32)
+    return {"method": method, "resize": round(size * EVAL_RESIZE), "size": size}
 
 
 class KerasClassifier:
-    """A Keras classifier with its preprocessing, input size and class names."""
+    """A Keras classifier with its preprocessing, evaluation transform and class names."""
 
-    def __init__(self, model, names, preprocessing="auto", resize="auto"):
+    def __init__(self, model, names, preprocessing="auto", transform=None):
         self.model = model
         self.names = names
         self.preprocessing = model_file.resolve_preprocessing(model, preprocessing)
-        self.resize = resize_mode(model) if resize == "auto" else resize
-        height, width = _spatial(model)
-        default = 224 if self.resize == "crop" else 32
-        self.size = (height or default, width or default)
-        self.description = (f"{model.name}: {len(names)} classes, input {self.size[0]}x{self.size[1]}, "
-                            f"{self.resize} resize, preprocessing {self.preprocessing}")
+        self.transform = transform or eval_transform(model)
+        self.size = int(self.transform["size"])
+        self.description = (f"{model.name}: {len(names)} classes, input {self.size}x{self.size}, "
+                            f"{self.transform['method']}, preprocessing {self.preprocessing}")
 
-    def prepare(self, image, encoded):
+    def prepare(self, image, encoded=None):
+        """uint8 ``(H, W, 3)`` -> float32 ``(size, size, 3)`` in [0, 255] through the evaluation transform."""
         del encoded
-        return prepare(image, self.size, self.resize)
+        return data.apply_eval_transform(image, self.transform)
 
     def inputs(self, batch):
         """List of prepared images -> the model's input: preprocessed, in the model's data format."""
@@ -122,27 +124,23 @@ class KerasClassifier:
 
 
 class SavedModelClassifier:
-    """A SavedModel written by ``keras_resnet.export``: its ``predict_jpeg`` signature does the preprocessing."""
+    """A SavedModel written by ``keras_resnet.export``: its ``predict_jpeg`` signature decodes, transforms and
+    preprocesses the images in its graph."""
 
-    def __init__(self, path, resize="auto"):
+    def __init__(self, path):
         loaded = tf.saved_model.load(path)
         if "predict_jpeg" not in loaded.signatures:
             raise ValueError(f"The SavedModel in {path!r} has no predict_jpeg signature: export it with "
                              "keras-resnet export MODEL --to saved_model.")
         self._loaded = loaded  # the signature needs its variables alive
         self.signature = loaded.signatures["predict_jpeg"]
-        if resize == "auto":  # ImageNet-style networks have a 7x7 stem over RGB
-            resize = "crop" if any(tuple(v.shape)[:3] == (7, 7, 3) for v in loaded.variables) else "stretch"
-        self.resize = resize
         self.labels = {}
-        self.description = f"SavedModel {path}: {resize} resize, decoding and preprocessing in its graph"
+        self.description = f"SavedModel {path}: decoding, evaluation transform and preprocessing in its graph"
 
     def prepare(self, image, encoded):
-        """The bytes to send: the file itself when the signature decodes it and nothing is cropped, else PNG."""
-        if self.resize == "stretch" and encoded[:4].startswith(SIGNATURE_FORMATS):
+        """The bytes to send: the file itself when the signature decodes its format, else the image as PNG."""
+        if encoded[:4].startswith(SIGNATURE_FORMATS):
             return encoded
-        if self.resize == "crop":
-            image = central_square(image)
         return tf.io.encode_png(image).numpy()
 
     def predict(self, batch):
@@ -165,7 +163,7 @@ def _saved_model_dir(path):
     return os.path.join(path, max(versions, key=int)) if versions else None
 
 
-def load_classifier(model, weights=None, labels_file=None, preprocessing="auto", resize="auto"):
+def load_classifier(model, weights=None, labels_file=None, preprocessing="auto", transform="auto"):
     """The classifier behind ``model``: a ``.keras`` file, a SavedModel folder or a registry name (see the module).
 
     Args:
@@ -174,20 +172,24 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
         labels_file: text file with one class name per line (default: the run's ``preprocessing.json``, or the
             ImageNet names for 1000-class models when keras has them cached).
         preprocessing: ``"auto"`` or one of ``model_file.PREPROCESSING`` (Keras models).
-        resize: ``"auto"``, ``"crop"`` or ``"stretch"`` (see ``prepare``).
+        transform: ``"auto"`` (the run's evaluation transform, see ``eval_transform``), ``"center_crop"`` or
+            ``"resize"`` (Keras models).
     """
-    if resize not in RESIZE:
-        raise ValueError(f"resize must be one of {', '.join(RESIZE)}, got {resize!r}")
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     path = os.fspath(model)
     if os.path.isdir(path):
         if weights is not None:
             raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model "
                              "that has its own.")
+        if transform != "auto" or preprocessing != "auto":
+            raise ValueError("A SavedModel applies the transform and preprocessing it was exported with: leave out "
+                             "--transform and --preprocessing, or pass the .keras file.")
         saved = _saved_model_dir(path)
         if saved is None:
             raise ValueError(f"{path!r} is a folder without saved_model.pb: pass a SavedModel folder (keras-resnet "
                              "export --to saved_model), a .keras file or a registry name.")
-        return SavedModelClassifier(saved, resize)
+        return SavedModelClassifier(saved)
     if os.path.isfile(path):
         if weights is not None:
             raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet); a model file "
@@ -205,7 +207,7 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
                              f"keras-resnet predict {path} --weights imagenet IMAGE).")
         keras_model, metadata = registry.build(path, weights=weights), {}
     names = model_file.class_names(keras_model, metadata, labels_file)
-    return KerasClassifier(keras_model, names, preprocessing, resize)
+    return KerasClassifier(keras_model, names, preprocessing, eval_transform(keras_model, metadata, transform))
 
 
 def list_images(inputs):
@@ -345,6 +347,7 @@ def skipped_summary(skipped, ignored=0):
     return lines
 
 
-__all__ = ["IMAGE_EXTENSIONS", "KerasClassifier", "Result", "SavedModelClassifier", "Skipped", "as_records",
-           "as_rows", "as_table_rows", "central_square", "channels_first", "decode", "list_images", "load_classifier", "predict_files",
-           "prepare", "resize_mode", "skipped_summary", "to_csv", "to_json", "top_k", "write_reports"]
+__all__ = ["IMAGE_EXTENSIONS", "KerasClassifier", "Result", "SavedModelClassifier", "Skipped", "TRANSFORMS",
+           "as_records", "as_rows", "as_table_rows", "channels_first", "decode", "eval_transform", "imagenet_style",
+           "list_images", "load_classifier", "predict_files", "skipped_summary", "to_csv", "to_json", "top_k",
+           "write_reports"]

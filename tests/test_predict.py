@@ -49,7 +49,7 @@ def trained_like(tmp_path_factory):
 def _expected_top(model, path, k=5):
     """The model's own top-k on the whole photograph resized to its 32x32 input."""
     image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-    resized = tf.image.resize(tf.cast(image, tf.float32), (32, 32), antialias=True)
+    resized = tf.image.resize(tf.cast(image, tf.float32), (32, 32))  # the digits' evaluation transform
     scores = np.asarray(model(resized[None], training=False))[0]
     order = np.argsort(-scores)[:k]
     return order, scores[order]
@@ -119,40 +119,51 @@ def test_registry_name_with_weights_file(photos, tmp_path, capsys):
     assert "--weights imagenet" in capsys.readouterr().err
 
 
-def test_saved_model_gives_the_keras_scores(trained_like, tmp_path, capsys):
+def test_saved_model_gives_the_keras_scores(photos, trained_like, tmp_path, capsys):
     from keras_resnet.export import export_saved_model
 
     export_saved_model(trained_like, str(tmp_path / "served"), top_k=10)
-    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    path = str(tmp_path / "digit.png")
-    Image.fromarray(pixels).save(path)  # the input size: neither path resizes
+    images, _ = photos
+    bitmap = str(tmp_path / "china.bmp")  # not a format predict_jpeg decodes: sent re-encoded as PNG
+    Image.open(images[0]).save(bitmap)
     reports = []
     for model in (trained_like, str(tmp_path / "served")):
-        assert cli.main(["predict", model, path, "--json"]) == 0
-        reports.append(json.loads(capsys.readouterr().out)["predictions"][0]["predictions"])
-    keras_top, served_top = reports
-    assert [p["class"] for p in served_top] == [p["class"] for p in keras_top]
-    assert [p["name"] for p in served_top] == [p["name"] for p in keras_top]  # the labels exported with it
-    np.testing.assert_allclose([p["score"] for p in served_top], [p["score"] for p in keras_top], atol=1e-5)
+        assert cli.main(["predict", model, *images, bitmap, "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out)["predictions"])
+    assert len(reports[1]) == 3
+    for keras_item, served_item in zip(*reports):
+        keras_top, served_top = keras_item["predictions"], served_item["predictions"]
+        assert [p["class"] for p in served_top] == [p["class"] for p in keras_top]
+        assert [p["name"] for p in served_top] == [p["name"] for p in keras_top]  # the labels exported with it
+        np.testing.assert_allclose([p["score"] for p in served_top], [p["score"] for p in keras_top], atol=1e-5)
+    assert cli.main(["predict", str(tmp_path / "served"), images[0], "--transform", "resize"]) == 2
+    assert "A SavedModel applies the transform" in capsys.readouterr().err
 
 
-def test_imagenet_style_networks_take_the_centre_crop():
-    assert predict.resize_mode(keras_resnet.build("resnet18", input_shape=(64, 64, 3))) == "crop"
-    assert predict.resize_mode(keras_resnet.build("resnet8")) == "stretch"
+def test_evaluation_transform_the_runs_or_the_papers(tmp_path):
+    resnet18 = keras_resnet.build("resnet18", input_shape=(64, 64, 3))
+    assert predict.eval_transform(resnet18) == {"method": "center_crop", "resize": 73, "size": 64}
+    assert predict.eval_transform(keras_resnet.build("resnet8"))["method"] == "resize"
+    recorded = {"method": "resize", "size": 64}
+    assert predict.eval_transform(resnet18, {"eval_transform": recorded}) == recorded  # the run's wins
+    assert predict.eval_transform(resnet18, {"eval_transform": recorded}, "center_crop")["method"] == "center_crop"
+
     image = np.zeros((100, 300, 3), np.uint8)
     image[:, :100] = 255  # the left third lies outside the centre crop
-    crop = np.asarray(predict.prepare(tf.constant(image), (64, 64), "crop"))
+    crop = np.asarray(predict.KerasClassifier(resnet18, ["a"] * 1000).prepare(tf.constant(image)))
     assert crop.shape == (64, 64, 3) and crop.max() == 0
-    stretched = np.asarray(predict.prepare(tf.constant(image), (64, 64), "stretch"))
-    assert stretched.shape == (64, 64, 3) and stretched[:, :16].min() > 250
+    resize = predict.KerasClassifier(resnet18, ["a"] * 1000, transform={"method": "resize", "size": 64})
+    whole = np.asarray(resize.prepare(tf.constant(image)))
+    assert whole.shape == (64, 64, 3) and whole[:, :16].min() > 250
 
 
 def test_bad_input_is_one_clear_line(trained_like, photos, capsys):
     images, text = photos
     assert cli.main(["predict", trained_like, "missing.jpg"]) == 2
     assert "No such file or folder: 'missing.jpg'" in capsys.readouterr().err
-    assert cli.main(["predict", trained_like, images[0], "--batch-size", "0"]) == 2
-    assert "batch_size must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["predict", trained_like, images[0], "--batch-size", "0"])
+    assert "must be a positive integer, got 0" in capsys.readouterr().err
     assert cli.main(["predict", trained_like, text]) == 2
     assert "None of the 1 files could be read as an image" in capsys.readouterr().err
     assert cli.main(["predict", "resnet8x", images[0]]) == 2
