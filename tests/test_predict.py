@@ -92,6 +92,7 @@ def test_folders_batches_and_output_dir(photos, trained_like, tmp_path, capsys):
     assert cli.main(["predict", trained_like, photo_folder, "--batch-size", "1", "--output-dir", folder]) == 0
     captured = capsys.readouterr()
     assert "Ignored 1 file in the folders" in captured.out  # notes.txt is not an image by name
+    assert "0/2" in captured.err  # the progress bar, on stderr (drawn at once, then every 0.1 s)
     written = json.loads(open(f"{folder}/predictions.json").read())
     assert sorted(item["image"] for item in written["predictions"]) == sorted(images)
     assert len(list(csv.DictReader(open(f"{folder}/predictions.csv")))) == 10
