@@ -186,7 +186,10 @@ def _search(args, space, output_dir):
 
 def _predict(args):
     from keras_resnet import predict
+    from keras_resnet.export.saved_model import check_output_dir
 
+    if args.output_dir:
+        check_output_dir(args.output_dir)
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing, args.transform)
     paths, ignored = predict.list_images(args.inputs)
     if not paths:
@@ -217,12 +220,14 @@ def _predict(args):
 
 def _explain(args):
     from keras_resnet import explain, predict
+    from keras_resnet.export.saved_model import check_output_dir
 
+    check_output_dir(args.output_dir)
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing)
     for image in args.images:
         explanation = explain.explain_image(classifier, image, args.top_k)
         written = explain.write_overlays(explanation, args.output_dir)
-        for (index, name, score), path in zip(explanation.top, written):
+        for (_, name, score), path in zip(explanation.top, written):
             print(f"{image}: {name} ({score:.3f}) -> {path}")
     return 0
 

@@ -92,6 +92,11 @@ def test_cli_writes_one_png_per_class_the_size_of_the_image(photos, small_resnet
     assert capsys.readouterr().out.count(" -> ") == 2
 
 
-def test_explain_needs_a_keras_model(photos, tmp_path, capsys):
+def test_bad_input_is_one_clear_line(photos, small_resnet, tmp_path, capsys):
     assert cli.main(["explain", "resnet8", photos[0], "--output-dir", str(tmp_path)]) == 2
     assert "--weights" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert cli.main(["explain", small_resnet, photos[0], "--output-dir", str(tmp_path / "file")]) == 2
+    assert "is a file: pass a folder" in capsys.readouterr().err
+    assert cli.main(["explain", small_resnet, str(tmp_path / "file"), "--output-dir", str(tmp_path)]) == 2
+    assert "not a decodable image" in capsys.readouterr().err

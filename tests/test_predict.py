@@ -165,6 +165,8 @@ def test_bad_input_is_one_clear_line(trained_like, photos, capsys):
     with pytest.raises(SystemExit):
         cli.main(["predict", trained_like, images[0], "--batch-size", "0"])
     assert "must be a positive integer, got 0" in capsys.readouterr().err
+    assert cli.main(["predict", trained_like, images[0], "--output-dir", text]) == 2
+    assert "is a file: pass a folder" in capsys.readouterr().err
     assert cli.main(["predict", trained_like, text]) == 2
     assert "None of the 1 files could be read as an image" in capsys.readouterr().err
     assert cli.main(["predict", "resnet8x", images[0]]) == 2
