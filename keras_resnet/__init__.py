@@ -8,8 +8,13 @@
     keras_resnet.list_weights("resnet50")                    # every published weights record of a name
 """
 
+from keras_resnet.package_check import check_installation
+
+check_installation()  # before anything else: the Keras 2 package of the same name may have shadowed our modules
+
 from keras_resnet.applications import *  # noqa: F401,F403  (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
 from keras_resnet.applications import CONSTRUCTORS
+from keras_resnet.backbone import Backbone, stage_outputs
 from keras_resnet.builder import ResNet, cifar_resnet, imagenet_resnet
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.metrics import TopKError
@@ -21,6 +26,6 @@ from keras_resnet.stats import count_flops, model_stats
 from keras_resnet.weight_records import list_weights, weights_info
 
 __version__ = "0.1.0"
-__all__ = ["ResNet", "TopKError", "WRBN", "ZeroPadShortcut", "build", "cifar_resnet", "count_flops",
+__all__ = ["Backbone", "ResNet", "TopKError", "WRBN", "ZeroPadShortcut", "build", "cifar_resnet", "count_flops",
            "decode_predictions", "imagenet_resnet", "list_models", "list_weights", "model_stats", "preprocess_input",
-           "preprocess_input_torch", "preprocess_input_v2", "weights_info", *sorted(CONSTRUCTORS)]
+           "preprocess_input_torch", "preprocess_input_v2", "stage_outputs", "weights_info", *sorted(CONSTRUCTORS)]

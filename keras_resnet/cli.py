@@ -184,6 +184,54 @@ def _search(args, space, output_dir):
     return 0
 
 
+def _predict(args):
+    from keras_resnet import predict
+    from keras_resnet.export.saved_model import check_output_dir
+
+    if args.output_dir:
+        check_output_dir(args.output_dir)
+    classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing, args.transform)
+    paths, ignored = predict.list_images(args.inputs)
+    if not paths:
+        raise ValueError(f"No images in {' '.join(args.inputs)}: folders are searched for "
+                         f"{', '.join(predict.IMAGE_EXTENSIONS)} files.")
+    folders = any(os.path.isdir(item) for item in args.inputs)
+    results, skipped = predict.predict_files(classifier, paths, args.top_k, args.batch_size, progress=folders)
+    summary = predict.skipped_summary(skipped, ignored)
+    if not results:
+        raise ValueError(f"None of the {len(paths)} files could be read as an image ({skipped[0].path}: "
+                         f"{skipped[0].reason}).")
+    machine = args.json or args.csv
+    if args.json:
+        print(predict.to_json(results, skipped))
+    elif args.csv:
+        print(predict.to_csv(results), end="")
+    else:
+        k = max(len(result.top) for result in results)
+        print(classifier.description)
+        print(format_table(predict.as_table_rows(results, k), ["image", *(f"top-{r}" for r in range(1, k + 1))]))
+    if summary:
+        print("\n".join(summary), file=sys.stderr if machine else sys.stdout)
+    if args.output_dir:
+        written = predict.write_reports(args.output_dir, results, skipped)
+        print(f"Wrote {' and '.join(written)}", file=sys.stderr if machine else sys.stdout)
+    return 0
+
+
+def _explain(args):
+    from keras_resnet import explain, predict
+    from keras_resnet.export.saved_model import check_output_dir
+
+    check_output_dir(args.output_dir)
+    classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing)
+    for image in args.images:
+        explanation = explain.explain_image(classifier, image, args.top_k)
+        written = explain.write_overlays(explanation, args.output_dir)
+        for (_, name, score), path in zip(explanation.top, written):
+            print(f"{image}: {name} ({score:.3f}) -> {path}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -247,7 +295,47 @@ def build_parser():
     tune = commands.add_parser("tune", help="keras-tuner search over depth, shortcuts and optimisation")
     add_tune_arguments(tune)
     tune.set_defaults(run=_tune)
+
+    predict = commands.add_parser(
+        "predict", help="top-k classes of images or folders of images",
+        description="Top-k classes of every image, e.g. keras-resnet predict runs/x/model.keras photos/ --top-k 3")
+    predict.add_argument("model", help="a .keras file, a SavedModel folder, or a registry name with --weights")
+    predict.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files and folders of images")
+    _add_classifier_arguments(predict)
+    predict.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
+    predict.add_argument("--transform", default="auto", choices=("auto", "center_crop", "resize"),
+                         help="how images become inputs (default: the run's evaluation transform; without a run, "
+                              "center_crop for ImageNet-style networks: shorter side to 256/224 of the input, then "
+                              "the central crop; resize for small networks)")
+    formats = predict.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    formats.add_argument("--csv", action="store_true", help="print CSV (image, rank, class, name, score)")
+    predict.add_argument("--output-dir", help="also write predictions.json and predictions.csv here")
+    predict.set_defaults(run=_predict)
+
+    explain = commands.add_parser(
+        "explain", help="Grad-CAM heat maps of the top-k classes over an image, as PNGs",
+        description="Grad-CAM on the last stage, one PNG per class the size of the image, e.g. "
+                    "keras-resnet explain runs/x/model.keras cat.jpg --top-k 2 --output-dir cams")
+    explain.add_argument("model", help="a .keras file, or a registry name with --weights")
+    explain.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    _add_classifier_arguments(explain, default_k=3)
+    explain.add_argument("--output-dir", required=True,
+                         help="where <image>.gradcam-<rank>-<class>.png go")
+    explain.set_defaults(run=_explain)
     return parser
+
+
+def _add_classifier_arguments(parser, default_k=5):
+    """The options of ``predict`` and ``explain`` that say how to read the model."""
+    parser.add_argument("--weights", help="for a registry name: imagenet, or a weights file")
+    parser.add_argument("--top-k", type=positive_int, default=default_k,
+                        help=f"classes per image (default {default_k})")
+    parser.add_argument("--labels", help="text file with one class name per line (default: the run's "
+                                         "preprocessing.json)")
+    parser.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),
+                        help="auto: the model's own (trained models), the weights' keras.applications mode "
+                             "(pretrained ImageNet models)")
 
 
 def add_tune_arguments(parser, dataset="cifar10"):

@@ -14,7 +14,8 @@ from conftest import randomize_batchnorm
 
 PACKAGE = Path(keras_resnet.__file__).parent
 MODELLING = ["layers", "blocks", "architectures", "builder", "registry", "applications", "weights", "preprocessing",
-             "stats", "metrics", "speech", "weight_records", "checkpoints", "convert", "__init__"]
+             "stats", "metrics", "speech", "weight_records", "checkpoints", "convert", "backbone", "package_check",
+             "__init__"]
 JAX_SCRIPT = """
 import sys
 import numpy as np

@@ -1,0 +1,32 @@
+"""Refuses a ``keras_resnet`` folder that mixes this package with the older package of the same import name.
+
+The name ``keras-resnet`` on PyPI belongs to an abandoned Keras 2 package (last release 2019) that also installs as
+``keras_resnet``. Installing one over the other leaves a folder where its ``blocks/`` and ``layers/`` packages shadow
+our ``blocks.py`` and ``layers.py``, and imports fail far from the cause. ``import keras_resnet`` checks for that
+package's files first and fails at once with how to repair the installation. Standard library only.
+"""
+
+import os
+
+# Files of the Keras 2 package (keras_resnet 0.1/0.2) that this package never has.
+FOREIGN_FILES = (
+    "blocks/__init__.py", "blocks/_2d.py", "layers/__init__.py", "layers/_batch_normalization.py",
+    "models/__init__.py", "models/_2d.py", "classifiers/__init__.py", "benchmarks/__init__.py",
+)
+
+
+def foreign_files(folder):
+    """The files of the other package present in the package folder ``folder``."""
+    return [name for name in FOREIGN_FILES if os.path.isfile(os.path.join(folder, name))]
+
+
+def check_installation(folder=None):
+    """Raises ``ImportError`` when ``folder`` (default: this package's folder) holds the other package's files."""
+    folder = folder or os.path.dirname(os.path.abspath(__file__))
+    found = foreign_files(folder)
+    if found:
+        raise ImportError(
+            f"The keras_resnet folder {folder} also holds files of a different package, the Keras 2 'keras-resnet' "
+            f"from PyPI ({', '.join(found)}), so neither works. Remove both and reinstall this one: run "
+            f"'pip uninstall -y keras-resnet' until pip says it is not installed, delete {folder} if it is still "
+            "there, then run 'pip install .' in this project's source folder (this package is not the one on PyPI).")

@@ -1,0 +1,353 @@
+"""Running a classifier on image files: top-k classes with their names and scores, undecodable files skipped.
+
+``load_classifier(model)`` opens what ``keras-resnet predict`` takes as its model:
+
+- a ``.keras`` file (training writes ``runs/<run>/model.keras``; its first layer ``mean_subtraction`` holds the
+  preprocessing, and ``preprocessing.json`` beside it the class names), or any classifier saved with ``model.save``
+  (pretrained ImageNet models get keras.applications' preprocessing, ``model_file.resolve_preprocessing``);
+- a SavedModel folder (``saved_model.pb``, or a TF Serving base folder of versions, the newest taken), called
+  through its ``predict_jpeg`` signature, which decodes, resizes and preprocesses inside the graph;
+- a registry name with ``weights`` (``"resnet50"`` with ``"imagenet"`` or a weights file).
+
+Images are decoded by ``tf.io.decode_image`` (JPEG, PNG, BMP, GIF; the first frame of an animation) and go through
+the evaluation transform the model was trained with (``data.apply_eval_transform``; from the run's
+``preprocessing.json``, as export and serving apply it). Models without a run record get the paper's: ImageNet-style
+networks (7x7 stem) have the shorter side resized to 256/224 of the input and the centre crop taken ([He16]
+Sec. 3.4), small networks (CIFAR stem) are resized to their input. A SavedModel applies the transform it was exported
+with, inside its graph. ``predict_files`` runs the images in batches and returns one result per image and one entry
+per file it could not decode.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet import data, files, model_file, registry
+from keras_resnet.data.augment import EVAL_RESIZE
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+TRANSFORMS = ("auto", "center_crop", "resize")
+# Formats the SavedModel's predict_jpeg signature decodes itself; others are re-encoded as PNG (lossless).
+SIGNATURE_FORMATS = (b"\xff\xd8\xff", b"\x89PNG")
+
+
+@dataclasses.dataclass
+class Result:
+    """The top-k classes of one image, best first: ``[(class index, name, score)]``."""
+
+    path: str
+    top: list
+
+
+@dataclasses.dataclass
+class Skipped:
+    """A file that was not an image (or could not be read), and why."""
+
+    path: str
+    reason: str
+
+
+def channels_first(model):
+    """Whether ``model`` takes ``(batch, 3, H, W)`` images."""
+    shape = model.input.shape
+    return shape[1] == 3 and shape[-1] != 3
+
+
+def _spatial(model):
+    shape = model.input.shape
+    return tuple(shape[2:4]) if channels_first(model) else tuple(shape[1:3])
+
+
+def imagenet_style(model):
+    """Whether ``model`` is an ImageNet-style network: a 7x7 stem (``conv1_conv``), or an input of 128 pixels or
+    more for networks not built by keras_resnet."""
+    stem = {layer.name: layer for layer in model.layers}.get("conv1_conv")
+    if stem is not None:
+        return tuple(stem.kernel_size) == (7, 7)
+    height, width = _spatial(model)
+    return min(height or 224, width or 224) >= 128
+
+
+def eval_transform(model, metadata=None, transform="auto"):
+    """The evaluation transform for ``model`` (a ``data.eval_transform`` dict).
+
+    ``transform="auto"``: the run's (``metadata["eval_transform"]``, from its ``preprocessing.json``), else
+    ``"center_crop"`` for ImageNet-style networks and ``"resize"`` for small ones; or one of those two by name.
+    Models that take any input size are fed 224 (ImageNet-style) or 32 pixels.
+    """
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
+    if transform == "auto" and metadata and metadata.get("eval_transform"):
+        return dict(metadata["eval_transform"])
+    method = transform if transform != "auto" else "center_crop" if imagenet_style(model) else "resize"
+    height, width = _spatial(model)
+    if height != width:
+        raise ValueError(f"The model takes {height}x{width} inputs; predict needs a square input size.")
+    size = height or (224 if method == "center_crop" else 32)
+    return {"method": method, "resize": round(size * EVAL_RESIZE), "size": size}
+
+
+class KerasClassifier:
+    """A Keras classifier with its preprocessing, evaluation transform and class names."""
+
+    def __init__(self, model, names, preprocessing="auto", transform=None):
+        self.model = model
+        self.names = names
+        self.preprocessing = model_file.resolve_preprocessing(model, preprocessing)
+        self.transform = transform or eval_transform(model)
+        self.size = int(self.transform["size"])
+        self.description = (f"{model.name}: {len(names)} classes, input {self.size}x{self.size}, "
+                            f"{self.transform['method']}, preprocessing {self.preprocessing}")
+
+    def prepare(self, image, encoded=None):
+        """uint8 ``(H, W, 3)`` -> float32 ``(size, size, 3)`` in [0, 255] through the evaluation transform."""
+        del encoded
+        return data.apply_eval_transform(image, self.transform)
+
+    def inputs(self, batch):
+        """List of prepared images -> the model's input: preprocessed, in the model's data format."""
+        images = model_file.preprocess(tf.stack(batch), self.preprocessing)
+        return tf.transpose(images, (0, 3, 1, 2)) if channels_first(self.model) else images
+
+    def predict(self, batch):
+        """List of prepared images -> ``(batch, classes)`` scores."""
+        return np.asarray(self.model(self.inputs(batch), training=False))
+
+    def name(self, index):
+        return self.names[index]
+
+
+class SavedModelClassifier:
+    """A SavedModel written by ``keras_resnet.export``: its ``predict_jpeg`` signature decodes, transforms and
+    preprocesses the images in its graph."""
+
+    def __init__(self, path):
+        loaded = tf.saved_model.load(path)
+        if "predict_jpeg" not in loaded.signatures:
+            raise ValueError(f"The SavedModel in {path!r} has no predict_jpeg signature: export it with "
+                             "keras-resnet export MODEL --to saved_model.")
+        self._loaded = loaded  # the signature needs its variables alive
+        self.signature = loaded.signatures["predict_jpeg"]
+        self.labels = {}
+        self.description = f"SavedModel {path}: decoding, evaluation transform and preprocessing in its graph"
+
+    def prepare(self, image, encoded):
+        """The bytes to send: the file itself when the signature decodes its format, else the image as PNG."""
+        if encoded[:4].startswith(SIGNATURE_FORMATS):
+            return encoded
+        return tf.io.encode_png(image).numpy()
+
+    def predict(self, batch):
+        outputs = self.signature(image_bytes=tf.constant(batch))
+        for classes, labels in zip(outputs["classes"].numpy(), outputs["labels"].numpy()):
+            self.labels.update(zip(classes.tolist(), (label.decode() for label in labels)))
+        return outputs["probabilities"].numpy()
+
+    def name(self, index):
+        """The exported label (known for the classes the signature ranked in its top-k), else the index."""
+        return self.labels.get(index, str(index))
+
+
+def _saved_model_dir(path):
+    """``path`` if it holds ``saved_model.pb``, the newest version of a TF Serving base folder, else ``None``."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = [name for name in os.listdir(path) if name.isdigit()
+                and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
+    return os.path.join(path, max(versions, key=int)) if versions else None
+
+
+def load_classifier(model, weights=None, labels_file=None, preprocessing="auto", transform="auto"):
+    """The classifier behind ``model``: a ``.keras`` file, a SavedModel folder or a registry name (see the module).
+
+    Args:
+        model: path or registry name.
+        weights: for a registry name, ``"imagenet"`` or a weights file (required: random weights predict noise).
+        labels_file: text file with one class name per line (default: the run's ``preprocessing.json``, or the
+            ImageNet names for 1000-class models when keras has them cached).
+        preprocessing: ``"auto"`` or one of ``model_file.PREPROCESSING`` (Keras models).
+        transform: ``"auto"`` (the run's evaluation transform, see ``eval_transform``), ``"center_crop"`` or
+            ``"resize"`` (Keras models).
+    """
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
+    path = os.fspath(model)
+    if os.path.isdir(path):
+        if weights is not None:
+            raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model "
+                             "that has its own.")
+        if transform != "auto" or preprocessing != "auto":
+            raise ValueError("A SavedModel applies the transform and preprocessing it was exported with: leave out "
+                             "--transform and --preprocessing, or pass the .keras file.")
+        saved = _saved_model_dir(path)
+        if saved is None:
+            raise ValueError(f"{path!r} is a folder without saved_model.pb: pass a SavedModel folder (keras-resnet "
+                             "export --to saved_model), a .keras file or a registry name.")
+        return SavedModelClassifier(saved)
+    if os.path.isfile(path):
+        if weights is not None:
+            raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet); a model file "
+                             "has its weights.")
+        keras_model = model_file.load_model(path)
+        metadata = model_file.run_metadata(path)
+    else:
+        try:
+            registry.resolve(path)
+        except ValueError as error:
+            raise ValueError(f"{path!r} is neither a model file, a SavedModel folder nor a registered network. "
+                             f"{error}") from None
+        if weights is None:
+            raise ValueError(f"A registry name needs its weights: pass --weights imagenet or --weights PATH (e.g. "
+                             f"keras-resnet predict {path} --weights imagenet IMAGE).")
+        keras_model, metadata = registry.build(path, weights=weights), {}
+    names = model_file.class_names(keras_model, metadata, labels_file)
+    return KerasClassifier(keras_model, names, preprocessing, eval_transform(keras_model, metadata, transform))
+
+
+def list_images(inputs):
+    """Files to classify: files named as they are, folders walked for image extensions (sorted).
+
+    Returns ``(paths, ignored)``: ``ignored`` counts the files in folders that are not images by name.
+    """
+    paths, ignored = [], 0
+    for item in map(os.fspath, inputs):
+        if os.path.isdir(item):
+            for root, folders, names in os.walk(item):
+                folders[:] = sorted(folder for folder in folders if not folder.startswith("."))
+                for name in sorted(names):
+                    if name.lower().endswith(IMAGE_EXTENSIONS):
+                        paths.append(os.path.join(root, name))
+                    elif not name.startswith("."):
+                        ignored += 1
+        elif os.path.exists(item):
+            paths.append(item)
+        else:
+            raise ValueError(f"No such file or folder: {item!r}.")
+    return paths, ignored
+
+
+def decode(path):
+    """``(uint8 (H, W, 3) image, file bytes)``; raises ``ValueError`` with the reason for what is not an image."""
+    try:
+        with open(path, "rb") as file:
+            encoded = file.read()
+    except OSError as error:
+        raise ValueError(f"cannot read it ({error.strerror or error})") from None
+    try:
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+        message = re.sub(r"\{\{.*?\}\}|\[Op:\w+\]", "", error.message or "").strip().splitlines()
+        raise ValueError(f"not a decodable image ({(message or [type(error).__name__])[0].rstrip('.')})") from None
+    return image, encoded
+
+
+def top_k(scores, k, name):
+    """``(classes,)`` scores -> ``[(class, name(class), score)]`` for the ``k`` best, best first."""
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(int(index), name(int(index)), float(scores[index])) for index in order]
+
+
+def predict_files(classifier, paths, k=5, batch_size=32, progress=False):
+    """Classifies every file in ``paths`` in batches of ``batch_size``.
+
+    Returns ``(results, skipped)``: a ``Result`` per decodable image (in order) and a ``Skipped`` per other file.
+    ``progress`` shows a progress bar on stderr.
+    """
+    for value, what in ((k, "top_k"), (batch_size, "batch_size")):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    from tqdm import tqdm
+
+    results, skipped, batch, batch_paths = [], [], [], []
+
+    def flush():
+        for path, scores in zip(batch_paths, classifier.predict(batch)):
+            results.append(Result(path, top_k(scores, k, classifier.name)))
+        batch.clear()
+        batch_paths.clear()
+
+    for path in tqdm(paths, unit="image", disable=not progress, leave=False):
+        try:
+            image, encoded = decode(path)
+        except ValueError as error:
+            skipped.append(Skipped(path, str(error)))
+            continue
+        batch.append(classifier.prepare(image, encoded))
+        batch_paths.append(path)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return results, skipped
+
+
+def as_records(results):
+    """One dict per image: ``{"image", "predictions": [{"class", "name", "score"}]}`` (for JSON)."""
+    return [{"image": result.path, "predictions": [{"class": index, "name": name, "score": score}
+                                                   for index, name, score in result.top]} for result in results]
+
+
+def as_rows(results):
+    """One row per (image, rank): ``image, rank, class, name, score`` (for CSV)."""
+    return [{"image": result.path, "rank": rank, "class": index, "name": name, "score": score}
+            for result in results for rank, (index, name, score) in enumerate(result.top, 1)]
+
+
+def as_table_rows(results, k):
+    """One row per image: ``image`` and ``top-1`` .. ``top-k`` cells ``"name (score)"``."""
+    rows = []
+    for result in results:
+        row = {"image": result.path}
+        for rank in range(1, k + 1):
+            top = result.top[rank - 1] if rank <= len(result.top) else None
+            row[f"top-{rank}"] = f"{top[1]} ({top[2]:.3f})" if top else ""
+        rows.append(row)
+    return rows
+
+
+def to_json(results, skipped):
+    """``{"predictions": as_records(results), "skipped": [{"image", "reason"}]}`` as JSON text."""
+    return json.dumps({"predictions": as_records(results),
+                       "skipped": [{"image": item.path, "reason": item.reason} for item in skipped]}, indent=2)
+
+
+def to_csv(results):
+    """``as_rows(results)`` as CSV text with a header line."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, ["image", "rank", "class", "name", "score"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(as_rows(results))
+    return text.getvalue()
+
+
+def write_reports(output_dir, results, skipped):
+    """Writes ``predictions.json`` and ``predictions.csv`` into ``output_dir`` (atomically); returns their paths."""
+    paths = [os.path.join(output_dir, "predictions.json"), os.path.join(output_dir, "predictions.csv")]
+    files.write_text(paths[0], to_json(results, skipped) + "\n")
+    files.write_text(paths[1], to_csv(results))
+    return paths
+
+
+def skipped_summary(skipped, ignored=0):
+    """Lines that say which files were skipped and why (empty when none were)."""
+    lines = []
+    if skipped:
+        lines.append(f"Skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} that could not be read as "
+                     "an image:")
+        lines += [f"  {item.path}: {item.reason}" for item in skipped]
+    if ignored:
+        lines.append(f"Ignored {ignored} file{'s' if ignored > 1 else ''} in the folders whose names are not "
+                     f"images ({', '.join(IMAGE_EXTENSIONS)}).")
+    return lines
+
+
+__all__ = ["IMAGE_EXTENSIONS", "KerasClassifier", "Result", "SavedModelClassifier", "Skipped", "TRANSFORMS",
+           "as_records", "as_rows", "as_table_rows", "channels_first", "decode", "eval_transform", "imagenet_style",
+           "list_images", "load_classifier", "predict_files", "skipped_summary", "to_csv", "to_json", "top_k",
+           "write_reports"]

@@ -1,0 +1,102 @@
+"""Grad-CAM on the last stage: heat maps over real photographs, per class, written as PNGs the size of the image."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import keras_resnet
+from conftest import randomize_batchnorm
+from keras_resnet import cli, explain, predict
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    from sklearn.datasets import load_sample_images
+
+    folder = tmp_path_factory.mktemp("photos")
+    sample = load_sample_images()
+    paths = []
+    for name, image in zip(sample.filenames, sample.images):
+        paths.append(str(folder / os.path.basename(name)))
+        Image.fromarray(image).save(paths[-1], quality=90)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def small_resnet(tmp_path_factory):
+    """A random-weight CIFAR ResNet-8 (8x8 last stage at 32x32), with non-trivial BN statistics."""
+    keras.utils.set_random_seed(1)
+    model = keras_resnet.build("resnet8")
+    randomize_batchnorm(model, np.random.default_rng(1))
+    path = tmp_path_factory.mktemp("model") / "resnet8.keras"
+    model.save(path)
+    return str(path)
+
+
+def test_maps_are_normalised_image_sized_and_differ_between_classes(photos, small_resnet):
+    classifier = predict.load_classifier(small_resnet)
+    for path in photos:
+        result = explain.explain_image(classifier, path, top_k=2)
+        height, width = result.image.shape[:2]
+        assert result.heatmaps.shape == (2, height, width)
+        assert result.heatmaps.min() >= 0.0 and result.heatmaps.max(axis=(1, 2)) == pytest.approx([1.0, 1.0])
+        assert np.abs(result.heatmaps[0] - result.heatmaps[1]).mean() > 0.01
+        assert [index for index, _, _ in result.top] != [] and result.top[0][2] >= result.top[1][2]
+
+
+@pytest.mark.parametrize("name,side", [("resnet8", 32), ("resnet18", 64), ("resnet20v2", 32)])
+def test_grad_cam_is_the_class_activation_map(name, side, rng):
+    """With global average pooling and a linear classifier, Grad-CAM is ReLU(sum_k W_kc A_k) (Zhou et al. 2016)."""
+    model = keras_resnet.build(name, input_shape=(side, side, 3), classes=5)
+    randomize_batchnorm(model, rng)
+    images = rng.uniform(0, 1, (1, side, side, 3)).astype("float32")
+    maps = keras_resnet.stage_outputs(model)
+    features = keras.Model(model.input, maps[list(maps)[-1]])(images)[0].numpy()
+    kernel = model.get_layer("predictions").kernel.numpy()
+    expected = np.maximum(np.einsum("hwk,kc->chw", features, kernel), 0)[[3, 1]]
+    expected /= expected.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(explain.grad_cam(model, images, [3, 1]), expected, atol=1e-5)
+
+
+def test_channels_first_gives_the_same_map(rng):
+    images = rng.uniform(0, 1, (1, 32, 32, 3)).astype("float32")
+    model = keras_resnet.build("resnet8", classes=4)
+    weights = model.get_weights()
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        transposed = keras_resnet.build("resnet8", classes=4, input_shape=(3, 32, 32))
+    finally:
+        keras.config.set_image_data_format(previous)
+    transposed.set_weights(weights)
+    np.testing.assert_allclose(explain.grad_cam(transposed, tf.transpose(images, (0, 3, 1, 2)), [0, 2]),
+                               explain.grad_cam(model, images, [0, 2]), atol=1e-5)
+
+
+def test_cli_writes_one_png_per_class_the_size_of_the_image(photos, small_resnet, tmp_path, capsys):
+    output = tmp_path / "cams"
+    assert cli.main(["explain", small_resnet, photos[0], "--top-k", "2", "--output-dir", str(output)]) == 0
+    written = sorted(output.iterdir())
+    assert len(written) == 2 and all(path.suffix == ".png" for path in written)
+    with Image.open(photos[0]) as original:
+        size = original.size
+    for path in written:
+        with Image.open(path) as picture:
+            assert picture.size == size
+            pixels = np.asarray(picture.convert("RGB"))
+        assert pixels.std() > 0
+    assert capsys.readouterr().out.count(" -> ") == 2
+
+
+def test_bad_input_is_one_clear_line(photos, small_resnet, tmp_path, capsys):
+    assert cli.main(["explain", "resnet8", photos[0], "--output-dir", str(tmp_path)]) == 2
+    assert "--weights" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert cli.main(["explain", small_resnet, photos[0], "--output-dir", str(tmp_path / "file")]) == 2
+    assert "is a file: pass a folder" in capsys.readouterr().err
+    assert cli.main(["explain", small_resnet, str(tmp_path / "file"), "--output-dir", str(tmp_path)]) == 2
+    assert "not a decodable image" in capsys.readouterr().err
