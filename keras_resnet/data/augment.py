@@ -112,30 +112,20 @@ class Views:
         self.extent = tf.clip_by_value(tf.cast(high, tf.int32), 0, shape) - self.origin
 
     def resample(self, window):
-        """The views from the decoded window ``uint8 (h, w, 3)`` at ``origin``. -> float32 ``(n, size, size, 3)``."""
-        starts = self.starts - tf.cast(self.origin, tf.float32)
-        return tf.cond(self.antialias, lambda: self._filtered(window, starts), lambda: self._bilinear(window, starts))
+        """The views from the decoded window ``uint8 (h, w, 3)`` at ``origin``. -> float32 ``(n, size, size, 3)``.
 
-    def _bilinear(self, window, starts):
-        # Half-pixel bilinear sampling clamps at the image edge; a one-pixel edge copy does the same for
-        # crop_and_resize, which samples at arbitrary sub-pixel positions.
-        padded = tf.pad(window, [[1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
-        last = tf.cast(tf.shape(padded)[:2] - 1, tf.float32)
-        first = (starts + 1.0) / last
-        final = (starts + 1.0 + (self.size - 1) * self.step) / last
-        boxes = tf.concat([first, final], axis=1)
-        return tf.image.crop_and_resize(padded[None], boxes, tf.zeros(tf.shape(boxes)[:1], tf.int32),
-                                        (self.size, self.size))
+        ``ScaleAndTranslate`` with the triangle kernel is the op behind ``tf.image.resize``: without antialiasing it
+        samples bilinearly (clamped at the edges), with it the kernel widens to the step; here it samples each view
+        at its sub-pixel start.
+        """
+        image, scale = window[None], 1.0 / self.step
+        starts = tf.unstack(self.starts - tf.cast(self.origin, tf.float32), num=self.starts.shape[0])
 
-    def _filtered(self, window, starts):
-        image = tf.cast(window[None], tf.float32)
-        scale = 1.0 / self.step
-
-        def view(start):  # the triangle filter widened to the step, as tf.image.resize(antialias=True) uses
-            return tf.raw_ops.ScaleAndTranslate(images=image, size=[self.size, self.size], scale=scale,
-                                                translation=0.5 - (start + 0.5) * scale, kernel_type="triangle",
-                                                antialias=True)[0]
-        return tf.map_fn(view, starts, fn_output_signature=tf.TensorSpec((self.size, self.size, 3), tf.float32))
+        def views(antialias):
+            return lambda: tf.concat([tf.raw_ops.ScaleAndTranslate(
+                images=image, size=[self.size, self.size], scale=scale, translation=0.5 - (start + 0.5) * scale,
+                kernel_type="triangle", antialias=antialias) for start in starts], axis=0)
+        return tf.cond(self.antialias, views(True), views(False))
 
 
 def decode_views(image, views_of_shape):

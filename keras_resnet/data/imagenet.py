@@ -29,7 +29,7 @@ VAL_FOLDERS = ("val", "validation")
 TFDS_SHUFFLE_BUFFER = 10_000
 
 
-def _list_tree(folder, class_names=None):
+def list_tree(folder, class_names=None):
     """``(paths, labels, class names)`` of a one-sub-folder-per-class tree."""
     class_names = class_names or sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     paths, labels = [], []
@@ -67,12 +67,12 @@ def _shuffled_reader(paths, labels):
 def _from_tree(data_dir, image_size):
     val_dir = next((os.path.join(data_dir, name) for name in VAL_FOLDERS
                     if os.path.isdir(os.path.join(data_dir, name))), None)
-    train_paths, train_labels, class_names = _list_tree(os.path.join(data_dir, "train"))
+    train_paths, train_labels, class_names = list_tree(os.path.join(data_dir, "train"))
     if not train_paths or val_dir is None:
         raise DatasetNotFoundError(
             f"The JPEG tree in {data_dir!r} is incomplete: it needs train/<class>/*.JPEG and val/<class>/*.JPEG "
             f"(found {len(train_paths)} training images, validation folder: {val_dir or 'none'}).")
-    val_paths, val_labels, _ = _list_tree(val_dir, class_names)
+    val_paths, val_labels, _ = list_tree(val_dir, class_names)
 
     def split(paths, labels):
         return tf.data.Dataset.from_tensor_slices((paths, labels)).map(_read, num_parallel_calls=tf.data.AUTOTUNE)
