@@ -1,39 +1,102 @@
-"""Input pipeline speed against what training consumes, measured in one run.
+"""Input pipeline speed: the ImageNet JPEG pipeline before and after windowed decoding, against plain tf.data and
+Keras' directory loader, and the CIFAR pipeline against what training consumes; one table, one run.
 
-    python benchmarks/input_pipeline.py
+    python benchmarks/input_pipeline.py                  # 256 JPEGs, 3 alternating rounds
+    python benchmarks/input_pipeline.py --images 512 --rounds 5
 
-Rows: the CIFAR pipeline ([He16] Sec. 4.2 augmentation, batch 128) on 50,000 in-memory CIFAR-sized images; the
-ImageNet JPEG pipeline (decode, scale augmentation, crop, flip, PCA lighting) on a tree of 500x375 JPEGs written to a
-temporary folder; and the training images/s of the CIFAR ResNets on the same machine. The CIFAR pipeline should
-deliver several times what training consumes, so that training is never input-bound.
+JPEG rows, all on the same tree of 500x375 JPEGs written to a temporary folder, batch 32, alternating rounds (each
+keeps its best round):
+
+- "before": the pipeline as it was, kept here as the reference: encoded files read into a shuffle buffer, then each
+  image decoded whole, its shorter side resized (antialiased) to a random side in [256, 480], random 224 crop,
+  flip, PCA lighting.
+- "ours": ``keras_resnet.data.train_dataset`` (the whole list shuffled, files read in parallel, only the crop window
+  decoded and resampled; same augmentation).
+- "plain tf.data": decode, resize the shorter side to [256, 480] without antialiasing, random crop, flip.
+- "keras image_dataset_from_directory": Keras' loader resizing to 256x341 (shorter side 256), then a random crop.
+
+The CIFAR rows: the [He16] Sec. 4.2 pipeline on 50,000 in-memory images at batch 128, and the training images/s of
+CIFAR ResNets, which it should exceed several times so that training is never input-bound.
 """
 
 import argparse
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet import data  # noqa: E402
 from keras_resnet.cli import format_table  # noqa: E402
+from keras_resnet.data import augment  # noqa: E402
 from keras_resnet.data.source import from_arrays  # noqa: E402
 from throughput import images_per_second  # noqa: E402
+from timing import alternate, dataset_images_per_second  # noqa: E402
+
+AUTOTUNE = tf.data.AUTOTUNE
+SIZE, BATCH = 224, 32
 
 
-def pipeline_images_per_second(dataset, batches):
-    iterator = iter(dataset)
-    next(iterator)  # warm-up: tracing, first fill of the prefetch buffer
-    start, count = time.perf_counter(), 0
-    for _ in range(batches):
-        images, _ = next(iterator)
-        count += int(images.shape[0])
-    return count / (time.perf_counter() - start)
+def write_jpegs(folder, count, classes=8):
+    """``count`` random 500x375 JPEGs (quality 90) in ``folder/train/<class>/`` and two per class in ``val/``."""
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", -(-count // classes)), ("val", 2)):
+        for label in range(classes):
+            os.makedirs(os.path.join(folder, split, f"n{label:02d}"))
+            for index in range(per_class):
+                image = rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
+                path = os.path.join(folder, split, f"n{label:02d}", f"{index}.JPEG")
+                tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
+
+
+def before_augment(image_bytes, seed):
+    """The training augmentation as it was: the whole image decoded and resized (antialiased), then cropped."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    image = augment.resize_shorter_side(augment.decode(image_bytes), augment.random_shorter_side(seeds[0], SIZE))
+    image = tf.image.stateless_random_crop(image, (SIZE, SIZE, 3), seed=seeds[1])
+    image = tf.image.stateless_random_flip_left_right(image, seed=seeds[2])
+    return tf.clip_by_value(augment.pca_lighting(image, seeds[3]), 0.0, 255.0)
+
+
+def before_pipeline(paths, labels):
+    """The training pipeline as it was: files read in list order into a 10,000-image buffer, then augmented."""
+    files = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+        lambda path, label: (tf.io.read_file(path), label), num_parallel_calls=AUTOTUNE)
+    data_ = files.shuffle(10_000, seed=0).repeat().enumerate().map(
+        lambda index, example: (before_augment(example[0], tf.stack([tf.constant(0, tf.int64), index])), example[1]),
+        num_parallel_calls=AUTOTUNE)
+    return data_.batch(BATCH, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def plain_pipeline(paths, labels):
+    """What a tf.data user writes: decode, shorter side to [256, 480] without antialiasing, random crop, flip."""
+    low, high = round(SIZE * augment.SCALE_RANGE[0]), round(SIZE * augment.SCALE_RANGE[1])
+
+    def load(path, label):
+        image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        side = tf.random.uniform((), low, high + 1, tf.int32)
+        new_size = tf.cast(tf.round(shape * tf.cast(side, tf.float32) / tf.reduce_min(shape)), tf.int32)
+        image = tf.image.resize(image, tf.maximum(new_size, side))
+        image = tf.image.random_flip_left_right(tf.image.random_crop(image, (SIZE, SIZE, 3)))
+        return image, label
+
+    files = tf.data.Dataset.from_tensor_slices((paths, labels)).shuffle(len(paths)).repeat()
+    return files.map(load, num_parallel_calls=AUTOTUNE).batch(BATCH, drop_remainder=True).prefetch(AUTOTUNE)
+
+
+def keras_pipeline(folder):
+    """Keras' directory loader (resized to shorter side 256) and a random 224 crop layer."""
+    loaded = keras.utils.image_dataset_from_directory(folder, image_size=(256, 341), batch_size=BATCH, seed=0,
+                                                      verbose=False)
+    crop = keras.layers.RandomCrop(SIZE, SIZE)
+    return loaded.repeat().map(lambda images, labels: (crop(images, training=True), labels),
+                               num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def cifar_source(count=50_000):
@@ -43,40 +106,52 @@ def cifar_source(count=50_000):
     return from_arrays("cifar10", (images, labels), (images[:1000], labels[:1000]), [str(i) for i in range(10)])
 
 
-def jpeg_source(folder, per_class=40, classes=5):
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        for label in range(classes):
-            os.makedirs(os.path.join(folder, split, f"n{label:02d}"))
-            for index in range(per_class if split == "train" else 2):
-                image = rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
-                path = os.path.join(folder, split, f"n{label:02d}", f"{index}.JPEG")
-                tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
-    return data.load("imagenet", data_dir=folder)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", type=int, default=100, help="CIFAR batches timed")
-    parser.add_argument("--models", nargs="*", default=["resnet20", "resnet56", "resnet110"])
+    parser.add_argument("--images", type=int, default=256, help="training JPEGs written (500x375)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; each pipeline keeps its best")
+    parser.add_argument("--batches", type=int, default=8, help="JPEG batches of 32 timed per round")
+    parser.add_argument("--cifar-batches", type=int, default=40, help="CIFAR batches of 128 timed per round")
+    parser.add_argument("--models", nargs="*", default=["resnet20"], help="CIFAR nets whose training is timed")
     args = parser.parse_args(argv)
+    for name in ("images", "rounds", "batches", "cifar_batches"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
     cores = os.cpu_count()
 
-    cifar = cifar_source()
-    cifar_speed = pipeline_images_per_second(data.train_dataset(cifar, 128, epochs=2), args.batches)
     with tempfile.TemporaryDirectory() as folder:
-        imagenet = jpeg_source(folder)
-        imagenet_speed = pipeline_images_per_second(data.train_dataset(imagenet, 32, epochs=50), 20)
-    rows = [{"what": "CIFAR pipeline (pad/crop/flip), batch 128", "images/s": f"{cifar_speed:.0f}",
-             "per core": f"{cifar_speed / cores:.0f}", "pipeline / training": "-"},
-            {"what": "ImageNet JPEG pipeline (500x375 -> 224), batch 32", "images/s": f"{imagenet_speed:.0f}",
-             "per core": f"{imagenet_speed / cores:.0f}", "pipeline / training": "-"}]
+        write_jpegs(folder, args.images)
+        source = data.load("imagenet", data_dir=folder, image_size=SIZE)
+        paths, labels, _ = data.imagenet.list_tree(os.path.join(folder, "train"))
+        epochs = -(-(args.batches + 1) * args.rounds * BATCH // source.num_train) + 1
+        jpeg = {
+            "before: whole decode + antialiased resize": lambda: before_pipeline(paths, labels),
+            "ours: windowed decode": lambda: data.train_dataset(source, BATCH, epochs=epochs),
+            "plain tf.data (no antialias)": lambda: plain_pipeline(paths, labels),
+            "keras image_dataset_from_directory": lambda: keras_pipeline(os.path.join(folder, "train")),
+        }
+        cifar = cifar_source()
+        measurements = {name: (lambda make=make: dataset_images_per_second(make(), args.batches))
+                        for name, make in jpeg.items()}
+        measurements["CIFAR pipeline (pad/crop/flip)"] = lambda: dataset_images_per_second(
+            data.train_dataset(cifar, 128, epochs=2), args.cifar_batches)
+        speeds = alternate(measurements, args.rounds)
+
+    before, plain = speeds["before: whole decode + antialiased resize"], speeds["plain tf.data (no antialias)"]
+    rows = [{"pipeline": name, "batch": BATCH, "images/s": f"{speed:.0f}", "per core": f"{speed / cores:.0f}",
+             "vs before": f"{speed / before:.2f}x", "vs plain tf.data": f"{speed / plain:.2f}x"}
+            for name, speed in speeds.items() if name in jpeg]
+    cifar_speed = speeds["CIFAR pipeline (pad/crop/flip)"]
+    rows.append({"pipeline": "CIFAR pipeline (pad/crop/flip)", "batch": 128, "images/s": f"{cifar_speed:.0f}",
+                 "per core": f"{cifar_speed / cores:.0f}", "vs before": "-", "vs plain tf.data": "-"})
     for name in args.models:
         speed = images_per_second(keras_resnet.build(name), 128, 5, train=True)
-        rows.append({"what": f"{name} training, batch 128", "images/s": f"{speed:.0f}",
-                     "per core": f"{speed / cores:.0f}", "pipeline / training": f"{cifar_speed / speed:.1f}x"})
-    print(format_table(rows, ["what", "images/s", "per core", "pipeline / training"]))
-    print(f"\n{cores} CPU cores, TensorFlow {tf.__version__}; the CIFAR pipeline and training share the same cores.")
+        rows.append({"pipeline": f"{name} training (consumer)", "batch": 128, "images/s": f"{speed:.0f}",
+                     "per core": f"{speed / cores:.0f}", "vs before": "-",
+                     "vs plain tf.data": f"CIFAR pipeline {cifar_speed / speed:.1f}x"})
+    print(format_table(rows, ["pipeline", "batch", "images/s", "per core", "vs before", "vs plain tf.data"]))
+    print(f"\n{args.images} random 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating rounds of "
+          f"{args.batches} batches; {cores} CPU cores, TensorFlow {tf.__version__}, keras {keras.__version__}.")
     return 0
 
 

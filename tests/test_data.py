@@ -196,3 +196,121 @@ def test_epochs_depend_on_seed_and_epoch_only():
 def test_batch_larger_than_dataset():
     with pytest.raises(ValueError, match="smaller --batch-size"):
         data.train_dataset(data.load("digits"), 4096, epochs=1)
+
+
+def _wave_image(height, width):
+    """Waves of a 32-pixel period, red along y, green along x: bilinear and antialiased resampling differ on them by
+    about two grey levels, a crop misplaced by one pixel by about 30."""
+    y, x = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    waves = [128 + 100 * np.sin(2 * np.pi * y / 32), 128 + 100 * np.sin(2 * np.pi * x / 32), 128 + 0 * x]
+    return np.stack(waves, -1).round().astype("uint8")
+
+
+def _reference_train(image, seed, size):
+    """Today's recipe on the whole image: resize the shorter side (antialiased), random crop, flip, lighting."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    image = augment.resize_shorter_side(image, augment.random_shorter_side(seeds[0], size))
+    image = tf.image.stateless_random_crop(image, (size, size, 3), seed=seeds[1])
+    image = tf.image.stateless_random_flip_left_right(image, seed=seeds[2])
+    return tf.clip_by_value(augment.pca_lighting(image, seeds[3]), 0.0, 255.0)
+
+
+@pytest.mark.parametrize("shape, size, tolerance", [
+    ((375, 500), 224, 3.0),  # mild scaling: bilinear on the window instead of the antialiased whole image
+    ((90, 50), 32, 3.0),  # portrait, upscaled (a crop one pixel off differs by ~30 grey levels)
+    ((480, 720), 40, 0.01),  # strong downscaling: antialiased on the window, identical to the whole image
+])
+def test_windowed_views_are_those_of_the_whole_image(shape, size, tolerance):
+    """Decoding only the crop window gives the crops (and evaluation views) of resizing the whole image."""
+    image = _wave_image(*shape)
+    jpeg = tf.io.encode_jpeg(image, quality=95)
+    decoded = tf.io.decode_jpeg(jpeg, channels=3)  # the reference sees the same JPEG pixels
+    for encoded, pixels in ((jpeg, decoded), (tf.io.encode_png(image), image), (tf.constant(image), image)):
+        for i in range(8):
+            seed = tf.constant([5, i], tf.int64)
+            np.testing.assert_allclose(augment.imagenet_train(encoded, seed, size), _reference_train(pixels, seed, size),
+                                       atol=tolerance)
+        resized = augment.resize_shorter_side(pixels, round(size * augment.EVAL_RESIZE))
+        np.testing.assert_allclose(augment.imagenet_eval(encoded, size), augment.center_crop(resized, size),
+                                   atol=tolerance)
+        np.testing.assert_allclose(augment.imagenet_ten_crop(encoded, size), augment.ten_crops(resized, size),
+                                   atol=tolerance)
+
+
+
+def test_windowed_views_sample_where_resizing_samples():
+    """Without antialiasing (windows shrunk by at most 2x) the views are those of bilinearly resizing the whole
+    image, to float rounding, on random pixels, where any misplaced sample shows."""
+    rng = np.random.default_rng(3)
+    for shape, size in (((375, 500), 224), ((90, 50), 32), ((33, 200), 32)):
+        image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        resized = tf.image.resize(image, augment.shorter_side_size(shape, round(size * augment.EVAL_RESIZE)))
+        np.testing.assert_allclose(augment.imagenet_eval(tf.constant(image), size), augment.center_crop(resized, size),
+                                   atol=0.02)
+        np.testing.assert_allclose(augment.imagenet_ten_crop(tf.constant(image), size),
+                                   augment.ten_crops(resized, size), atol=0.02)
+
+
+def _write_big_tree(root, classes=20, per_class=600):
+    """``classes x per_class`` tiny JPEGs (12,000 by default: more than any shuffle buffer held) and 1 per class in
+    val/; a few encoded images are reused, the labels come from the folders."""
+    rng = np.random.default_rng(0)
+    encoded = [tf.io.encode_jpeg(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).numpy() for _ in range(4)]
+    for split, count in (("train", per_class), ("val", 1)):
+        for label in range(classes):
+            folder = root / split / f"n{label:03d}"
+            folder.mkdir(parents=True)
+            for index in range(count):
+                (folder / f"{index}.JPEG").write_bytes(encoded[index % len(encoded)])
+    return root
+
+
+def test_image_folders_are_shuffled_whole_every_epoch(tmp_path):
+    """[He16] trains on uniformly shuffled batches: on a folder listed class by class, each batch of 32 holds about
+    as many classes as a uniform shuffle gives (16.1 of 20), not the 1-2 of a stream; epochs differ; an epoch
+    depends on (seed, epoch) only."""
+    source = data.load("imagenet", data_dir=_write_big_tree(tmp_path), image_size=8)
+    assert source.num_train == 12_000
+    steps, classes, per_class, batch = 10, 20, 600, 32
+
+    def labels(epochs, start_epoch=0, seed=1):
+        batches = data.train_dataset(source, batch, epochs, start_epoch, seed=seed, steps=steps)
+        return np.array([y.numpy() for _, y in batches]).reshape(epochs - start_epoch, steps, batch)
+
+    full = labels(2)
+    missing = np.prod([(classes * per_class - per_class - i) / (classes * per_class - i) for i in range(batch)])
+    expected = classes * (1 - missing)  # distinct classes in 32 draws without replacement
+    distinct = np.array([[len(set(b)) for b in epoch] for epoch in full])
+    assert abs(distinct.mean() - expected) < 1.0 and distinct.min() >= expected - 5
+    assert len(set(full[0].ravel())) == classes  # the first batches already span every class
+    assert (full[0] != full[1]).mean() > 0.8  # the two epochs are ordered differently
+    np.testing.assert_array_equal(labels(2, start_epoch=1), full[1:])  # a resumed epoch 1 is epoch 1
+    assert (labels(1, seed=2)[0] != full[0]).mean() > 0.8
+
+
+def test_a_file_that_is_not_an_image_is_named(tmp_path):
+    """A text file named like a JPEG stops training with a one-line error naming it, through Keras' fit too."""
+    import keras
+
+    root = write_jpeg_tree(tmp_path)
+    bad = root / "train" / "n02" / "x.JPEG"
+    bad.write_text("not a picture\n")
+    source = data.load("imagenet", data_dir=root, image_size=16)
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        for _ in data.train_dataset(source, batch_size=10, epochs=1):
+            pass
+    named = data.unreadable_image(raised.value)
+    assert isinstance(named, ValueError) and "\n" not in str(named)
+    assert str(named).startswith(f"{bad} is not a JPEG, PNG, GIF or BMP image")
+    assert data.unreadable_image(tf.errors.InvalidArgumentError(None, None, "another failure")) is None
+
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(data.UnreadableImageError, match=f"^{bad} is not a JPEG"):
+        with data.naming_unreadable_images():
+            model.fit(data.train_dataset(source, batch_size=10, epochs=1), verbose=0)
+    (root / "val" / "n01" / "notes.jpg").write_bytes(b"\x00" * 64)
+    source = data.load("imagenet", data_dir=root, image_size=16)
+    with pytest.raises(data.UnreadableImageError, match="notes.jpg is not a JPEG"):
+        with data.naming_unreadable_images():
+            list(data.eval_dataset(source, batch_size=4))

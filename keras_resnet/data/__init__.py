@@ -7,7 +7,8 @@
 from keras_resnet.data import cifar, digits, imagenet
 from keras_resnet.data.pipeline import (apply_eval_transform, augmented_examples, eval_dataset, eval_transform,
                                         steps_per_epoch, ten_crop_dataset, train_dataset)
-from keras_resnet.data.source import DatasetNotFoundError, DataSource
+from keras_resnet.data.source import (DatasetNotFoundError, DataSource, UnreadableImageError, naming_unreadable_images,
+                                      unreadable_image)
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet")
 
@@ -25,6 +26,6 @@ def load(name, data_dir=None, download=False, manual_dir=None, image_size=None):
     raise ValueError(f"Unknown dataset {name!r}: choose one of {', '.join(DATASETS)} (digits needs no download).")
 
 
-__all__ = ["DATASETS", "DataSource", "DatasetNotFoundError", "apply_eval_transform", "augmented_examples", "cifar",
-           "digits", "eval_dataset", "eval_transform", "imagenet", "load", "steps_per_epoch", "ten_crop_dataset",
-           "train_dataset"]
+__all__ = ["DATASETS", "DataSource", "DatasetNotFoundError", "UnreadableImageError", "apply_eval_transform",
+           "augmented_examples", "cifar", "digits", "eval_dataset", "eval_transform", "imagenet", "load",
+           "naming_unreadable_images", "steps_per_epoch", "ten_crop_dataset", "train_dataset", "unreadable_image"]

@@ -2,6 +2,13 @@
 
 Stateless randomness makes an epoch a pure function of ``(seed, epoch)``, so a resumed run sees exactly the images
 that an uninterrupted run would have seen. Images are float32 in [0, 255]; mean subtraction happens in the model.
+
+The ImageNet views (scale augmentation, evaluation's centre crop, the 10 crops) are computed as windows in source
+pixels from the image's shape alone: a JPEG is then decoded only inside the window
+(``tf.io.decode_and_crop_jpeg``) and only the ``size x size`` output pixels are resampled, at the positions where
+resizing the whole image and cropping it would have sampled them. The crops are therefore exactly those of
+"resize the shorter side, then crop" (same seeds, same offsets), at a fraction of the cost. Other formats (PNG, GIF,
+BMP) are decoded whole and take the same windows.
 """
 
 import tensorflow as tf
@@ -15,6 +22,17 @@ EVAL_RESIZE = 256 / 224
 PCA_EIGENVALUES = (0.2175, 0.0188, 0.0045)
 PCA_EIGENVECTORS = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
 PCA_STDDEV = 0.1
+# Windows shrunk by more than this factor are resampled with an antialiasing (area-weighted triangle) filter;
+# milder scalings use plain bilinear sampling, whose aliasing there is negligible and which is several times cheaper.
+ANTIALIAS_ABOVE = 2.0
+# Leading bytes of the encoded formats ``tf.io.decode_image`` reads.
+IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP"}
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+
+
+def is_image(image_bytes):
+    """Whether encoded bytes start like a JPEG, PNG, GIF or BMP file. -> bool scalar tensor."""
+    return tf.reduce_any([tf.strings.substr(image_bytes, 0, len(magic)) == magic for magic in IMAGE_SIGNATURES])
 
 
 def decode(image):
@@ -35,12 +53,19 @@ def cifar_train(image, seed, size=32, flip=True):
     return image
 
 
-def resize_shorter_side(image, side):
-    """Resizes so that the shorter side is ``side`` pixels, keeping the aspect ratio. -> float32."""
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+def shorter_side_size(shape, side):
+    """``(height, width)`` int32 of an image of ``shape`` ``(H, W)`` resized so that its shorter side is ``side``."""
+    shape = tf.cast(shape, tf.float32)
     scale = tf.cast(side, tf.float32) / tf.reduce_min(shape)
-    new_size = tf.cast(tf.round(shape * scale), tf.int32)
-    return tf.image.resize(image, tf.maximum(new_size, side), method="bilinear", antialias=True)
+    return tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), side)
+
+
+def resize_shorter_side(image, side):
+    """Resizes the whole image so that the shorter side is ``side`` pixels, keeping the aspect ratio (antialiased).
+
+    The reference that the windowed views reproduce. ``(H, W, 3)`` -> float32 ``(H', W', 3)``.
+    """
+    return tf.image.resize(image, shorter_side_size(tf.shape(image)[:2], side), method="bilinear", antialias=True)
 
 
 def pca_lighting(image, seed, stddev=PCA_STDDEV):
@@ -56,14 +81,100 @@ def random_shorter_side(seed, size=224):
     return tf.random.stateless_uniform((), seed, minval=low, maxval=high + 1, dtype=tf.int32)
 
 
+def random_crop_offset(resized, size, seed):
+    """The top-left corner ``(y, x)`` int32 of a uniformly random ``size`` crop of an image of shape ``resized``.
+
+    Draws exactly as ``tf.image.stateless_random_crop`` does on an ``(H', W', 3)`` image with the same seed.
+    """
+    limit = tf.concat([resized - size + 1, [1]], axis=0)
+    return (tf.random.stateless_uniform((3,), seed, maxval=tf.int32.max, dtype=tf.int32) % limit)[:2]
+
+
+class Views:
+    """``size x size`` views of an image resized to ``resized``, as sampling positions in source pixels.
+
+    ``offsets`` ``(n, 2)`` are the views' top-left corners in the resized image. Resizing ``(H, W)`` to ``(H', W')``
+    samples output pixel ``i`` at source position ``(i + 0.5) * H / H' - 0.5`` (pixel centres), so view ``k`` starts
+    at ``starts[k] = (offsets[k] + 0.5) * step - 0.5`` and advances ``step = (H / H', W / W')`` per pixel.
+    """
+
+    def __init__(self, shape, resized, offsets, size):
+        self.size = size
+        self.step = tf.cast(shape, tf.float32) / tf.cast(resized, tf.float32)
+        self.starts = (tf.cast(offsets, tf.float32) + 0.5) * self.step - 0.5
+        self.antialias = tf.reduce_max(self.step) > ANTIALIAS_ABOVE
+        # Source pixels the views read: their sampling range plus the filter's reach (one step when antialiased).
+        reach = tf.math.ceil(tf.maximum(self.step, 1.0)) + 1.0
+        low = tf.math.floor(tf.reduce_min(self.starts, axis=0) - reach)
+        high = tf.math.ceil(tf.reduce_max(self.starts, axis=0) + (size - 1) * self.step + reach) + 1.0
+        shape = tf.cast(shape, tf.int32)
+        self.origin = tf.clip_by_value(tf.cast(low, tf.int32), 0, shape)
+        self.extent = tf.clip_by_value(tf.cast(high, tf.int32), 0, shape) - self.origin
+
+    def resample(self, window):
+        """The views from the decoded window ``uint8 (h, w, 3)`` at ``origin``. -> float32 ``(n, size, size, 3)``.
+
+        ``ScaleAndTranslate`` with the triangle kernel is the op behind ``tf.image.resize``: without antialiasing it
+        samples bilinearly (clamped at the edges), with it the kernel widens to the step; here it samples each view
+        at its sub-pixel start.
+        """
+        image, scale = window[None], 1.0 / self.step
+        starts = tf.unstack(self.starts - tf.cast(self.origin, tf.float32), num=self.starts.shape[0])
+
+        def views(antialias):
+            return lambda: tf.concat([tf.raw_ops.ScaleAndTranslate(
+                images=image, size=[self.size, self.size], scale=scale, translation=0.5 - (start + 0.5) * scale,
+                kernel_type="triangle", antialias=antialias) for start in starts], axis=0)
+        return tf.cond(self.antialias, views(True), views(False))
+
+
+def decode_views(image, views_of_shape):
+    """Decodes only the window that the views need and resamples them. -> float32 ``(n, size, size, 3)``.
+
+    ``image``: encoded bytes (JPEG: only the window is decoded; other formats whole) or a uint8 ``(H, W, 3)``
+    image; ``views_of_shape``: ``(H, W)`` int32 -> ``Views``.
+    """
+    if image.dtype != tf.string:
+        views = views_of_shape(tf.shape(image)[:2])
+        return views.resample(tf.slice(image, tf.concat([views.origin, [0]], 0), tf.concat([views.extent, [3]], 0)))
+
+    def jpeg():
+        views = views_of_shape(tf.image.extract_jpeg_shape(image)[:2])
+        window = tf.concat([views.origin, views.extent], axis=0)
+        return views.resample(tf.io.decode_and_crop_jpeg(image, window, channels=3))
+
+    def other():
+        return decode_views(decode(image), views_of_shape)
+
+    return tf.cond(tf.strings.substr(image, 0, len(JPEG_SIGNATURE)) == JPEG_SIGNATURE, jpeg, other)
+
+
 def imagenet_train(image, seed, size=224, flip=True):
-    """[He16] Sec. 3.4: shorter side random in [256, 480] (for 224), random crop, flip, PCA lighting. -> float32."""
+    """[He16] Sec. 3.4: shorter side random in [256, 480] (for 224), random crop, flip, PCA lighting. -> float32.
+
+    The crop is that of ``tf.image.stateless_random_crop`` on the resized image, decoded and resampled only inside
+    its window (see the module docstring).
+    """
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    image = resize_shorter_side(decode(image), random_shorter_side(seeds[0], size))
-    image = tf.image.stateless_random_crop(image, (size, size, 3), seed=seeds[1])
+
+    def views(shape):
+        resized = shorter_side_size(shape, random_shorter_side(seeds[0], size))
+        return Views(shape, resized, random_crop_offset(resized, size, seeds[1])[None], size)
+
+    image = decode_views(image, views)[0]
     if flip:
         image = tf.image.stateless_random_flip_left_right(image, seed=seeds[2])
     return tf.clip_by_value(pca_lighting(image, seeds[3]), 0.0, 255.0)
+
+
+def _eval_views(size, corners):
+    def views(shape):
+        resized = shorter_side_size(shape, round(size * EVAL_RESIZE))
+        height, width = resized[0] - size, resized[1] - size
+        offsets = [(0, 0), (0, width), (height, 0), (height, width)] if corners else []
+        return Views(shape, resized, tf.stack([tf.stack(o) for o in offsets] + [tf.stack([height // 2, width // 2])]),
+                     size)
+    return views
 
 
 def center_crop(image, size):
@@ -73,8 +184,11 @@ def center_crop(image, size):
 
 
 def imagenet_eval(image, size=224):
-    """Shorter side resized to 256 (for 224), centre ``size`` crop. -> float32 ``(size, size, 3)``."""
-    return center_crop(resize_shorter_side(decode(image), round(size * EVAL_RESIZE)), size)
+    """Shorter side resized to 256 (for 224), centre ``size`` crop (decoded and resampled in its window only).
+
+    -> float32 ``(size, size, 3)``.
+    """
+    return decode_views(image, _eval_views(size, corners=False))[0]
 
 
 def ten_crops(image, size):
@@ -87,8 +201,10 @@ def ten_crops(image, size):
 
 
 def imagenet_ten_crop(image, size=224):
-    """Resize the shorter side to 256 (for 224), then ``ten_crops``. -> float32 ``(10, size, size, 3)``."""
-    return ten_crops(resize_shorter_side(decode(image), round(size * EVAL_RESIZE)), size)
+    """The ``ten_crops`` of the image with its shorter side resized to 256 (for 224), each resampled from the
+    decoded window of the five crops. -> float32 ``(10, size, size, 3)``."""
+    crops = decode_views(image, _eval_views(size, corners=True))
+    return tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
 
 
 def cifar_ten_crop(image, size=32):

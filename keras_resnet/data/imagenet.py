@@ -7,6 +7,10 @@ Folder layout (what most users have on disk)::
 Otherwise ``DATA_DIR`` is a TFDS data dir; with ``manual_dir`` (the folder holding ``ILSVRC2012_img_train.tar`` and
 ``ILSVRC2012_img_val.tar``) TFDS prepares the dataset there first. Images stay encoded until the pipeline decodes
 them in parallel.
+
+Every training epoch orders the whole split before anything is read: a folder's ``(path, label)`` list is permuted
+(``tf.random.experimental.index_shuffle``, a pure function of the epoch seed, no buffer), then the files are read in
+parallel; TFDS record files are shuffled per epoch and their examples mixed in a buffer.
 """
 
 import os
@@ -14,15 +18,18 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.data.source import DataSource, DatasetNotFoundError
+from keras_resnet.data import augment
+from keras_resnet.data.source import NOT_AN_IMAGE, DataSource, DatasetNotFoundError
 
 # Per-channel RGB mean of the ImageNet training set, in [0, 255] (the mean behind the published Caffe weights).
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], "float32")
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 VAL_FOLDERS = ("val", "validation")
+# TFDS examples of the shuffled record files are mixed through a buffer of this many encoded images.
+TFDS_SHUFFLE_BUFFER = 10_000
 
 
-def _list_tree(folder, class_names=None):
+def list_tree(folder, class_names=None):
     """``(paths, labels, class names)`` of a one-sub-folder-per-class tree."""
     class_names = class_names or sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     paths, labels = [], []
@@ -36,25 +43,43 @@ def _list_tree(folder, class_names=None):
 
 
 def _read(path, label):
-    return tf.io.read_file(path), label
+    """A file's bytes, checked to be an image: a failure carries the path (see ``source.unreadable_image``)."""
+    contents = tf.io.read_file(path)
+    check = tf.debugging.Assert(augment.is_image(contents), [NOT_AN_IMAGE, path])
+    with tf.control_dependencies([check]):
+        return tf.identity(contents), label
+
+
+def _shuffled_reader(paths, labels):
+    """``epoch_seed -> dataset`` of ``(bytes, label)``: the whole list permuted, then the files read in parallel."""
+    paths, labels = tf.constant(paths), tf.constant(labels)
+    last = int(paths.shape[0]) - 1
+
+    def epoch(epoch_seed):
+        seed = tf.constant([epoch_seed, 0], tf.int64)
+        return tf.data.Dataset.range(last + 1).map(
+            lambda index: _read(*(tensor[tf.random.experimental.index_shuffle(index, seed, last)]
+                                  for tensor in (paths, labels))),
+            num_parallel_calls=tf.data.AUTOTUNE)
+    return epoch
 
 
 def _from_tree(data_dir, image_size):
     val_dir = next((os.path.join(data_dir, name) for name in VAL_FOLDERS
                     if os.path.isdir(os.path.join(data_dir, name))), None)
-    train_paths, train_labels, class_names = _list_tree(os.path.join(data_dir, "train"))
+    train_paths, train_labels, class_names = list_tree(os.path.join(data_dir, "train"))
     if not train_paths or val_dir is None:
         raise DatasetNotFoundError(
             f"The JPEG tree in {data_dir!r} is incomplete: it needs train/<class>/*.JPEG and val/<class>/*.JPEG "
             f"(found {len(train_paths)} training images, validation folder: {val_dir or 'none'}).")
-    val_paths, val_labels, _ = _list_tree(val_dir, class_names)
+    val_paths, val_labels, _ = list_tree(val_dir, class_names)
 
     def split(paths, labels):
         return tf.data.Dataset.from_tensor_slices((paths, labels)).map(_read, num_parallel_calls=tf.data.AUTOTUNE)
 
     return DataSource("imagenet", split(train_paths, train_labels), split(val_paths, val_labels),
                       len(train_paths), len(val_paths), class_names, image_size, "imagenet", IMAGENET_MEAN_RGB,
-                      encoded=True)
+                      encoded=True, shuffle_train=_shuffled_reader(train_paths, train_labels))
 
 
 def _from_tfds(data_dir, manual_dir, image_size):
@@ -75,9 +100,16 @@ def _from_tfds(data_dir, manual_dir, image_size):
             "(TFDS then prepares the dataset in --data-dir), or pass --data-dir to a folder with train/<class>/ "
             "and val/<class>/ JPEG sub-folders.") from error
     info = builder.info
+
+    def shuffle_train(epoch_seed):
+        records = builder.as_dataset(split="train", as_supervised=True, shuffle_files=True,
+                                     decoders={"image": tfds.decode.SkipDecoding()},
+                                     read_config=tfds.ReadConfig(shuffle_seed=epoch_seed))
+        return records.shuffle(TFDS_SHUFFLE_BUFFER, seed=epoch_seed, reshuffle_each_iteration=False)
+
     return DataSource("imagenet", splits[0], splits[1], info.splits["train"].num_examples,
                       info.splits["validation"].num_examples, info.features["label"].names, image_size, "imagenet",
-                      IMAGENET_MEAN_RGB, encoded=True)
+                      IMAGENET_MEAN_RGB, encoded=True, shuffle_train=shuffle_train)
 
 
 def load(data_dir=None, manual_dir=None, image_size=224):

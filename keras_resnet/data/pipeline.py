@@ -1,9 +1,10 @@
 """tf.data input pipelines over a ``DataSource``: training epochs, evaluation, 10-crop testing.
 
-Training data is a pure function of ``(seed, epoch)``: each epoch shuffles with its own seed and augments every
-image with a stateless seed ``(seed + epoch, index)``. A run resumed at epoch ``k`` (``start_epoch=k``) therefore
-sees the same batches as an uninterrupted run. Decoding and augmentation run in parallel (AUTOTUNE) and batches
-are prefetched; order is kept (``deterministic``) unless asked otherwise.
+Training data is a pure function of ``(seed, epoch)``: each epoch orders the whole training split with its own seed
+(``DataSource.train_epoch``) and augments every image with a stateless seed ``(seed + epoch, index)``. A run
+resumed at epoch ``k`` (``start_epoch=k``) therefore sees the same batches as an uninterrupted run. Reading,
+decoding and augmentation run in parallel (AUTOTUNE) and batches are prefetched; order is kept (``deterministic``)
+unless asked otherwise.
 """
 
 import functools
@@ -13,8 +14,6 @@ import tensorflow as tf
 from keras_resnet.data import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
-# In-memory datasets are shuffled whole; streams of encoded images through a buffer of this many examples.
-STREAM_SHUFFLE_BUFFER = 10_000
 
 
 def _augmenter(source):
@@ -76,14 +75,13 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
     full_epoch = steps_per_epoch(source, batch_size)
     steps = min(steps or full_epoch, full_epoch)
     train_augment = _augmenter(source)
-    buffer = source.num_train if not source.encoded else min(source.num_train, STREAM_SHUFFLE_BUFFER)
 
     if start_epoch >= epochs:
         raise ValueError(f"No epochs left to train: start_epoch={start_epoch}, epochs={epochs}")
 
     def one_epoch(epoch):  # Python-int seeds: the epoch's data depends on (seed, epoch) only
         epoch_seed = seed * 1_000_003 + epoch
-        data = source.train.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False).enumerate()
+        data = source.train_epoch(epoch_seed).enumerate()
         data = data.map(lambda index, example: (
             train_augment(example[0], tf.stack([tf.constant(epoch_seed, tf.int64), index])), example[1]),
             num_parallel_calls=AUTOTUNE)

@@ -4,14 +4,50 @@ TensorFlow-only (tf.data). A source holds unbatched, unshuffled ``(image, label)
 the paper uses for it, and the preprocessing numbers (the training-set mean) that the model stores.
 """
 
+import contextlib
 import dataclasses
+import re
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
 
+# The first item of the failed in-graph check on a file that is not an image; the second item is its path.
+NOT_AN_IMAGE = "keras_resnet: not an image:"
+
+
 class DatasetNotFoundError(ValueError):
     """The data is not where it was looked for; the message says where, and how to get it."""
+
+
+class UnreadableImageError(ValueError):
+    """A file in an image folder is not an image; the message names the file and the fix."""
+
+
+def unreadable_image(error):
+    """The ``UnreadableImageError`` behind a pipeline's ``tf.errors.InvalidArgumentError``, or ``None``.
+
+    The image-folder reader checks each file's leading bytes in the graph and fails with its path; TensorFlow reports
+    that deep inside a long message, from wherever the dataset was iterated (``fit``, ``evaluate``, a loop).
+    """
+    match = re.search(re.escape(NOT_AN_IMAGE) + r"\] \[(.+?)\]\s*$", str(error), re.MULTILINE)
+    if match is None:
+        return None
+    return UnreadableImageError(f"{match.group(1)} is not a JPEG, PNG, GIF or BMP image: remove it from the "
+                                "image folder or replace it with the image.")
+
+
+@contextlib.contextmanager
+def naming_unreadable_images():
+    """Re-raises a failed image check inside the block as a one-line ``UnreadableImageError`` (a ``ValueError``)."""
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        named = unreadable_image(error)
+        if named is None:
+            raise
+        raise named from None
 
 
 @dataclasses.dataclass
@@ -29,6 +65,8 @@ class DataSource:
         mean: the training-set mean in [0, 255]: per pixel ``(H, W, 3)`` or per channel ``(3,)``.
         flip: random horizontal flips in training (off for the digits: a mirrored digit is another symbol).
         encoded: images are encoded bytes (decoded inside the pipeline).
+        shuffle_train: how one epoch orders the training split: a function ``epoch_seed (int) -> dataset`` of
+            ``(image, label)``; ``None``: ``train`` shuffled whole, in memory (see ``train_epoch``).
     """
 
     name: str
@@ -42,6 +80,7 @@ class DataSource:
     mean: np.ndarray
     flip: bool = True
     encoded: bool = False
+    shuffle_train: Callable[[int], tf.data.Dataset] | None = None
 
     @property
     def num_classes(self):
@@ -50,6 +89,12 @@ class DataSource:
     @property
     def image_shape(self):
         return (self.image_size, self.image_size, 3)
+
+    def train_epoch(self, epoch_seed):
+        """The training split in the order of the epoch whose seed is ``epoch_seed``: a pure function of it."""
+        if self.shuffle_train is not None:
+            return self.shuffle_train(epoch_seed)
+        return self.train.shuffle(self.num_train, seed=epoch_seed, reshuffle_each_iteration=False)
 
 
 def from_arrays(name, train, test, class_names, flip=True):

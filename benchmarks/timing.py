@@ -1,0 +1,42 @@
+"""Timing helpers the benchmarks share: median step time, images/s of a dataset, alternating rounds."""
+
+import time
+
+import numpy as np
+
+
+def median_seconds(call, repeats, warmup=3):
+    """Median seconds of ``call()`` over ``repeats`` runs, after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def dataset_images_per_second(dataset, batches):
+    """Images/s of iterating ``batches`` batches of ``(images, labels)``, after a first untimed batch (tracing and
+    the first fill of the prefetch buffers)."""
+    iterator = iter(dataset)
+    next(iterator)
+    start, count = time.perf_counter(), 0
+    for _ in range(batches):
+        images, _ = next(iterator)
+        count += int(images.shape[0])
+    return count / (time.perf_counter() - start)
+
+
+def alternate(measurements, rounds):
+    """Runs every ``name -> measure()`` once per round, in turn, and keeps each one's best (largest) result.
+
+    Alternating spreads the machine's slow moments (other processes, thermal state) over all contenders instead of
+    penalising whichever ran during them; the best round is the least disturbed one.
+    """
+    best = {name: float("-inf") for name in measurements}
+    for _ in range(rounds):
+        for name, measure in measurements.items():
+            best[name] = max(best[name], measure())
+    return best
