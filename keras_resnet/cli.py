@@ -32,22 +32,23 @@ def format_table(rows, columns):
 
 
 def summary_rows(names, input_size=None):
-    """One row per network: family, depth, block, shortcut, pre-activation, parameters, FLOPs."""
+    """One row per network: family, depth, block, shortcut, pre-activation, parameters, FLOPs, weights tags."""
     from keras_resnet.architectures import FAMILIES
-    from keras_resnet.registry import build, resolve
+    from keras_resnet.registry import build, spec
     from keras_resnet.stats import model_stats
+    from keras_resnet.weight_records import tags
 
     rows = []
     for name in names:
-        entry = resolve(name)
-        size = input_size or FAMILIES[entry.family].input_size
-        model = build(name, input_shape=(size, size, 3))
-        stats = model_stats(model)
+        arch = spec(name)
+        size = input_size or FAMILIES[arch.family].input_size
+        stats = model_stats(build(name, input_shape=(size, size, 3)))
         rows.append({
-            "name": name, "family": entry.family, "depth": entry.depth, "block": entry.default("block"),
-            "shortcut": entry.default("shortcut"), "preact": "yes" if entry.default("preact") else "no",
+            "name": name, "family": arch.family, "depth": arch.depth, "block": arch.block,
+            "shortcut": arch.shortcut, "preact": "yes" if arch.preact else "no",
             "input": f"{size}x{size}", "params": f"{stats['params']:,}",
             "params (M)": f"{stats['trainable_params'] / 1e6:.2f}", "GFLOPs": f"{stats['flops'] / 1e9:.3f}",
+            "weights": " ".join(tags(name)) or "-",
         })
     return rows
 
@@ -56,7 +57,8 @@ def _summary(args):
     from keras_resnet.registry import list_models
 
     names = args.names or list_models()
-    columns = ["name", "family", "depth", "block", "shortcut", "preact", "input", "params", "params (M)", "GFLOPs"]
+    columns = ["name", "family", "depth", "block", "shortcut", "preact", "input", "params", "params (M)", "GFLOPs",
+               "weights"]
     print(format_table(summary_rows(names, args.input_size), columns))
     print("\nparams: all weights (BN statistics included); params (M): trainable, as [He16] counts; "
           "GFLOPs: multiply-adds of one image.")
@@ -246,6 +248,7 @@ def build_parser():
 
     train = commands.add_parser("train", help="train a network with the paper's recipe (tf.distribute, resumable)")
     add_arguments(train)
+    parser.train_parser = train  # main() sets a named experiment's values as its defaults
     train.set_defaults(run=_train)
 
     export = commands.add_parser("export", help="SavedModel for TF Serving, or TFLite/LiteRT with a parity report")
@@ -378,7 +381,13 @@ def _run(command, run, args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, _ = parser.parse_known_args(argv)
+    if getattr(args, "experiment", None) and args.command == "train":
+        from keras_resnet.training.config import EXPERIMENTS
+
+        parser.train_parser.set_defaults(**EXPERIMENTS[args.experiment])
+    args = parser.parse_args(argv)
     return _run(args.command, args.run, args)
 
 
@@ -389,13 +398,12 @@ def tune_main(argv=None, dataset="cifar10", description=None):
     return _run("tune", _tune, args)
 
 
-def train_main(argv=None, dataset="cifar10", model="resnet20", description=None):
-    """The training recipes' entry point: ``keras-resnet train`` with other defaults and help text."""
-    from keras_resnet.training.config import add_arguments
+def train_main(argv=None, experiment="cifar10_resnet20", description=None):
+    """The training recipes' entry point: ``keras-resnet train`` with a named experiment's defaults and help text."""
+    from keras_resnet.training.config import add_arguments, parse_args
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    args = add_arguments(parser, dataset=dataset, model=model).parse_args(argv)
-    return _run("train", _train, args)
+    return _run("train", _train, parse_args(add_arguments(parser, experiment), argv))
 
 
 if __name__ == "__main__":

@@ -138,12 +138,12 @@ def convert(state_dict_or_path, model_name, **options):
         state = {key: np.asarray(value) for key, value in state_dict_or_path.items()}
     else:
         raise ValueError(f"convert takes a checkpoint path or a state dict, got {type(state_dict_or_path).__name__}")
-    entry = registry.resolve(model_name)
-    if entry.options.get("preact") or entry.options.get("shortcut") == "none":
+    base = registry.spec(model_name)
+    if base.preact or not base.residual:
         raise ValueError(f"{model_name!r} has no PyTorch layout to convert from: checkpoints convert to the "
                          "post-activation ResNets (resnet18 .. resnet152 for torchvision/timm, resnet20 .. resnet1202 "
                          "for the CIFAR reference)")
-    family = entry.family
+    family = base.family
     layout = layout_options(family, state)
     conflicts = sorted(key for key, value in options.items() if key in layout and value != layout[key])
     if conflicts:

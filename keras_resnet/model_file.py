@@ -49,9 +49,30 @@ def resolve_preprocessing(model, preprocessing="auto"):
         return preprocessing
     if any(layer.name in ("mean_subtraction", "preprocessing") for layer in model.layers):
         return "none"
-    if model.output.shape[-1] == 1000 and model.name.startswith("resnet"):
-        return "tf" if model.name.endswith("v2") else "caffe"
-    return "none"
+    return published_preprocessing(model)
+
+
+def published_preprocessing(model):
+    """The keras.applications mode (``"caffe"``, ``"tf"``) of the published ImageNet weights whose architecture
+    ``model`` has (its ``ArchSpec``), or ``"none"``. Models saved before specs existed are recognised by name."""
+    from keras_resnet.network import spec_of
+    from keras_resnet.spec import parse_name
+    from keras_resnet.weight_records import find
+
+    if model.output.shape[-1] != 1000:
+        return "none"
+    spec = spec_of(model)
+    if spec is None:  # a model from before specs: its name, if it is one of ours
+        parsed = parse_name(model.name)
+        if parsed is None or parsed[0] != "resnet":
+            return "none"
+        from keras_resnet.registry import spec as registered
+
+        spec = registered(model.name)
+    record = find(spec.name, "imagenet")
+    if record is None or record.layout != "keras" or record.spec != spec:
+        return "none"
+    return "tf" if spec.preact else "caffe"
 
 
 def class_names(model, metadata=None, labels_file=None):

@@ -198,7 +198,7 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
         metadata = model_file.run_metadata(path)
     else:
         try:
-            registry.resolve(path)
+            registry.spec(path)
         except ValueError as error:
             raise ValueError(f"{path!r} is neither a model file, a SavedModel folder nor a registered network. "
                              f"{error}") from None

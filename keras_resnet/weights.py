@@ -28,29 +28,33 @@ def _looks_like_tag(weights):
     return isinstance(weights, str) and not os.path.exists(weights) and not any(c in weights for c in "./\\")
 
 
-def check_weights_argument(weights, name, include_top, classes, custom_options):
-    """Validates ``weights`` before anything is built, with errors that name the fix.
+def check_weights_argument(weights, spec, include_top, classes):
+    """Validates ``weights`` before anything is built, with errors that name the fix; returns the weights record
+    of a tag (``None`` for no weights or a file).
 
     Args:
         weights: ``None``, a weights tag (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``: see
             ``weight_records.list_weights``) or a path to a weights file.
-        name: registry name of the architecture the weights are for.
+        spec: the ``ArchSpec`` to build; a tag's weights need the spec they were trained with.
         include_top: whether the classifier is built.
         classes: number of classes of the classifier.
-        custom_options: options that change the architecture away from the published one (``{"shortcut": "A"}``).
     """
     if weights is None:
-        return
+        return None
+    name = spec.name
     record = weight_records.find(name, weights)
     if record is not None:
-        if custom_options:
+        published = record.spec
+        custom = [f"{key}={getattr(spec, key)!r} (published: {getattr(published, key)!r})"
+                  for key in spec.to_config() if getattr(spec, key) != getattr(published, key)]
+        if custom:
             raise ValueError(f"The published {weights} weights of '{name}' are for its published architecture; "
-                             f"remove the options {sorted(custom_options)} or use weights=None.")
+                             f"remove the options {', '.join(custom)} or use weights=None.")
         if include_top and classes != record.classes:
             raise ValueError(f"weights={weights!r} with include_top=True has {record.classes} classes, got "
                              f"classes={classes}: pass include_top=False to put your own classifier on top, "
                              "or weights=None.")
-        return
+        return record
     if _looks_like_tag(weights):
         known = weight_records.tags(name)
         where = (f"its tags are {', '.join(map(repr, known))}" if known else

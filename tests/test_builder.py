@@ -5,6 +5,7 @@ import pytest
 
 import keras_resnet
 from keras_resnet.builder import ResNet, cifar_resnet, imagenet_resnet
+from keras_resnet.spec import ArchSpec
 from keras_resnet.stats import model_stats
 
 # [He16] Table 6 parameters, with the paper's rounding (decimals).
@@ -89,7 +90,7 @@ def test_generic_entry_points():
     assert imagenet_resnet(18, input_shape=(32, 32, 3)).name == "resnet18"
     assert cifar_resnet(50).get_layer("conv4_block8_out").output.shape == (None, 8, 8, 64)  # CIFAR depth 50 (n=8)
     assert cifar_resnet(86).output.shape == (None, 10)
-    custom = ResNet("cifar", "bottleneck", (1, 2, 1), shortcut="C", preact=True, name="tiny")
+    custom = ResNet(ArchSpec("cifar", "bottleneck", (1, 2, 1), shortcut="C", preact=True), name="tiny")
     assert custom.output.shape == (None, 10) and custom.name == "tiny"
 
 
@@ -141,7 +142,7 @@ def test_other_bad_options():
 
 def test_shortcut_none_means_the_default_everywhere():
     """``shortcut=None`` is the family's option (A for CIFAR nets) in ``build`` as in ``ResNet``."""
-    for model in (keras_resnet.build("resnet20", shortcut=None), keras_resnet.ResNet("cifar", "basic", (3, 3, 3))):
+    for model in (keras_resnet.build("resnet20", shortcut=None), cifar_resnet(20, shortcut=None)):
         assert any(isinstance(layer, keras_resnet.ZeroPadShortcut) for layer in model.layers)
     with pytest.raises(ValueError, match=r"built of bottleneck blocks"):
         keras_resnet.build("resnet50", block="basic")

@@ -31,7 +31,8 @@ import tensorflow as tf
 from keras_resnet import data as data_lib
 from keras_resnet import files
 from keras_resnet import registry
-from keras_resnet.builder import normalize_shortcut
+from keras_resnet.builder import ResNet
+from keras_resnet.network import ResNetModel
 from keras_resnet.training import callbacks as callbacks_lib
 from keras_resnet.training import distribute
 from keras_resnet.metrics import TopKError
@@ -94,24 +95,31 @@ def make_deterministic():
     return True
 
 
-def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False, shortcut=None, width=1):
-    """The network ``name`` for ``source``: raw ``[0, 255]`` images in, class probabilities out.
+def run_spec(config):
+    """The ``ArchSpec`` a ``TrainConfig`` trains: the registered ``config.model`` with the config's architecture
+    options (``shortcut``, ``width``, ``bn_momentum``) where they are given."""
+    options = {key: getattr(config, key) for key in ("shortcut", "width", "bn_momentum")
+               if getattr(config, key) is not None}
+    return registry.spec(config.model).replace(**options)
+
+
+def build_model(spec, source, weight_decay=1e-4, sync_bn=False):
+    """The network of ``spec`` (an ``ArchSpec``, or a registry name) for ``source``: raw ``[0, 255]`` images in,
+    class probabilities out.
 
     The first layer subtracts the training-set mean and divides by 255 (a ``Normalization`` layer holding the
-    numbers), so that evaluation, export and serving see the same preprocessing as training.
+    numbers), so that evaluation, export and serving see the same preprocessing as training. The model is a
+    ``ResNetModel`` carrying ``spec``.
     Shapes: ``(batch, S, S, 3) -> (batch, classes)``.
     """
+    spec = registry.spec(spec) if isinstance(spec, str) else spec
     inputs = keras.Input(source.image_shape, name="image")
     per_pixel = np.ndim(source.mean) == 3
     x = keras.layers.Normalization(axis=(-3, -2, -1) if per_pixel else -1, mean=source.mean,
                                    variance=np.full(np.shape(source.mean), PIXEL_SCALE ** 2, "float32"),
                                    name="mean_subtraction")(inputs)
-    options = {"shortcut": normalize_shortcut(shortcut)} if shortcut else {}
-    if width != 1:
-        options["width"] = width
-    model = registry.build(name, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay,
-                           bn_momentum=bn_momentum, sync_bn=sync_bn, **options)
-    return keras.Model(inputs, model.output, name=model.name)
+    network = ResNet(spec, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay, sync_bn=sync_bn)
+    return ResNetModel(inputs, network.output, spec=spec, name=network.name)
 
 
 def history_rows(run_dir):
@@ -139,7 +147,7 @@ def evaluate_ten_crop(model, source, batch_size):
 
 
 # What defines a run's network and data: a rerun of the same folder must agree on all of these.
-IDENTITY = ("model", "dataset", "image_size", "bn_momentum", "sync_bn", "shortcut", "width")
+IDENTITY = ("model", "spec", "dataset", "image_size", "sync_bn")
 # How it is trained: an interrupted run may resume with other values (a lower --lr after a divergence, say).
 TRAINING = ("global_batch_size", "steps_per_epoch", "learning_rate", "momentum", "weight_decay", "schedule", "warmup",
             "seed", "replicas")
@@ -163,10 +171,7 @@ class Run:
         self.recipe = RECIPES[DATASET_RECIPE.get(config.dataset, "cifar")]
         if config.dataset not in DATASET_RECIPE:
             data_lib.load(config.dataset)  # raises the clear unknown-dataset error
-        self.entry = registry.resolve(config.model)
-        self.entry.layout()  # bad depths fail here
-        if config.shortcut:
-            normalize_shortcut(config.shortcut)
+        self.spec = run_spec(config)  # bad names, depths and options fail here
         if config.deterministic:
             make_deterministic()
         self.output_dir = config.output_dir or default_output_dir(config.model)
@@ -199,8 +204,8 @@ class Run:
         self.learning_rate = scaled_learning_rate(self.recipe, config.learning_rate or self.recipe.learning_rate,
                                                   self.batch)
         self.warmup = config.warmup if config.warmup is not None else (
-            DATASET_RECIPE.get(config.dataset) == "cifar" and self.entry.family == "cifar"
-            and self.entry.depth >= self.recipe.warmup_min_depth)
+            DATASET_RECIPE.get(config.dataset) == "cifar" and self.spec.family == "cifar"
+            and self.spec.depth >= self.recipe.warmup_min_depth)
         self.throughput = callbacks_lib.Throughput(self.batch)
         self.train_seconds = 0.0
         self.finished = self._check_identity()
@@ -209,12 +214,12 @@ class Run:
     def identity(self):
         """The resolved settings of this run (``IDENTITY`` and ``TRAINING``), as written to ``run.json``."""
         config = self.config
-        return {"model": config.model.lower(), "dataset": self.source.name, "image_size": self.source.image_size,
+        return {"model": config.model.lower(), "spec": self.spec.to_config(), "dataset": self.source.name,
+                "image_size": self.source.image_size,
                 "global_batch_size": self.batch, "steps_per_epoch": self.steps, "learning_rate": self.learning_rate,
                 "momentum": config.momentum, "weight_decay": config.weight_decay, "schedule": self.schedule,
-                "warmup": bool(self.warmup), "bn_momentum": config.bn_momentum, "sync_bn": config.sync_bn,
-                "shortcut": normalize_shortcut(config.shortcut or self.entry.default("shortcut")),
-                "width": config.width, "seed": config.seed, "replicas": self.strategy.num_replicas_in_sync}
+                "warmup": bool(self.warmup), "sync_bn": config.sync_bn, "seed": config.seed,
+                "replicas": self.strategy.num_replicas_in_sync}
 
     def _check_identity(self):
         """The summary of the finished run in this folder (``None`` if none); refuses a folder of another run.
@@ -262,18 +267,20 @@ class Run:
 
     @property
     def hparams(self):
+        """The TensorBoard HParams of the run: the spec's fields (``spec/...``) and the training settings."""
         identity = self.identity
+        spec = {f"spec/{key}": str(value) if isinstance(value, list) else value
+                for key, value in identity["spec"].items()}
         return {"model": identity["model"], "dataset": identity["dataset"], "batch_size": self.batch,
                 "learning_rate": self.learning_rate, "epochs": self.epochs, "weight_decay": identity["weight_decay"],
                 "schedule": self.schedule, "warmup": identity["warmup"], "sync_bn": identity["sync_bn"],
-                "replicas": identity["replicas"], "shortcut": identity["shortcut"], "width": identity["width"]}
+                "replicas": identity["replicas"], **spec}
 
     def build_model(self):
         """The network for this run, built and compiled (SGD with the recipe's schedule) under the strategy."""
         config = self.config
         with self.strategy.scope():
-            model = build_model(config.model, self.source, config.weight_decay, config.bn_momentum, config.sync_bn,
-                                config.shortcut, config.width)
+            model = build_model(self.spec, self.source, config.weight_decay, config.sync_bn)
             lr = step_schedule(self.recipe, self.learning_rate, self.epochs * self.steps, self.warmup) \
                 if self.schedule == "step" else self.learning_rate
             metrics = [TopKError(1)] + ([TopKError(5)] if self.source.num_classes >= 100 else [])
