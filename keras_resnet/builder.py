@@ -59,8 +59,10 @@ def _head(x, include_top, pooling, classes, classifier_activation, config):
     x = final_activation(x, config)
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(data_format=config.data_format, name="avg_pool")(x)
-        return keras.layers.Dense(classes, activation=classifier_activation,
-                                  kernel_regularizer=config.regularizer(), name="predictions")(x)
+        # float32 whatever the dtype policy: mixed-precision outputs and losses stay float32 (softmax in 16 bits
+        # saturates).
+        return keras.layers.Dense(classes, activation=classifier_activation, kernel_regularizer=config.regularizer(),
+                                  dtype="float32", name="predictions")(x)
     if pooling == "avg":
         return keras.layers.GlobalAveragePooling2D(data_format=config.data_format, name="avg_pool")(x)
     if pooling == "max":

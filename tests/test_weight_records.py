@@ -82,8 +82,8 @@ def test_imagenet_tag_downloads_converts_caches_and_loads(cache, monkeypatch, tm
     state = torchvision_state(18, rng)
     save_zip(state, tmp_path / "resnet18.pth")
     published = _publish(monkeypatch, "resnet18", "imagenet", tmp_path / "resnet18.pth")
-    model = keras_resnet.ResNet18(weights="imagenet", input_shape=(64, 64, 3), classifier_activation=None)
-    x = rng.normal(size=(2, 64, 64, 3)).astype(np.float32)
+    model = keras_resnet.ResNet18(weights="imagenet", classifier_activation=None)  # 224 x 224, as keras requires
+    x = rng.normal(size=(1, 224, 224, 3)).astype(np.float32)
     expected = torchvision_forward(state, x.transpose(0, 3, 1, 2).astype(np.float64), 18)
     np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-4, rtol=0)
     assert model.get_layer("conv1_bn").epsilon == 1e-5  # the record's architecture was built
@@ -94,7 +94,7 @@ def test_imagenet_tag_downloads_converts_caches_and_loads(cache, monkeypatch, tm
         raise AssertionError("converted twice")
 
     monkeypatch.setattr("keras_resnet.convert.convert", no_conversion)
-    again = keras_resnet.ResNet18(weights="imagenet", input_shape=(64, 64, 3), classifier_activation=None)
+    again = keras_resnet.ResNet18(weights="imagenet", classifier_activation=None)
     np.testing.assert_allclose(np.asarray(again(x)), expected, atol=1e-4, rtol=0)
 
 
