@@ -21,6 +21,7 @@ import re
 import keras
 import numpy as np
 
+from keras_resnet import files
 from keras_resnet import registry
 from keras_resnet.checkpoints import read_state_dict
 from keras_resnet.weight_records import CIFAR_REFERENCE_LAYOUT, TORCHVISION_LAYOUT
@@ -170,16 +171,6 @@ def convert_checkpoint(path, model_name, output_path, **options):
     else:
         raise ValueError(f"The output must end in .keras (whole model) or .weights.h5 (weights), got {output_path!r}")
     model = convert(path, model_name, **options)
-    folder = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(output_path)}.{os.getpid()}.tmp{suffix}")
-    try:
-        if suffix == ".keras":
-            model.save(temporary)
-        else:
-            model.save_weights(temporary)
-        os.replace(temporary, output_path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with files.atomic_path(output_path) as temporary:
+        (model.save if suffix == ".keras" else model.save_weights)(temporary)
     return output_path
