@@ -146,7 +146,7 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
 
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
     with _deep_graph(12 * sum(spec.blocks) + 100):  # at most about 12 layers a block
-        model = ResNetModel(source, x, spec=spec, name=name)
+        model = ResNetModel(source, x, spec=spec, weights_tag=record.tag if record is not None else None, name=name)
     return weights_lib.load_weights(model, weights, spec.name, include_top)
 
 

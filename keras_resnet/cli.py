@@ -6,6 +6,8 @@
     keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
     keras-resnet experiment lesion --model runs/x/model.keras --output-dir figures
     keras-resnet tune --dataset digits --depths 8 14 20 --shortcut none A --max-trials 6 --epochs 1 --output-dir t
+    keras-resnet convert resnet50-11ad3fa6.pth --model resnet50 --weights-tag imagenet-v2 --output resnet50.keras
+    keras-resnet evaluate resnet50 --weights imagenet-v2 --data-dir ~/data/imagenet    # top-1/top-5 vs claimed
     keras-resnet summary                 # every registered network: parameters and FLOPs
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
@@ -234,6 +236,22 @@ def _explain(args):
     return 0
 
 
+def _convert(args):
+    from keras_resnet.convert import convert_checkpoint
+
+    if (args.output is None) == (args.output_dir is None):
+        raise ValueError("Where should the converted model go? Pass --output FILE (.keras or .weights.h5) or "
+                         "--output-dir DIR (writes DIR/<model>.keras).")
+    output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
+    options = {"classifier_activation": None} if args.logits else {}
+    if args.weights_tag:
+        options["weights_tag"] = args.weights_tag
+    path = convert_checkpoint(args.checkpoint, args.model, output, **options)
+    print(f"Converted {args.checkpoint} to {args.model}{f' ({args.weights_tag} weights)' if args.weights_tag else ''}"
+          f": {path}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -326,6 +344,20 @@ def build_parser():
     explain.add_argument("--output-dir", required=True,
                          help="where <image>.gradcam-<rank>-<class>.png go")
     explain.set_defaults(run=_explain)
+
+    convert = commands.add_parser(
+        "convert", help="convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model",
+        description="Exact conversion of a .pth/.th/.safetensors checkpoint, read without torch and without running "
+                    "code from it, e.g. keras-resnet convert resnet18-f37072fd.pth --model resnet18 --output r18.keras")
+    convert.add_argument("checkpoint", help="a .pth / .pt / .th (torch zip or legacy format) or .safetensors file")
+    convert.add_argument("--model", required=True, help="registry name: resnet18 .. resnet152 (torchvision/timm), "
+                                                        "resnet20 .. resnet1202 (CIFAR reference)")
+    convert.add_argument("--output", help="the file to write: .keras (whole model) or .weights.h5 (weights)")
+    convert.add_argument("--output-dir", help="or a folder: writes <model>.keras there")
+    convert.add_argument("--weights-tag", help="the published weights the checkpoint is (e.g. imagenet-v2): the model "
+                                               "remembers them, so evaluate/export/predict use their preprocessing")
+    convert.add_argument("--logits", action="store_true", help="no softmax on the classifier (logits out)")
+    convert.set_defaults(run=_convert)
     return parser
 
 
