@@ -182,8 +182,5 @@ def convert_checkpoint(path, model_name, output_path, **options):
         raise ValueError(f"The output {output_path!r} is a folder: pass a file name ending in .keras or .weights.h5.")
     model = convert(path, model_name, **options)
     with files.atomic_path(output_path) as temporary:
-        if output_path.endswith(".keras"):
-            model.save(temporary)
-        else:
-            model.save_weights(temporary)
+        (model.save if output_path.endswith(".keras") else model.save_weights)(temporary)
     return output_path

@@ -182,10 +182,10 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     path = os.fspath(model)
+    if weights is not None and os.path.exists(path):
+        raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model file "
+                         "or SavedModel, which has its own.")
     if os.path.isdir(path):
-        if weights is not None:
-            raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model "
-                             "that has its own.")
         if transform != "auto" or preprocessing != "auto":
             raise ValueError("A SavedModel applies the transform and preprocessing it was exported with: leave out "
                              "--transform and --preprocessing, or pass the .keras file.")
@@ -195,9 +195,6 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
                              "export --to saved_model), a .keras file or a registry name.")
         return SavedModelClassifier(saved)
     if os.path.isfile(path):
-        if weights is not None:
-            raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet); a model file "
-                             "has its weights.")
         keras_model = model_file.load_model(path)
         metadata = model_file.run_metadata(path)
     else:

@@ -12,7 +12,7 @@ import zipfile
 
 import keras
 
-from keras_resnet import weight_records
+from keras_resnet import files, weight_records
 from keras_resnet.weight_records import BASE_WEIGHTS_PATH, WEIGHTS_HASHES  # noqa: F401  (tests patch them here)
 
 # Where downloads are cached; ``None`` is keras' own cache (``$KERAS_HOME`` or ``~/.keras``), under ``models/``.
@@ -146,13 +146,8 @@ def converted_weights(record, include_top):
         from keras_resnet.convert import convert  # convert builds through the registry, which imports this module
 
         model = convert(checkpoint, record.name, include_top=include_top, classifier_activation=None)
-        temporary = f"{stem}.{os.getpid()}.tmp.weights.h5"
-        try:
+        with files.atomic_path(cached) as temporary:
             model.save_weights(temporary)
-            os.replace(temporary, cached)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
     return cached
 
 

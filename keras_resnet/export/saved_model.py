@@ -99,14 +99,7 @@ def eval_transform(model, metadata, preprocessing):
 
 def check_output_dir(path):
     """Refuses an output folder that is a file or cannot be written, before any work."""
-    path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"--output-dir {path!r} is a file: pass a folder.")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(os.path.abspath(parent))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"Cannot write to {path!r} ({parent!r} is not writable): pass a writable --output-dir.")
+    files.check_writable_folder(path)
 
 
 def models_config(name, base_path):

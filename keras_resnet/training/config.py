@@ -95,17 +95,11 @@ def _finite(value):
 # Named experiments: the paper's runs and ours, as data. ``--experiment NAME`` makes these the defaults.
 EXPERIMENTS = {
     "digits_resnet20": {"dataset": "digits", "model": "resnet20", "epochs": 15},
-    "cifar10_resnet20": {"dataset": "cifar10", "model": "resnet20"},
-    "cifar10_resnet56": {"dataset": "cifar10", "model": "resnet56"},
-    "cifar10_resnet110": {"dataset": "cifar10", "model": "resnet110"},
-    "cifar10_resnet1202": {"dataset": "cifar10", "model": "resnet1202"},
-    "cifar10_plain56": {"dataset": "cifar10", "model": "plain56"},
-    "cifar10_resnet164v2": {"dataset": "cifar10", "model": "resnet164v2"},
-    "imagenet_resnet18": {"dataset": "imagenet", "model": "resnet18"},
-    "imagenet_resnet34": {"dataset": "imagenet", "model": "resnet34"},
-    "imagenet_resnet50": {"dataset": "imagenet", "model": "resnet50"},
-    "imagenet_resnet101": {"dataset": "imagenet", "model": "resnet101"},
-    "imagenet_resnet152": {"dataset": "imagenet", "model": "resnet152"},
+    **{f"cifar10_{model}": {"dataset": "cifar10", "model": model}
+       for model in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202", "plain20", "plain56",
+                     "resnet110v2", "resnet164v2", "resnet1001v2")},
+    **{f"imagenet_{model}": {"dataset": "imagenet", "model": model}
+       for model in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "plain18", "plain34")},
 }
 
 

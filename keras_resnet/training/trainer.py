@@ -54,14 +54,7 @@ def default_output_dir(model):
 
 def _check_output_dir(path):
     """Refuses an output dir that is a file, not writable, or a non-empty folder that holds no run."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"The output dir {path!r} is a file: choose a folder with --output-dir.")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(os.path.abspath(parent))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"Cannot write to the output dir {path!r} ({parent!r} is not a writable folder): choose "
-                         "a writable folder with --output-dir.")
+    files.check_writable_folder(path)
     if os.path.isdir(path) and os.listdir(path) and not any(
             os.path.exists(os.path.join(path, marker)) for marker in RUN_MARKERS + (files.LOCK_FILE,)):
         raise ValueError(f"The output dir {path!r} is not empty and holds no keras-resnet run: choose a new or "
