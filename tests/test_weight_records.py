@@ -124,9 +124,11 @@ def test_checkpoint_that_does_not_match_its_name_is_deleted(cache, monkeypatch, 
 
 
 def test_published_architecture_is_enforced():
-    with pytest.raises(ValueError, match=r"imagenet-v2 weights of 'resnet50' .* remove the options \['use_bias'\]"):
+    with pytest.raises(ValueError, match=r"imagenet-v2 weights of 'resnet50' .* remove the options "
+                                         r"use_bias=True \(published: False\)"):
         keras_resnet.ResNet50(weights="imagenet-v2", use_bias=True)
-    with pytest.raises(ValueError, match=r"cifar10 weights of 'resnet20' .* remove the options \['shortcut'\]"):
+    with pytest.raises(ValueError, match=r"cifar10 weights of 'resnet20' .* remove the options shortcut='B' "
+                                         r"\(published: 'A'\)"):
         keras_resnet.ResNet20(weights="cifar10", shortcut="B")
     with pytest.raises(ValueError, match=r"has 10 classes, got classes=100"):
         keras_resnet.ResNet20(weights="cifar10", classes=100)
