@@ -171,8 +171,9 @@ def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progre
             correct += [int(hits[:, :k].any(axis=1).sum()) for k in ks]
             seen += len(labels)
             if bar is not None:
-                bar.update(seen, values=[(name, hits / seen) for name, hits in zip(names, correct)], finalize=False)
-    if bar is not None:
+                bar.update(seen, values=[(name, hits / seen) for name, hits in zip(names, correct)],
+                           finalize=seen >= images.count)
+    if bar is not None and seen < images.count:
         bar.update(seen, finalize=True)
     if seen == 0:
         raise ValueError(f"No images to evaluate in {images.description}.")
