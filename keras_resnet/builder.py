@@ -36,6 +36,10 @@ def _input_shape(input_shape, family, include_top, data_format, name):
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
     spatial = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
+    if include_top and None in spatial:
+        raise ValueError(f"include_top=True needs a static input_shape, as in keras.applications, got "
+                         f"input_shape={input_shape}: pass fixed sides (e.g. ({family.input_size}, "
+                         f"{family.input_size}, 3)), or include_top=False with pooling='avg' for any input size.")
     too_small = [side for side in spatial if side is not None and side < family.total_stride]
     if too_small:
         raise ValueError(f"Input of {spatial[0]}x{spatial[1]} is too small for '{name}': {family.name} networks "
@@ -113,7 +117,8 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
     classes = family.classes if classes is None else classes
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise ValueError(f"classes must be a positive integer, got {classes!r}")
-    record = weights_lib.check_weights_argument(weights, spec, include_top, classes)
+    data_format = keras.config.image_data_format()
+    record = weights_lib.check_weights_argument(weights, spec, include_top, classes, input_shape, data_format)
     if weights is not None and classifier_activation not in (None, "softmax"):
         raise ValueError("With pretrained weights, classifier_activation must be None or 'softmax', got "
                          f"{classifier_activation!r}")
@@ -122,7 +127,6 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
                          "weights='<tag>' too (keras_resnet.list_weights() lists them), or preprocess inputs "
                          "yourself.")
 
-    data_format = keras.config.image_data_format()
     config = LayerConfig.from_spec(spec, weight_decay=weight_decay, data_format=data_format, sync_bn=sync_bn)
     input_shape = _input_shape(input_shape, family, include_top, data_format, name)
     if input_tensor is None:
@@ -146,7 +150,7 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
 
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
     with _deep_graph(12 * sum(spec.blocks) + 100):  # at most about 12 layers a block
-        model = ResNetModel(source, x, spec=spec, name=name)
+        model = ResNetModel(source, x, spec=spec, weights_tag=record.tag if record is not None else None, name=name)
     return weights_lib.load_weights(model, weights, spec.name, include_top)
 
 

@@ -6,6 +6,8 @@
     keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
     keras-resnet experiment lesion --model runs/x/model.keras --output-dir figures
     keras-resnet tune --dataset digits --depths 8 14 20 --shortcut none A --max-trials 6 --epochs 1 --output-dir t
+    keras-resnet convert resnet50-11ad3fa6.pth --model resnet50 --weights-tag imagenet-v2 --output resnet50.keras
+    keras-resnet evaluate resnet50 --weights imagenet-v2 --data-dir ~/data/imagenet    # top-1/top-5 vs claimed
     keras-resnet summary                 # every registered network: parameters and FLOPs
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
@@ -234,6 +236,42 @@ def _explain(args):
     return 0
 
 
+def _convert(args):
+    from keras_resnet.convert import convert_checkpoint
+
+    if (args.output is None) == (args.output_dir is None):
+        raise ValueError("Where should the converted model go? Pass --output FILE (.keras or .weights.h5) or "
+                         "--output-dir DIR (writes DIR/<model>.keras).")
+    output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
+    options = {"classifier_activation": None} if args.logits else {}
+    if args.weights_tag:
+        options["weights_tag"] = args.weights_tag
+    path = convert_checkpoint(args.checkpoint, args.model, output, **options)
+    print(f"Converted {args.checkpoint} to {args.model}{f' ({args.weights_tag} weights)' if args.weights_tag else ''}"
+          f": {path}")
+    return 0
+
+
+def _evaluate(args):
+    from keras_resnet import evaluate
+
+    if (args.data_dir is None) == (args.tfds is None):
+        raise ValueError("Which images? Pass --data-dir (a folder with val/<class>/ or <class>/ sub-folders) or "
+                         "--tfds NAME (a prepared TFDS dataset, with --split).")
+    model, metadata = evaluate.load_model(args.model, args.weights)
+    images = (evaluate.folder_images(args.data_dir) if args.tfds is None else
+              evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))
+    result = evaluate.evaluate(model, images, metadata, args.ten_crop, args.batch_size, progress=not args.quiet)
+    record, claims = evaluate.claimed(model)
+    weights = f" ({record.tag} weights)" if record is not None else ""
+    print(f"{model.name}{weights} on {images.description}: {'10 crops' if result.ten_crop else 'one view'}, "
+          f"{evaluate.describe_transform(result.transform, result.preprocessing)}")
+    print(format_table(evaluate.report_rows(result, claims), ["metric", "measured", "claimed"]))
+    if record is not None:
+        print(f"claimed: {record.metrics_source}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,7 +297,7 @@ def build_parser():
     export.add_argument("--version", type=positive_int, help="SavedModel version (default: the next free integer)")
     export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
     export.add_argument("--top-k", type=positive_int, default=5, help="classes returned per image (default 5)")
-    export.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),
+    export.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf", "torch"),
                         help="preprocessing put into the graph (auto: none for trained models, the weights' "
                              "keras.applications mode for pretrained ImageNet models)")
     export.add_argument("--labels", help="text file with one class name per line")
@@ -326,6 +364,37 @@ def build_parser():
     explain.add_argument("--output-dir", required=True,
                          help="where <image>.gradcam-<rank>-<class>.png go")
     explain.set_defaults(run=_explain)
+
+    convert = commands.add_parser(
+        "convert", help="convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model",
+        description="Exact conversion of a .pth/.th/.safetensors checkpoint, read without torch and without running "
+                    "code from it, e.g. keras-resnet convert resnet18-f37072fd.pth --model resnet18 --output r18.keras")
+    convert.add_argument("checkpoint", help="a .pth / .pt / .th (torch zip or legacy format) or .safetensors file")
+    convert.add_argument("--model", required=True, help="registry name: resnet18 .. resnet152 (torchvision/timm), "
+                                                        "resnet20 .. resnet1202 (CIFAR reference)")
+    convert.add_argument("--output", help="the file to write: .keras (whole model) or .weights.h5 (weights)")
+    convert.add_argument("--output-dir", help="or a folder: writes <model>.keras there")
+    convert.add_argument("--weights-tag", help="the published weights the checkpoint is (e.g. imagenet-v2): the model "
+                                               "remembers them, so evaluate/export/predict use their preprocessing")
+    convert.add_argument("--logits", action="store_true", help="no softmax on the classifier (logits out)")
+    convert.set_defaults(run=_convert)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="top-1/top-5 of a model on a validation folder or TFDS split, beside the claimed numbers",
+        description="Top-1/top-5 with the weights' own evaluation transform, e.g. keras-resnet evaluate resnet50 "
+                    "--weights imagenet-v2 --data-dir ~/data/imagenet")
+    evaluate.add_argument("model", help="a registry name with --weights, or a .keras file")
+    evaluate.add_argument("--weights", help="for a registry name: a weights tag (keras-resnet summary lists them) "
+                                            "or a weights file")
+    evaluate.add_argument("--data-dir", help="a folder with val/<class>/ (or validation/) or <class>/ image "
+                                             "sub-folders; the i-th sorted class folder is class i")
+    evaluate.add_argument("--tfds", metavar="NAME", help="or a prepared TFDS dataset (e.g. imagenet2012)")
+    evaluate.add_argument("--split", default="validation", help="the TFDS split (default validation)")
+    evaluate.add_argument("--tfds-data-dir", help="the TFDS data dir (default ~/tensorflow_datasets)")
+    evaluate.add_argument("--ten-crop", action="store_true", help="average the 10-crop views ([He16] Sec. 3.4)")
+    evaluate.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (default 64)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 
@@ -336,7 +405,7 @@ def _add_classifier_arguments(parser, default_k=5):
                         help=f"classes per image (default {default_k})")
     parser.add_argument("--labels", help="text file with one class name per line (default: the run's "
                                          "preprocessing.json)")
-    parser.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),
+    parser.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf", "torch"),
                         help="auto: the model's own (trained models), the weights' keras.applications mode "
                              "(pretrained ImageNet models)")
 

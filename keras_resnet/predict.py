@@ -77,14 +77,18 @@ def imagenet_style(model):
 def eval_transform(model, metadata=None, transform="auto"):
     """The evaluation transform for ``model`` (a ``data.eval_transform`` dict).
 
-    ``transform="auto"``: the run's (``metadata["eval_transform"]``, from its ``preprocessing.json``), else
-    ``"center_crop"`` for ImageNet-style networks and ``"resize"`` for small ones; or one of those two by name.
+    ``transform="auto"``: the run's (``metadata["eval_transform"]``, from its ``preprocessing.json``), the
+    published weights' (their record's resize and crop, ``model_file.weights_record``), else ``"center_crop"`` for
+    ImageNet-style networks and ``"resize"`` for small ones; or one of those two by name.
     Models that take any input size are fed 224 (ImageNet-style) or 32 pixels.
     """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     if transform == "auto" and metadata and metadata.get("eval_transform"):
         return dict(metadata["eval_transform"])
+    record = model_file.weights_record(model) if transform == "auto" else None
+    if record is not None and _spatial(model) == (record.input_size,) * 2:  # the weights' publisher's
+        return model_file.record_eval_transform(record)
     method = transform if transform != "auto" else "center_crop" if imagenet_style(model) else "resize"
     height, width = _spatial(model)
     if height != width:

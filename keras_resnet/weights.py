@@ -28,7 +28,7 @@ def _looks_like_tag(weights):
     return isinstance(weights, str) and not os.path.exists(weights) and not any(c in weights for c in "./\\")
 
 
-def check_weights_argument(weights, spec, include_top, classes):
+def check_weights_argument(weights, spec, include_top, classes, input_shape=None, data_format="channels_last"):
     """Validates ``weights`` before anything is built, with errors that name the fix; returns the weights record
     of a tag (``None`` for no weights or a file).
 
@@ -38,6 +38,9 @@ def check_weights_argument(weights, spec, include_top, classes):
         spec: the ``ArchSpec`` to build; a tag's weights need the spec they were trained with.
         include_top: whether the classifier is built.
         classes: number of classes of the classifier.
+        input_shape: the ``input_shape`` asked for (``None``: the default). As in keras.applications, published
+            weights with their classifier take the size they were trained at: another one is refused.
+        data_format: ``"channels_last"`` or ``"channels_first"``, how ``input_shape`` is ordered.
     """
     if weights is None:
         return None
@@ -54,6 +57,15 @@ def check_weights_argument(weights, spec, include_top, classes):
             raise ValueError(f"weights={weights!r} with include_top=True has {record.classes} classes, got "
                              f"classes={classes}: pass include_top=False to put your own classifier on top, "
                              "or weights=None.")
+        if include_top and input_shape is not None:
+            input_shape = tuple(input_shape)
+            spatial = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
+            if spatial != (record.input_size, record.input_size):
+                side = record.input_size
+                published = (side, side, 3) if data_format == "channels_last" else (3, side, side)
+                raise ValueError(f"weights={weights!r} with include_top=True takes the published input_shape="
+                                 f"{published}, got input_shape={input_shape}: leave input_shape out, or pass "
+                                 "include_top=False to use the weights at another size.")
         return record
     if _looks_like_tag(weights):
         known = weight_records.tags(name)

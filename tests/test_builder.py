@@ -146,3 +146,29 @@ def test_shortcut_none_means_the_default_everywhere():
         assert any(isinstance(layer, keras_resnet.ZeroPadShortcut) for layer in model.layers)
     with pytest.raises(ValueError, match=r"built of bottleneck blocks"):
         keras_resnet.build("resnet50", block="basic")
+
+
+def test_include_top_needs_a_static_input_shape():
+    """keras.applications' rule: a classifier on top needs fixed sides (checked before anything is built)."""
+    for shape in [(None, None, 3), (224, None, 3)]:
+        with pytest.raises(ValueError, match=r"include_top=True needs a static input_shape.*include_top=False with "
+                                             r"pooling='avg'"):
+            keras_resnet.ResNet50(weights=None, input_shape=shape)
+    with pytest.raises(ValueError, match=r"static input_shape, as in keras.applications, got input_shape=\(None, "
+                                         r"None, 3\): pass fixed sides \(e.g. \(32, 32, 3\)\)"):
+        keras_resnet.ResNet20(input_shape=(None, None, 3))
+    assert keras_resnet.ResNet20(include_top=False, pooling="avg", input_shape=(None, None, 3)).output.shape == \
+        (None, 64)
+
+
+@pytest.mark.parametrize("name, weights, shape, published", [
+    ("ResNet50", "imagenet", (64, 64, 3), r"\(224, 224, 3\)"),
+    ("ResNet18", "imagenet", (None, None, 3), r"\(224, 224, 3\)"),
+    ("ResNet20", "cifar10", (64, 64, 3), r"\(32, 32, 3\)"),
+])
+def test_weights_with_their_classifier_take_the_published_input_size(name, weights, shape, published):
+    """keras.applications' rule for weights="imagenet" with include_top=True, for every weights tag: refused
+    before any download."""
+    with pytest.raises(ValueError, match=rf"weights='{weights}' with include_top=True takes the published "
+                                         rf"input_shape={published}, got input_shape=.*include_top=False"):
+        getattr(keras_resnet, name)(weights=weights, input_shape=shape)
