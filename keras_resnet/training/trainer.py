@@ -227,8 +227,18 @@ class Run:
         before = recorded.get("settings", {})
 
         def changed(keys):
-            return [f"{key} {before[key]!r} -> {settings[key]!r}" for key in keys
-                    if key in before and before[key] != settings[key]]
+            differences = []
+            for key in keys:
+                if key not in before or before[key] == settings[key]:
+                    continue
+                if key == "spec" and "model" in keys and before.get("model") != settings["model"]:
+                    continue  # another network: its name says it
+                if key == "spec":  # the architecture options that differ
+                    differences += [f"{field} {before[key].get(field)!r} -> {value!r}"
+                                    for field, value in settings[key].items() if before[key].get(field) != value]
+                else:
+                    differences.append(f"{key} {before[key]!r} -> {settings[key]!r}")
+            return differences
 
         if changed(IDENTITY):
             raise ValueError(f"The run folder {self.run_dir!r} holds another run ({'; '.join(changed(IDENTITY))}): "
