@@ -169,7 +169,8 @@ def _search(args, space, output_dir):
     from keras_resnet.training.distribute import make_strategy
 
     base = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
-                       steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=0)
+                       steps_per_epoch=args.steps_per_epoch, seed=args.seed, precision=args.precision,
+                       jit_compile=args.jit_compile, verbose=0)
     strategy = make_strategy(args.strategy)
     hypermodel = tuning.ResNetHyperModel(space, base, output_dir, strategy)
     tuner = tuning.make_tuner(args.tuner, hypermodel, output_dir, args.max_trials, args.executions_per_trial,
@@ -412,6 +413,8 @@ def _add_classifier_arguments(parser, default_k=5):
 
 def add_tune_arguments(parser, dataset="cifar10"):
     """The options of ``keras-resnet tune`` (and ``recipes/tune_cifar10.py``)."""
+    from keras_resnet.training.precision import JIT_COMPILE, PRECISIONS
+
     add = parser.add_argument
     add("--dataset", default=dataset, choices=("digits", "cifar10", "cifar100"), help=f"default {dataset}")
     add("--data-dir", help="where the dataset is (as for train)")
@@ -431,6 +434,8 @@ def add_tune_arguments(parser, dataset="cifar10"):
     add("--strategy", default="auto", help="tf.distribute strategy of every trial (as for train)")
     add("--output-dir", help="search folder (default runs/tune); rerun to resume an interrupted search")
     add("--overwrite", action="store_true", help="start the search afresh instead of resuming it")
+    add("--precision", default="auto", choices=PRECISIONS, help="numeric precision of every trial (as for train)")
+    add("--jit-compile", default="auto", choices=JIT_COMPILE, help="XLA compilation of every trial (as for train)")
     add("--seed", type=int, default=0)
     return parser
 

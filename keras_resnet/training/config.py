@@ -13,6 +13,7 @@ import math
 
 from keras_resnet.data import DATASETS
 from keras_resnet.training.distribute import STRATEGIES
+from keras_resnet.training.precision import JIT_COMPILE, PRECISIONS
 from keras_resnet.validation import non_negative_float, positive_float, positive_int
 
 # Fields that must be positive when given (``None`` means the paper's value), and those that must not be negative.
@@ -64,6 +65,10 @@ class TrainConfig:
                                      "widths)", type=positive_int)
     strategy: str = option("auto", "tf.distribute strategy (auto: multiworker with TF_CONFIG, else mirrored over "
                                    "all GPUs)", choices=STRATEGIES)
+    precision: str = option("auto", "numeric precision: auto picks what benchmarks/throughput.py measured fastest "
+                                    "on this device (float32 on CPU, mixed float16 on GPU, mixed bfloat16 on TPU)",
+                            choices=PRECISIONS)
+    jit_compile: str = option("auto", "XLA compilation (auto: off on CPU, on on GPU and TPU)", choices=JIT_COMPILE)
     output_dir: str | None = option(None, "run folder (default runs/<model>-<timestamp>); rerun with it to resume")
     seed: int = option(0, "random seed of the weights, the data order and the augmentation", type=int)
     deterministic: bool = option(False, "bitwise reproducible across processes on one machine (one inter-op "

@@ -35,6 +35,7 @@ from keras_resnet.builder import ResNet
 from keras_resnet.network import ResNetModel
 from keras_resnet.training import callbacks as callbacks_lib
 from keras_resnet.training import distribute
+from keras_resnet.training import precision as precision_lib
 from keras_resnet.metrics import TopKError
 from keras_resnet.training.schedule import DATASET_RECIPE, RECIPES, scaled_learning_rate, step_schedule
 
@@ -143,7 +144,7 @@ def evaluate_ten_crop(model, source, batch_size):
 IDENTITY = ("model", "spec", "dataset", "image_size", "sync_bn")
 # How it is trained: an interrupted run may resume with other values (a lower --lr after a divergence, say).
 TRAINING = ("global_batch_size", "steps_per_epoch", "learning_rate", "momentum", "weight_decay", "schedule", "warmup",
-            "seed", "replicas")
+            "seed", "replicas", "precision", "jit_compile")
 
 
 class Run:
@@ -186,6 +187,7 @@ class Run:
         config = self.config
         keras.utils.set_random_seed(config.seed)
         self.strategy = strategy or distribute.make_strategy(config.strategy)
+        self.precision = precision_lib.resolve(config.precision, config.jit_compile)
         self.batch = distribute.global_batch_size(self.strategy, config.batch_size, config.batch_per_replica,
                                                   default=self.recipe.batch_size)
         self.source = source or data_lib.load(config.dataset, config.data_dir, config.download, config.manual_dir,
@@ -212,7 +214,8 @@ class Run:
                 "global_batch_size": self.batch, "steps_per_epoch": self.steps, "learning_rate": self.learning_rate,
                 "momentum": config.momentum, "weight_decay": config.weight_decay, "schedule": self.schedule,
                 "warmup": bool(self.warmup), "sync_bn": config.sync_bn, "seed": config.seed,
-                "replicas": self.strategy.num_replicas_in_sync}
+                "replicas": self.strategy.num_replicas_in_sync, "precision": self.precision.policy,
+                "jit_compile": self.precision.jit_compile}
 
     def _check_identity(self):
         """The summary of the finished run in this folder (``None`` if none); refuses a folder of another run.
@@ -277,18 +280,20 @@ class Run:
         return {"model": identity["model"], "dataset": identity["dataset"], "batch_size": self.batch,
                 "learning_rate": self.learning_rate, "epochs": self.epochs, "weight_decay": identity["weight_decay"],
                 "schedule": self.schedule, "warmup": identity["warmup"], "sync_bn": identity["sync_bn"],
-                "replicas": identity["replicas"], **spec}
+                "replicas": identity["replicas"], "precision": identity["precision"],
+                "jit_compile": identity["jit_compile"], **spec}
 
     def build_model(self):
         """The network for this run, built and compiled (SGD with the recipe's schedule) under the strategy."""
         config = self.config
-        with self.strategy.scope():
+        with self.strategy.scope(), self.precision.scope():
             model = build_model(self.spec, self.source, config.weight_decay, config.sync_bn)
             lr = step_schedule(self.recipe, self.learning_rate, self.epochs * self.steps, self.warmup) \
                 if self.schedule == "step" else self.learning_rate
             metrics = [TopKError(1)] + ([TopKError(5)] if self.source.num_classes >= 100 else [])
-            model.compile(optimizer=keras.optimizers.SGD(lr, momentum=config.momentum),
-                          loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics)
+            model.compile(optimizer=self.precision.optimizer(keras.optimizers.SGD(lr, momentum=config.momentum)),
+                          loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics,
+                          jit_compile=self.precision.jit_compile)
         return distribute.prepare_for_multi_worker(model, self.strategy)
 
     def callbacks(self, start_epoch):
@@ -333,7 +338,8 @@ class Run:
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
               f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
               f"batch {self.batch}, lr {self.learning_rate:g} ({self.schedule}{', warm-up' if self.warmup else ''}"
-              f"), {self.epochs} epochs x {self.steps} steps; run folder {self.output_dir}"
+              f"), {self.epochs} epochs x {self.steps} steps, {self.precision.description}; run folder "
+              f"{self.output_dir}"
               + (f"; resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
         if start_epoch >= self.epochs:
             return None
@@ -351,8 +357,10 @@ class Run:
             kept = (f"The last good state (end of epoch {done}) is kept in {os.path.join(self.run_dir, BACKUP)} "
                     f"and {os.path.join(self.run_dir, 'checkpoints')}" if done else "No epoch had finished, so "
                     "nothing was saved")
-            raise TrainingError(f"{error} {kept}. Lower the learning rate (--lr) or turn on --warmup, then rerun "
-                                "the same command with --output-dir to resume.") from error
+            overflow = (" In float16 this is an overflow that loss scaling did not absorb: train with --precision "
+                        "bfloat16 or float32." if self.precision.loss_scaling else "")
+            raise TrainingError(f"{error}{overflow} {kept}. Lower the learning rate (--lr) or turn on --warmup, then "
+                                "rerun the same command with --output-dir to resume.") from error
         finally:
             self.train_seconds += time.perf_counter() - started
 
@@ -377,6 +385,7 @@ class Run:
             "best_test_error": best_error, "test_loss": results["loss"], "train_seconds": self.train_seconds,
             "images_per_second": self.throughput.images_per_second if self.throughput.epoch_times else None,
             "params": model.count_params(), "output_dir": self.output_dir,
+            "precision": self.precision.policy, "jit_compile": self.precision.jit_compile,
         }
         if "top5_error" in results:
             summary["test_top5_error"] = results["top5_error"]
