@@ -1,14 +1,16 @@
 """The ``keras-resnet`` console command.
 
     keras-resnet train --dataset digits --model resnet20 --epochs 15     # the paper's recipe, any dataset
-    keras-resnet export runs/x/model.keras --to saved_model --output saved_models/resnet20
-    keras-resnet export runs/x/model.keras --to tflite --output exports/resnet20-tflite
+    keras-resnet export runs/x/model.keras --to saved_model --output-dir saved_models/resnet20
+    keras-resnet export runs/x/model.keras --to tflite --output-dir exports/resnet20-tflite
     keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
     keras-resnet experiment lesion --model runs/x/model.keras --output-dir figures
     keras-resnet tune --dataset digits --depths 8 14 20 --shortcut none A --max-trials 6 --epochs 1 --output-dir t
     keras-resnet convert resnet50-11ad3fa6.pth --model resnet50 --weights-tag imagenet-v2 --output resnet50.keras
     keras-resnet evaluate resnet50 --weights imagenet-v2 --data-dir ~/data/imagenet    # top-1/top-5 vs claimed
-    keras-resnet summary                 # every registered network: parameters and FLOPs
+    keras-resnet predict runs/x/model.keras photos/ --top-k 3       # top-k classes of images and folders
+    keras-resnet explain runs/x/model.keras photo.jpg --output-dir maps   # Grad-CAM heat maps as PNGs
+    keras-resnet summary                 # every registered network: parameters, FLOPs, weights tags
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
 
@@ -78,16 +80,16 @@ def _export(args):
     from keras_resnet import export
 
     if args.to == "saved_model":
-        path, info = export.export_saved_model(args.model, args.output, args.version, args.overwrite, args.top_k,
+        path, info = export.export_saved_model(args.model, args.output_dir, args.version, args.overwrite, args.top_k,
                                                args.preprocessing, args.labels)
         print(f"SavedModel version {info['version']} in {path} (signatures serving_default: uint8 images, "
               f"predict_jpeg: encoded JPEG/PNG; preprocessing {info['preprocessing']}, top {info['top_k']} of "
               f"{info['classes']} classes).\nServe it with:\n  {info['docker']}")
     else:
-        report = export.export_tflite(args.model, args.output, args.variants, args.dataset, args.data_dir,
+        report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
                                       args.calibration_steps, args.eval_images, args.repeats)
         print(export.format_report(report))
-        print(f"\nWrote {len(report['variants'])} .tflite files and parity.json to {args.output}")
+        print(f"\nWrote {len(report['variants'])} .tflite files and parity.json to {args.output_dir}")
     return 0
 
 
@@ -274,7 +276,8 @@ def _evaluate(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
+    description, examples = __doc__.split("\n", 1)
+    parser = argparse.ArgumentParser(prog="keras-resnet", description=description, epilog="examples:\n" + examples,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     summary = commands.add_parser("summary", help="parameters and FLOPs of registered networks")
@@ -293,7 +296,8 @@ def build_parser():
     export = commands.add_parser("export", help="SavedModel for TF Serving, or TFLite/LiteRT with a parity report")
     export.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras)")
     export.add_argument("--to", required=True, choices=("saved_model", "tflite"), help="export format")
-    export.add_argument("--output", required=True, help="SavedModel: the model's base folder (versions go in "
+    export.add_argument("--output-dir", "--output", dest="output_dir", required=True,
+                        help="SavedModel: the model's base folder (versions go in "
                                                         "DIR/<version>/); TFLite: folder for the .tflite files")
     export.add_argument("--version", type=positive_int, help="SavedModel version (default: the next free integer)")
     export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
@@ -444,8 +448,11 @@ def _run(command, run, args):
     """Runs a command; bad input and runs that could not finish end with their message, not a traceback."""
     from keras_resnet.training import TrainingError
 
+    from keras_resnet import data
+
     try:
-        return run(args)
+        with data.naming_unreadable_images():  # an undecodable image is named, as bad input
+            return run(args)
     except ValueError as error:  # bad input: the message names the fix
         print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
         return 2
