@@ -10,19 +10,15 @@ from keras_resnet import weight_records
 from keras_resnet.architectures import FAMILIES
 from keras_resnet.preprocessing import PREPROCESSING
 from keras_resnet.registry import REGISTRY, build, list_models
-from keras_resnet.weights import WEIGHTS_HASHES
-
-
-def constructor_name(name):
-    """``"resnet50v2"`` -> ``"ResNet50V2"``, ``"plain20"`` -> ``"Plain20"``."""
-    return name.replace("resnet", "ResNet").replace("plain", "Plain").replace("v2", "V2")
+from keras_resnet.spec import constructor_name
 
 
 def named_model(registry_name):
     """The keras.applications-style constructor of ``registry_name``."""
-    entry = REGISTRY[registry_name]
-    family = FAMILIES[entry.family]
-    default_weights = "imagenet" if registry_name in WEIGHTS_HASHES else None
+    spec = REGISTRY[registry_name]
+    family = FAMILIES[spec.family]
+    record = weight_records.find(registry_name, "imagenet")
+    default_weights = "imagenet" if record is not None and record.layout == "keras" else None
 
     def constructor(include_top=True, weights=default_weights, input_tensor=None, input_shape=None, pooling=None,
                     classes=family.classes, classifier_activation="softmax", name=registry_name, **options):
@@ -32,14 +28,14 @@ def named_model(registry_name):
 
     constructor.__name__ = constructor.__qualname__ = constructor_name(registry_name)
     constructor.__doc__ = (
-        f"Builds {registry_name} ({family.name}, depth {entry.depth}, options {entry.options or 'paper defaults'}).\n\n"
-        f"Same arguments as keras.applications' constructors; extra keywords go to builder.ResNet.\n"
-        f"Shapes: (batch, {family.input_size}, {family.input_size}, 3) -> (batch, {family.classes}) by default."
+        f"Builds {registry_name}: {spec}.\n\n"
+        f"Same arguments as keras.applications' constructors; extra keywords are ArchSpec fields or builder.ResNet "
+        f"keywords.\nShapes: (batch, {family.input_size}, {family.input_size}, 3) -> (batch, {family.classes}) by "
+        "default."
     )
-    if entry.family == "imagenet":
-        record = weight_records.find(registry_name, "imagenet")
+    if spec.family == "imagenet":
         mode = "torch" if record is not None and record.layout == "torchvision" else (
-            "tf" if entry.options.get("preact") else "caffe")
+            "tf" if spec.preact else "caffe")
         constructor.preprocess_input = PREPROCESSING[mode]
     return constructor
 

@@ -6,9 +6,6 @@ Adding a network is one line here; ``builder.py`` turns a layout into a model.
 
 import dataclasses
 
-from keras_resnet.blocks import BLOCKS
-
-
 @dataclasses.dataclass(frozen=True)
 class Family:
     """What a whole family of networks shares.
@@ -56,6 +53,7 @@ IMAGENET_DEPTHS = {
 
 # Weighted layers per block: CIFAR depth = LAYERS_PER_BLOCK * blocks * 3 + 2 (6n+2 basic, 9n+2 bottleneck).
 LAYERS_PER_BLOCK = {"basic": 2, "bottleneck": 3}
+BLOCKS = tuple(LAYERS_PER_BLOCK)
 
 # Depths named in [He16] Sec. 4.2 (Table 6) and [He16b] Table 3.
 CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)

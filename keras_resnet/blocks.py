@@ -19,12 +19,8 @@ import dataclasses
 
 import keras
 
-from keras_resnet.layers import ZeroMaskedFrames, ZeroPadShortcut, stride_pair
+from keras_resnet.layers import ZeroPadShortcut, stride_pair
 
-SHORTCUTS = ("A", "B", "C", "none")
-BLOCKS = ("basic", "bottleneck")
-STRIDE_ON = ("1x1", "3x3")
-DOWNSAMPLE_AT = ("first", "last")
 BOTTLENECK_EXPANSION = 4
 
 
@@ -37,19 +33,16 @@ class LayerConfig:
             what keras.applications' ResNet50/101/152 weights contain); pre-activation nets never put a bias
             directly before BN (as keras.applications' v2 weights).
         preact: the network is pre-activation ([He16b]).
-        bn_momentum: moving-statistics momentum (Keras convention). 0.9 matches the Torch/Caffe models of the paper
-            and keeps the moving statistics current in short runs; Keras' default 0.99 lags badly there.
-        bn_epsilon: 1.001e-5, as in keras.applications (PyTorch's, and so converted weights', is 1e-5).
+        bn_momentum, bn_epsilon: BN conventions (see ``spec.ArchSpec``).
         weight_decay: the paper's weight decay lambda (SGD adds lambda * w to the gradient), applied as
             ``L2(lambda / 2)`` on convolution and dense kernels; ``None`` for no regularizer.
         kernel_initializer: He initialization ([He16] Sec. 3.4, after He et al. 2015).
         data_format: ``"channels_last"`` or ``"channels_first"``.
         sync_bn: batch statistics over the global batch of all replicas (TensorFlow under ``tf.distribute``);
             the paper's per-GPU statistics otherwise.
-        frame_mask: for sequence models, a ``(batch, time)`` boolean Keras tensor of real (not padding) frames;
-            every convolution then sees padding frames as zeros, exactly as its own zero padding.
-        shortcut_pad: where option-A shortcuts put their zero channels: ``"after"`` the input's or ``"both"``
-            sides (see ``layers.ZeroPadShortcut``).
+        shortcut_pad: where option-A shortcuts put their zero channels (``layers.ZeroPadShortcut``).
+        conv_input: the extension point for other input domains: a function ``(x, name) -> x`` applied to the
+            input of every convolution (``None``: none). The speech models use it to zero padded frames.
     """
 
     use_bias: bool = False
@@ -60,8 +53,15 @@ class LayerConfig:
     kernel_initializer: str = "he_normal"
     data_format: str = "channels_last"
     sync_bn: bool = False
-    frame_mask: object = None
     shortcut_pad: str = "after"
+    conv_input: object = None
+
+    @classmethod
+    def from_spec(cls, spec, **conventions):
+        """The conventions of ``spec`` (an ``ArchSpec``); ``conventions`` are the others (``weight_decay``,
+        ``sync_bn``, ``data_format``, ``conv_input``)."""
+        return cls(use_bias=spec.use_bias, preact=spec.preact, bn_momentum=spec.bn_momentum,
+                   bn_epsilon=float(spec.bn_epsilon), shortcut_pad=spec.shortcut_pad, **conventions)
 
     @property
     def channel_axis(self):
@@ -76,8 +76,8 @@ class LayerConfig:
         Strided convolutions pad explicitly and symmetrically (``{name}_pad``), as Caffe/Torch do and as the
         published weights were trained; ``padding="same"`` would pad only bottom/right at stride 2.
         """
-        if self.frame_mask is not None:
-            x = ZeroMaskedFrames(name=f"{name}_mask")(x, self.frame_mask)
+        if self.conv_input is not None:
+            x = self.conv_input(x, name)
         padding = "same"
         if max(stride_pair(strides)) > 1 and kernel_size > 1:
             x = keras.layers.ZeroPadding2D((kernel_size - 1) // 2, data_format=self.data_format,
@@ -112,7 +112,7 @@ def shortcut(x, preactivated, filters, strides, option, config, name):
             otherwise.
         filters: output channels ``C_out`` of the block.
         strides: spatial stride of the block: one for both axes, or ``(s_h, s_w)``.
-        option: one of ``SHORTCUTS``.
+        option: one of ``spec.SHORTCUTS``.
         config: the network's ``LayerConfig``.
         name: block name; layers are ``{name}_0_conv``/``{name}_0_bn`` (projection) or ``{name}_0_pad`` (option A).
 
@@ -129,6 +129,17 @@ def shortcut(x, preactivated, filters, strides, option, config, name):
         return ZeroPadShortcut(filters, strides, data_format=config.data_format, pad=config.shortcut_pad,
                                name=f"{name}_0_pad")(x)
     return x
+
+
+def stem_activation(x, config, name="conv1"):
+    """After the stem's convolution: BN-ReLU ([He16]); nothing in pre-activation nets, whose first block starts
+    with BN-ReLU ([He16b])."""
+    return x if config.preact else config.relu(config.bn(x, name), f"{name}_relu")
+
+
+def final_activation(x, config):
+    """Before the head: BN-ReLU of the last block's un-activated output in pre-activation nets ([He16b])."""
+    return config.relu(config.bn(x, "post"), "post_relu") if config.preact else x
 
 
 def _merge(x, residual, config, name):

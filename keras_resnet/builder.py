@@ -1,9 +1,9 @@
 """One builder for every residual and plain network of [He16] and [He16b].
 
-``ResNet(family, block, blocks, ...)`` assembles stem -> stages -> head with the keras.applications signature
+``ResNet(spec, ...)`` assembles stem -> stages -> head of an ``ArchSpec`` with the keras.applications signature
 (``include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation``).
-``imagenet_resnet(depth)`` and ``cifar_resnet(depth)`` look the layout up in ``architectures``; named models and
-``build(name)`` live in ``registry``.
+``imagenet_resnet(depth)`` and ``cifar_resnet(depth)`` make the spec from the depth tables of ``architectures``;
+named models and ``build(name)`` live in ``registry``.
 """
 
 import contextlib
@@ -13,8 +13,10 @@ import keras
 
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
-from keras_resnet.blocks import BLOCKS, DOWNSAMPLE_AT, STRIDE_ON, LayerConfig, stage
-from keras_resnet.layers import PixelNormalization, ZeroPadShortcut
+from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activation
+from keras_resnet.layers import PixelNormalization
+from keras_resnet.network import ResNetModel
+from keras_resnet.spec import ArchSpec, field_names
 
 POOLINGS = (None, "avg", "max")
 
@@ -23,19 +25,6 @@ def _choice(value, allowed, what):
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
-
-
-def normalize_shortcut(shortcut):
-    """``"a"``/``"A"`` -> ``"A"``; ``"none"``/``"plain"`` -> ``"none"``; anything else is an error.
-
-    ``None`` is not a shortcut option: the builders read it as "the family's default" before they get here.
-    """
-    if isinstance(shortcut, str) and shortcut.lower() in ("none", "plain"):
-        return "none"
-    if str(shortcut).upper() in ("A", "B", "C"):
-        return str(shortcut).upper()
-    raise ValueError(f"shortcut must be 'A', 'B' or 'C' ([He16] Sec. 4.1), or 'none' for a plain network, "
-                     f"got {shortcut!r}")
 
 
 def _input_shape(input_shape, family, include_top, data_format, name):
@@ -47,6 +36,10 @@ def _input_shape(input_shape, family, include_top, data_format, name):
     if len(input_shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
     spatial = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
+    if include_top and None in spatial:
+        raise ValueError(f"include_top=True needs a static input_shape, as in keras.applications, got "
+                         f"input_shape={input_shape}: pass fixed sides (e.g. ({family.input_size}, "
+                         f"{family.input_size}, 3)), or include_top=False with pooling='avg' for any input size.")
     too_small = [side for side in spatial if side is not None and side < family.total_stride]
     if too_small:
         raise ValueError(f"Input of {spatial[0]}x{spatial[1]} is too small for '{name}': {family.name} networks "
@@ -59,8 +52,7 @@ def _stem(x, family, config):
     """conv1 (and pool1): 7x7/2 conv + 3x3/2 max pool for ImageNet, 3x3 conv for CIFAR ([He16] Table 1, 4.2)."""
     kernel, strides = (7, 2) if family.stem == "imagenet" else (3, 1)
     x = config.conv(x, family.widths[0], kernel, strides, "conv1", before_bn=not config.preact)
-    if not config.preact:  # pre-activation nets start their first block with BN-ReLU instead
-        x = config.relu(config.bn(x, "conv1"), "conv1_relu")
+    x = stem_activation(x, config)
     if family.stem == "imagenet":
         x = keras.layers.ZeroPadding2D(1, data_format=config.data_format, name="pool1_pad")(x)
         x = keras.layers.MaxPooling2D(3, strides=2, data_format=config.data_format, name="pool1_pool")(x)
@@ -68,12 +60,13 @@ def _stem(x, family, config):
 
 
 def _head(x, include_top, pooling, classes, classifier_activation, config):
-    if config.preact:  # [He16b]: the last block's output is not activated yet
-        x = config.relu(config.bn(x, "post"), "post_relu")
+    x = final_activation(x, config)
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(data_format=config.data_format, name="avg_pool")(x)
-        return keras.layers.Dense(classes, activation=classifier_activation,
-                                  kernel_regularizer=config.regularizer(), name="predictions")(x)
+        # float32 whatever the dtype policy: mixed-precision outputs and losses stay float32 (softmax in 16 bits
+        # saturates).
+        return keras.layers.Dense(classes, activation=classifier_activation, kernel_regularizer=config.regularizer(),
+                                  dtype="float32", name="predictions")(x)
     if pooling == "avg":
         return keras.layers.GlobalAveragePooling2D(data_format=config.data_format, name="avg_pool")(x)
     if pooling == "max":
@@ -93,70 +86,48 @@ def _deep_graph(layers):
         sys.setrecursionlimit(previous)
 
 
-def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1", downsample_at="first",
-           width=1, use_bias=False, bn_momentum=0.9, bn_epsilon=1.001e-5, shortcut_pad="after", weight_decay=None,
-           sync_bn=False, include_top=True, weights=None,
-           input_tensor=None, input_shape=None, pooling=None, classes=None, classifier_activation="softmax",
-           name="resnet", weights_name=None, custom_options=(), preprocessing=None):
-    """Builds a residual (or plain) network as a Keras functional model.
+def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+           classes=None, classifier_activation="softmax", name=None, weight_decay=None, sync_bn=False,
+           include_preprocessing=False):
+    """Builds the residual (or plain) network of ``spec`` as a Keras functional model.
 
     Args:
-        family: ``"imagenet"`` ([He16] Table 1: 7x7 stem, 4 stages) or ``"cifar"`` ([He16] Sec. 4.2: 3x3 stem,
-            3 stages of 16/32/64 filters).
-        block: ``"basic"`` (two 3x3) or ``"bottleneck"`` (1x1-3x3-1x1, [He16] Fig. 5).
-        blocks: blocks per stage, e.g. ``(3, 4, 6, 3)``.
-        shortcut: ``"A"``, ``"B"``, ``"C"`` ([He16] Sec. 4.1) or ``"none"`` (plain net); default the family's
-            (A for CIFAR, B for ImageNet).
-        preact: pre-activation blocks ([He16b]).
-        stride_on: ``"1x1"`` (paper) or ``"3x3"`` ("v1.5") for bottlenecks.
-        downsample_at: ``"first"`` (paper) or ``"last"`` block of a stage takes its stride.
-        width: widening factor of every stage (1: the paper's 16/32/64 or 64..512 filters; Zagoruyko and
-            Komodakis' wide ResNets use 2..10).
-        use_bias, bn_momentum, bn_epsilon, shortcut_pad, weight_decay, sync_bn: see ``blocks.LayerConfig``
-            (``bn_epsilon=1e-5`` and ``shortcut_pad="both"`` are the conventions of converted PyTorch weights).
+        spec: an ``ArchSpec`` (``registry.spec("resnet50")``, or ``ArchSpec("cifar", "basic", (3, 3, 3), "A")``).
         include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation: as in
-            ``keras.applications``; ``classes`` defaults to the family's (1000 or 10), ``weights`` is ``None``,
-            a weights tag of ``weight_records`` (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``) or the path to a
-            weights file.
-        name: model name.
-        weights_name: registry name used to find published weights.
-        custom_options: names of options that depart from the published architecture (checked with
-            ``weights="imagenet"``).
-        preprocessing: ``None`` (inputs are preprocessed by the caller) or an ``EvalTransform`` of
-            ``weight_records`` whose normalisation becomes the model's first layer (``preprocessing``, a
-            ``layers.PixelNormalization``): the model then takes raw ``[0, 255]`` pixels.
+            ``keras.applications``; ``classes`` defaults to the family's (1000 or 10), ``weights`` is ``None``, a
+            weights tag of ``weight_records`` (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``; the spec must be
+            the one the weights were trained with) or the path to a weights file.
+        name: model name (default: the spec's name, ``resnet50``).
+        weight_decay, sync_bn: training conventions, see ``blocks.LayerConfig``.
+        include_preprocessing: with a weights tag, the weights' own normalisation becomes the model's first layer
+            (``preprocessing``, a ``layers.PixelNormalization``): the model then takes raw ``[0, 255]`` pixels.
 
     Returns:
-        ``keras.Model`` mapping ``(batch, H, W, 3)`` images to ``(batch, classes)`` (``include_top=True``), to
-        ``(batch, H / s, W / s, C)`` features (``pooling=None``; ``s`` = 32 ImageNet, 4 CIFAR; ``C`` = 512 basic /
-        2048 bottleneck ImageNet, 64 / 256 CIFAR) or to ``(batch, C)`` (``pooling="avg"|"max"``).
+        ``ResNetModel`` (carrying ``spec``) mapping ``(batch, H, W, 3)`` images to ``(batch, classes)``
+        (``include_top=True``), to ``(batch, H / s, W / s, C)`` features (``pooling=None``; ``s`` = 32 ImageNet, 4
+        CIFAR; ``C`` = 512 basic / 2048 bottleneck ImageNet, 64 / 256 CIFAR) or to ``(batch, C)``
+        (``pooling="avg"|"max"``).
     """
-    family = FAMILIES[_choice(family, tuple(FAMILIES), "family")]
-    _choice(block, BLOCKS, "block")
-    shortcut = normalize_shortcut(family.shortcut if shortcut is None else shortcut)  # None: the family's
-    _choice(stride_on, STRIDE_ON, "stride_on")
-    _choice(downsample_at, DOWNSAMPLE_AT, "downsample_at")
+    if not isinstance(spec, ArchSpec):
+        raise ValueError(f"ResNet takes an ArchSpec (keras_resnet.registry.spec(name)), got {spec!r}; "
+                         "keras_resnet.build(name, **options) builds by name.")
+    family = FAMILIES[spec.family]
+    name = name or spec.name
     _choice(pooling, POOLINGS, "pooling")
-    _choice(shortcut_pad, ZeroPadShortcut.PADS, "shortcut_pad")
-    if not isinstance(bn_epsilon, (int, float)) or bn_epsilon <= 0:
-        raise ValueError(f"bn_epsilon must be a positive number, got {bn_epsilon!r}")
     classes = family.classes if classes is None else classes
-    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"width must be a positive integer (the widening factor), got {width!r}")
     if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
         raise ValueError(f"classes must be a positive integer, got {classes!r}")
-    if len(blocks) != len(family.widths) or any(not isinstance(n, int) or n < 1 for n in blocks):
-        raise ValueError(f"blocks must list {len(family.widths)} positive block counts for {family.name} networks, "
-                         f"got {blocks}")
-    weights_lib.check_weights_argument(weights, weights_name or name, include_top, classes, custom_options)
+    data_format = keras.config.image_data_format()
+    record = weights_lib.check_weights_argument(weights, spec, include_top, classes, input_shape, data_format)
     if weights is not None and classifier_activation not in (None, "softmax"):
         raise ValueError("With pretrained weights, classifier_activation must be None or 'softmax', got "
                          f"{classifier_activation!r}")
+    if include_preprocessing and record is None:
+        raise ValueError("include_preprocessing=True puts the published weights' normalisation in the model: pass "
+                         "weights='<tag>' too (keras_resnet.list_weights() lists them), or preprocess inputs "
+                         "yourself.")
 
-    data_format = keras.config.image_data_format()
-    config = LayerConfig(use_bias=use_bias, preact=preact, bn_momentum=bn_momentum, bn_epsilon=float(bn_epsilon),
-                         weight_decay=weight_decay, data_format=data_format, sync_bn=sync_bn,
-                         shortcut_pad=shortcut_pad)
+    config = LayerConfig.from_spec(spec, weight_decay=weight_decay, data_format=data_format, sync_bn=sync_bn)
     input_shape = _input_shape(input_shape, family, include_top, data_format, name)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)
@@ -166,30 +137,31 @@ def ResNet(family, block, blocks, *, shortcut=None, preact=False, stride_on="1x1
         inputs = keras.Input(tensor=input_tensor, shape=input_shape)
 
     x = inputs
-    if preprocessing is not None:
-        x = PixelNormalization(preprocessing.mean, preprocessing.std, preprocessing.channel_order,
-                               data_format=data_format, name="preprocessing")(x)
+    if include_preprocessing:
+        transform = record.transform
+        x = PixelNormalization(transform.mean, transform.std, transform.channel_order, data_format=data_format,
+                               name="preprocessing")(x)
     x = _stem(x, family, config)
-    strides = family.strides if downsample_at == "first" else family.strides[1:] + (1,)
-    for index, (filters, count, stride) in enumerate(zip(family.widths, blocks, strides)):
-        x = stage(x, block, filters * width, count, stride, shortcut, config, f"conv{index + 2}",
-                  stride_on=stride_on, downsample_at=downsample_at)
+    strides = family.strides if spec.downsample_at == "first" else family.strides[1:] + (1,)
+    for stage_name, filters, count, stride in zip(spec.stage_names, family.widths, spec.blocks, strides):
+        x = stage(x, spec.block, filters * spec.width, count, stride, spec.shortcut, config, stage_name,
+                  stride_on=spec.stride_on, downsample_at=spec.downsample_at)
     x = _head(x, include_top, pooling, classes, classifier_activation, config)
 
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
-    with _deep_graph(12 * sum(blocks) + 100):  # at most about 12 layers a block
-        model = keras.Model(source, x, name=name)
-    return weights_lib.load_weights(model, weights, weights_name or name, include_top)
+    with _deep_graph(12 * sum(spec.blocks) + 100):  # at most about 12 layers a block
+        model = ResNetModel(source, x, spec=spec, weights_tag=record.tag if record is not None else None, name=name)
+    return weights_lib.load_weights(model, weights, spec.name, include_top)
 
 
 def imagenet_resnet(depth, **options):
-    """ImageNet ResNet of ``depth`` in ``architectures.IMAGENET_DEPTHS`` ([He16] Table 1); see ``ResNet``.
+    """ImageNet ResNet of ``depth`` in ``architectures.IMAGENET_DEPTHS`` ([He16] Table 1); ``options`` are
+    ``ArchSpec`` fields and ``ResNet`` keywords.
 
     Shapes: ``(batch, 224, 224, 3) -> (batch, 1000)`` by default.
     """
     block, blocks = imagenet_layout(depth)
-    options.setdefault("name", f"resnet{depth}")
-    return ResNet("imagenet", block, blocks, **options)
+    return _from_layout("imagenet", block, blocks, options)
 
 
 def cifar_resnet(depth, block="basic", **options):
@@ -198,5 +170,11 @@ def cifar_resnet(depth, block="basic", **options):
     Shapes: ``(batch, 32, 32, 3) -> (batch, 10)`` by default.
     """
     block, blocks = cifar_layout(depth, block)
-    options.setdefault("name", f"resnet{depth}")
-    return ResNet("cifar", block, blocks, **options)
+    return _from_layout("cifar", block, blocks, options)
+
+
+def _from_layout(family, block, blocks, options):
+    architecture = {key: options.pop(key) for key in list(options) if key in field_names()}
+    if architecture.get("shortcut") is None:  # None: the family's option (A for CIFAR, B for ImageNet)
+        architecture["shortcut"] = FAMILIES[family].shortcut
+    return ResNet(ArchSpec(family, block, blocks, **architecture), **options)

@@ -227,7 +227,7 @@ def _read_legacy(path, source):
             if key not in storages:
                 storages[key] = _Storage(_storage_type(storage_type, source), numel)
             if view is not None:  # a view into a root storage (torch < 0.4)
-                view_key, offset, view_numel = view
+                _view_key, offset, view_numel = view
                 root = storages[key]
                 return _View(root, int(offset), int(view_numel))
             return storages[key]
@@ -243,6 +243,8 @@ def _read_legacy(path, source):
                 raise ValueError(f"{source} is truncated: storage {key!r} is missing")
             (numel,) = struct.unpack(f"{byteorder}q", header)
             itemsize = 2 if storage.dtype == "bfloat16" else np.dtype(storage.dtype).itemsize
+            if not 0 <= numel * itemsize <= os.fstat(file.fileno()).st_size - file.tell():
+                raise ValueError(f"{source} is truncated or corrupted: storage {key!r} claims {numel} elements")
             storage.numel = numel
             storage.fill(file.read(numel * itemsize), byteorder, source)
     return _arrays(_resolve_views(obj))

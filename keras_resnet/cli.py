@@ -1,12 +1,16 @@
 """The ``keras-resnet`` console command.
 
     keras-resnet train --dataset digits --model resnet20 --epochs 15     # the paper's recipe, any dataset
-    keras-resnet export runs/x/model.keras --to saved_model --output saved_models/resnet20
-    keras-resnet export runs/x/model.keras --to tflite --output exports/resnet20-tflite
+    keras-resnet export runs/x/model.keras --to saved_model --output-dir saved_models/resnet20
+    keras-resnet export runs/x/model.keras --to tflite --output-dir exports/resnet20-tflite
     keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
     keras-resnet experiment lesion --model runs/x/model.keras --output-dir figures
     keras-resnet tune --dataset digits --depths 8 14 20 --shortcut none A --max-trials 6 --epochs 1 --output-dir t
-    keras-resnet summary                 # every registered network: parameters and FLOPs
+    keras-resnet convert resnet50-11ad3fa6.pth --model resnet50 --weights-tag imagenet-v2 --output resnet50.keras
+    keras-resnet evaluate resnet50 --weights imagenet-v2 --data-dir ~/data/imagenet    # top-1/top-5 vs claimed
+    keras-resnet predict runs/x/model.keras photos/ --top-k 3       # top-k classes of images and folders
+    keras-resnet explain runs/x/model.keras photo.jpg --output-dir maps   # Grad-CAM heat maps as PNGs
+    keras-resnet summary                 # every registered network: parameters, FLOPs, weights tags
     keras-resnet summary resnet50 resnet110 --input-size 224
 """
 
@@ -21,22 +25,23 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 
 def summary_rows(names, input_size=None):
-    """One row per network: family, depth, block, shortcut, pre-activation, parameters, FLOPs."""
+    """One row per network: family, depth, block, shortcut, pre-activation, parameters, FLOPs, weights tags."""
     from keras_resnet.architectures import FAMILIES
-    from keras_resnet.registry import build, resolve
+    from keras_resnet.registry import build, spec
     from keras_resnet.stats import model_stats
+    from keras_resnet.weight_records import tags
 
     rows = []
     for name in names:
-        entry = resolve(name)
-        size = input_size or FAMILIES[entry.family].input_size
-        model = build(name, input_shape=(size, size, 3))
-        stats = model_stats(model)
+        arch = spec(name)
+        size = input_size or FAMILIES[arch.family].input_size
+        stats = model_stats(build(name, input_shape=(size, size, 3)))
         rows.append({
-            "name": name, "family": entry.family, "depth": entry.depth, "block": entry.default("block"),
-            "shortcut": entry.default("shortcut"), "preact": "yes" if entry.default("preact") else "no",
+            "name": name, "family": arch.family, "depth": arch.depth, "block": arch.block,
+            "shortcut": arch.shortcut, "preact": "yes" if arch.preact else "no",
             "input": f"{size}x{size}", "params": f"{stats['params']:,}",
             "params (M)": f"{stats['trainable_params'] / 1e6:.2f}", "GFLOPs": f"{stats['flops'] / 1e9:.3f}",
+            "weights": " ".join(tags(name)) or "-",
         })
     return rows
 
@@ -45,7 +50,8 @@ def _summary(args):
     from keras_resnet.registry import list_models
 
     names = args.names or list_models()
-    columns = ["name", "family", "depth", "block", "shortcut", "preact", "input", "params", "params (M)", "GFLOPs"]
+    columns = ["name", "family", "depth", "block", "shortcut", "preact", "input", "params", "params (M)", "GFLOPs",
+               "weights"]
     print(format_table(summary_rows(names, args.input_size), columns))
     print("\nparams: all weights (BN statistics included); params (M): trainable, as [He16] counts; "
           "GFLOPs: multiply-adds of one image.")
@@ -63,16 +69,16 @@ def _export(args):
     from keras_resnet import export
 
     if args.to == "saved_model":
-        path, info = export.export_saved_model(args.model, args.output, args.version, args.overwrite, args.top_k,
+        path, info = export.export_saved_model(args.model, args.output_dir, args.version, args.overwrite, args.top_k,
                                                args.preprocessing, args.labels)
         print(f"SavedModel version {info['version']} in {path} (signatures serving_default: uint8 images, "
               f"predict_jpeg: encoded JPEG/PNG; preprocessing {info['preprocessing']}, top {info['top_k']} of "
               f"{info['classes']} classes).\nServe it with:\n  {info['docker']}")
     else:
-        report = export.export_tflite(args.model, args.output, args.variants, args.dataset, args.data_dir,
+        report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
                                       args.calibration_steps, args.eval_images, args.repeats)
         print(export.format_report(report))
-        print(f"\nWrote {len(report['variants'])} .tflite files and parity.json to {args.output}")
+        print(f"\nWrote {len(report['variants'])} .tflite files and parity.json to {args.output_dir}")
     return 0
 
 
@@ -154,7 +160,8 @@ def _search(args, space, output_dir):
     from keras_resnet.training.distribute import make_strategy
 
     base = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
-                       steps_per_epoch=args.steps_per_epoch, seed=args.seed, verbose=0)
+                       steps_per_epoch=args.steps_per_epoch, seed=args.seed, precision=args.precision,
+                       jit_compile=args.jit_compile, verbose=0)
     strategy = make_strategy(args.strategy)
     hypermodel = tuning.ResNetHyperModel(space, base, output_dir, strategy)
     tuner = tuning.make_tuner(args.tuner, hypermodel, output_dir, args.max_trials, args.executions_per_trial,
@@ -221,8 +228,45 @@ def _explain(args):
     return 0
 
 
+def _convert(args):
+    from keras_resnet.convert import convert_checkpoint
+
+    if (args.output is None) == (args.output_dir is None):
+        raise ValueError("Where should the converted model go? Pass --output FILE (.keras or .weights.h5) or "
+                         "--output-dir DIR (writes DIR/<model>.keras).")
+    output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
+    options = {"classifier_activation": None} if args.logits else {}
+    if args.weights_tag:
+        options["weights_tag"] = args.weights_tag
+    path = convert_checkpoint(args.checkpoint, args.model, output, **options)
+    print(f"Converted {args.checkpoint} to {args.model}{f' ({args.weights_tag} weights)' if args.weights_tag else ''}"
+          f": {path}")
+    return 0
+
+
+def _evaluate(args):
+    from keras_resnet import evaluate
+
+    if (args.data_dir is None) == (args.tfds is None):
+        raise ValueError("Which images? Pass --data-dir (a folder with val/<class>/ or <class>/ sub-folders) or "
+                         "--tfds NAME (a prepared TFDS dataset, with --split).")
+    model, metadata = evaluate.load_model(args.model, args.weights)
+    images = (evaluate.folder_images(args.data_dir) if args.tfds is None else
+              evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))
+    result = evaluate.evaluate(model, images, metadata, args.ten_crop, args.batch_size, progress=not args.quiet)
+    record, claims = evaluate.claimed(model)
+    weights = f" ({record.tag} weights)" if record is not None else ""
+    print(f"{model.name}{weights} on {images.description}: {'10 crops' if result.ten_crop else 'one view'}, "
+          f"{evaluate.describe_transform(result.transform, result.preprocessing)}")
+    print(format_table(evaluate.report_rows(result, claims), ["metric", "measured", "claimed"]))
+    if record is not None:
+        print(f"claimed: {record.metrics_source}")
+    return 0
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="keras-resnet", description=__doc__.split("\n")[0],
+    description, examples = __doc__.split("\n", 1)
+    parser = argparse.ArgumentParser(prog="keras-resnet", description=description, epilog="examples:\n" + examples,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     summary = commands.add_parser("summary", help="parameters and FLOPs of registered networks")
@@ -235,17 +279,19 @@ def build_parser():
 
     train = commands.add_parser("train", help="train a network with the paper's recipe (tf.distribute, resumable)")
     add_arguments(train)
+    parser.train_parser = train  # main() sets a named experiment's values as its defaults
     train.set_defaults(run=_train)
 
     export = commands.add_parser("export", help="SavedModel for TF Serving, or TFLite/LiteRT with a parity report")
     export.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras)")
     export.add_argument("--to", required=True, choices=("saved_model", "tflite"), help="export format")
-    export.add_argument("--output", required=True, help="SavedModel: the model's base folder (versions go in "
+    export.add_argument("--output-dir", "--output", dest="output_dir", required=True,
+                        help="SavedModel: the model's base folder (versions go in "
                                                         "DIR/<version>/); TFLite: folder for the .tflite files")
     export.add_argument("--version", type=positive_int, help="SavedModel version (default: the next free integer)")
     export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
     export.add_argument("--top-k", type=positive_int, default=5, help="classes returned per image (default 5)")
-    export.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),
+    export.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf", "torch"),
                         help="preprocessing put into the graph (auto: none for trained models, the weights' "
                              "keras.applications mode for pretrained ImageNet models)")
     export.add_argument("--labels", help="text file with one class name per line")
@@ -312,6 +358,37 @@ def build_parser():
     explain.add_argument("--output-dir", required=True,
                          help="where <image>.gradcam-<rank>-<class>.png go")
     explain.set_defaults(run=_explain)
+
+    convert = commands.add_parser(
+        "convert", help="convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model",
+        description="Exact conversion of a .pth/.th/.safetensors checkpoint, read without torch and without running "
+                    "code from it, e.g. keras-resnet convert resnet18-f37072fd.pth --model resnet18 --output r18.keras")
+    convert.add_argument("checkpoint", help="a .pth / .pt / .th (torch zip or legacy format) or .safetensors file")
+    convert.add_argument("--model", required=True, help="registry name: resnet18 .. resnet152 (torchvision/timm), "
+                                                        "resnet20 .. resnet1202 (CIFAR reference)")
+    convert.add_argument("--output", help="the file to write: .keras (whole model) or .weights.h5 (weights)")
+    convert.add_argument("--output-dir", help="or a folder: writes <model>.keras there")
+    convert.add_argument("--weights-tag", help="the published weights the checkpoint is (e.g. imagenet-v2): the model "
+                                               "remembers them, so evaluate/export/predict use their preprocessing")
+    convert.add_argument("--logits", action="store_true", help="no softmax on the classifier (logits out)")
+    convert.set_defaults(run=_convert)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="top-1/top-5 of a model on a validation folder or TFDS split, beside the claimed numbers",
+        description="Top-1/top-5 with the weights' own evaluation transform, e.g. keras-resnet evaluate resnet50 "
+                    "--weights imagenet-v2 --data-dir ~/data/imagenet")
+    evaluate.add_argument("model", help="a registry name with --weights, or a .keras file")
+    evaluate.add_argument("--weights", help="for a registry name: a weights tag (keras-resnet summary lists them) "
+                                            "or a weights file")
+    evaluate.add_argument("--data-dir", help="a folder with val/<class>/ (or validation/) or <class>/ image "
+                                             "sub-folders; the i-th sorted class folder is class i")
+    evaluate.add_argument("--tfds", metavar="NAME", help="or a prepared TFDS dataset (e.g. imagenet2012)")
+    evaluate.add_argument("--split", default="validation", help="the TFDS split (default validation)")
+    evaluate.add_argument("--tfds-data-dir", help="the TFDS data dir (default ~/tensorflow_datasets)")
+    evaluate.add_argument("--ten-crop", action="store_true", help="average the 10-crop views ([He16] Sec. 3.4)")
+    evaluate.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (default 64)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 
@@ -322,13 +399,15 @@ def _add_classifier_arguments(parser, default_k=5):
                         help=f"classes per image (default {default_k})")
     parser.add_argument("--labels", help="text file with one class name per line (default: the run's "
                                          "preprocessing.json)")
-    parser.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf"),
+    parser.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf", "torch"),
                         help="auto: the model's own (trained models), the weights' keras.applications mode "
                              "(pretrained ImageNet models)")
 
 
 def add_tune_arguments(parser, dataset="cifar10"):
     """The options of ``keras-resnet tune`` (and ``recipes/tune_cifar10.py``)."""
+    from keras_resnet.training.precision import JIT_COMPILE, PRECISIONS
+
     add = parser.add_argument
     add("--dataset", default=dataset, choices=("digits", "cifar10", "cifar100"), help=f"default {dataset}")
     add("--data-dir", help="where the dataset is (as for train)")
@@ -348,6 +427,8 @@ def add_tune_arguments(parser, dataset="cifar10"):
     add("--strategy", default="auto", help="tf.distribute strategy of every trial (as for train)")
     add("--output-dir", help="search folder (default runs/tune); rerun to resume an interrupted search")
     add("--overwrite", action="store_true", help="start the search afresh instead of resuming it")
+    add("--precision", default="auto", choices=PRECISIONS, help="numeric precision of every trial (as for train)")
+    add("--jit-compile", default="auto", choices=JIT_COMPILE, help="XLA compilation of every trial (as for train)")
     add("--seed", type=int, default=0)
     return parser
 
@@ -356,8 +437,11 @@ def _run(command, run, args):
     """Runs a command; bad input and runs that could not finish end with their message, not a traceback."""
     from keras_resnet.training import TrainingError
 
+    from keras_resnet import data
+
     try:
-        return run(args)
+        with data.naming_unreadable_images():  # an undecodable image is named, as bad input
+            return run(args)
     except ValueError as error:  # bad input: the message names the fix
         print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
         return 2
@@ -367,7 +451,13 @@ def _run(command, run, args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, _ = parser.parse_known_args(argv)
+    if getattr(args, "experiment", None) and args.command == "train":
+        from keras_resnet.training.config import EXPERIMENTS
+
+        parser.train_parser.set_defaults(**EXPERIMENTS[args.experiment])
+    args = parser.parse_args(argv)
     return _run(args.command, args.run, args)
 
 
@@ -378,13 +468,12 @@ def tune_main(argv=None, dataset="cifar10", description=None):
     return _run("tune", _tune, args)
 
 
-def train_main(argv=None, dataset="cifar10", model="resnet20", description=None):
-    """The training recipes' entry point: ``keras-resnet train`` with other defaults and help text."""
-    from keras_resnet.training.config import add_arguments
+def train_main(argv=None, experiment="cifar10_resnet20", description=None):
+    """The training recipes' entry point: ``keras-resnet train`` with a named experiment's defaults and help text."""
+    from keras_resnet.training.config import add_arguments, parse_args
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    args = add_arguments(parser, dataset=dataset, model=model).parse_args(argv)
-    return _run("train", _train, args)
+    return _run("train", _train, parse_args(add_arguments(parser, experiment), argv))
 
 
 if __name__ == "__main__":

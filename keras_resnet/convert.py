@@ -21,7 +21,7 @@ import re
 import keras
 import numpy as np
 
-from keras_resnet import registry
+from keras_resnet import files, registry, weight_records
 from keras_resnet.checkpoints import read_state_dict
 from keras_resnet.weight_records import CIFAR_REFERENCE_LAYOUT, TORCHVISION_LAYOUT
 
@@ -125,7 +125,9 @@ def convert(state_dict_or_path, model_name, **options):
             ``resnet1202`` for the CIFAR reference's.
         **options: ``registry.build`` options that do not change the architecture (``include_top``,
             ``input_shape``, ``pooling``, ``classifier_activation``, ``name``...). ``classes`` defaults to the
-            checkpoint's.
+            checkpoint's. ``weights_tag``: the published weights the checkpoint is (``"imagenet-v2"``: see
+            ``weight_records``); the model records it (``ResNetModel.weights_tag``) so that evaluation, export and
+            prediction feed it images as its publisher did.
 
     Returns:
         ``keras.Model`` computing the PyTorch network's function: ``(batch, H, W, 3)`` -> ``(batch, classes)``
@@ -138,13 +140,20 @@ def convert(state_dict_or_path, model_name, **options):
         state = {key: np.asarray(value) for key, value in state_dict_or_path.items()}
     else:
         raise ValueError(f"convert takes a checkpoint path or a state dict, got {type(state_dict_or_path).__name__}")
-    entry = registry.resolve(model_name)
-    if entry.options.get("preact") or entry.options.get("shortcut") == "none":
+    base = registry.spec(model_name)
+    if base.preact or not base.residual:
         raise ValueError(f"{model_name!r} has no PyTorch layout to convert from: checkpoints convert to the "
                          "post-activation ResNets (resnet18 .. resnet152 for torchvision/timm, resnet20 .. resnet1202 "
                          "for the CIFAR reference)")
-    family = entry.family
+    family = base.family
     layout = layout_options(family, state)
+    weights_tag = options.pop("weights_tag", None)
+    record = None
+    if weights_tag is not None:
+        record = weight_records.weights_info(model_name, weights_tag)
+        if record.spec != base.replace(**layout):
+            raise ValueError(f"The {weights_tag} weights of {model_name!r} are not in this checkpoint's layout "
+                             f"({record.layout} weights): leave out the weights tag or pass the right one.")
     conflicts = sorted(key for key, value in options.items() if key in layout and value != layout[key])
     if conflicts:
         raise ValueError(f"The checkpoint's architecture fixes {', '.join(f'{k}={layout[k]!r}' for k in conflicts)}; "
@@ -154,32 +163,24 @@ def convert(state_dict_or_path, model_name, **options):
         options["classes"] = int(np.shape(state[fc])[0])
     options.setdefault("weights", None)
     model = registry.build(model_name, **{**layout, **options})
-    return load_state_dict(model, state, family)
+    load_state_dict(model, state, family)
+    if record is not None:
+        model.weights_tag = record.tag
+    return model
 
 
 def convert_checkpoint(path, model_name, output_path, **options):
     """Converts a checkpoint file and saves the result: a whole model (``.keras``) or its weights (``.weights.h5``).
 
-    The file is written atomically (a temporary file in the same folder, then renamed). Returns ``output_path``.
+    ``options`` are those of ``convert`` (``weights_tag`` included). The file is written atomically
+    (``files.atomic_path``: a temporary file in the same folder, then renamed). Returns ``output_path``.
     """
     output_path = os.fspath(output_path)
-    if output_path.endswith(".weights.h5"):
-        suffix = ".weights.h5"
-    elif output_path.endswith(".keras"):
-        suffix = ".keras"
-    else:
+    if not output_path.endswith((".weights.h5", ".keras")):
         raise ValueError(f"The output must end in .keras (whole model) or .weights.h5 (weights), got {output_path!r}")
+    if os.path.isdir(output_path):
+        raise ValueError(f"The output {output_path!r} is a folder: pass a file name ending in .keras or .weights.h5.")
     model = convert(path, model_name, **options)
-    folder = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(output_path)}.{os.getpid()}.tmp{suffix}")
-    try:
-        if suffix == ".keras":
-            model.save(temporary)
-        else:
-            model.save_weights(temporary)
-        os.replace(temporary, output_path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    with files.atomic_path(output_path) as temporary:
+        (model.save if output_path.endswith(".keras") else model.save_weights)(temporary)
     return output_path

@@ -96,6 +96,19 @@ def remove_stale_temporaries(folder):
                 os.remove(os.path.join(root, name))
 
 
+def check_writable_folder(path, option="--output-dir"):
+    """Refuses a folder path that is a file or cannot be created or written, before any work is done."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{option} {path!r} is a file: pass a folder.")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(os.path.abspath(parent))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot write to {path!r} ({parent!r} is not a writable folder): pass a writable "
+                         f"{option}.")
+
+
 class FolderInUseError(ValueError):
     """Another live process holds the folder's lock; the message names it."""
 

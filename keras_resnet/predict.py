@@ -77,14 +77,18 @@ def imagenet_style(model):
 def eval_transform(model, metadata=None, transform="auto"):
     """The evaluation transform for ``model`` (a ``data.eval_transform`` dict).
 
-    ``transform="auto"``: the run's (``metadata["eval_transform"]``, from its ``preprocessing.json``), else
-    ``"center_crop"`` for ImageNet-style networks and ``"resize"`` for small ones; or one of those two by name.
+    ``transform="auto"``: the run's (``metadata["eval_transform"]``, from its ``preprocessing.json``), the
+    published weights' (their record's resize and crop, ``model_file.weights_record``), else ``"center_crop"`` for
+    ImageNet-style networks and ``"resize"`` for small ones; or one of those two by name.
     Models that take any input size are fed 224 (ImageNet-style) or 32 pixels.
     """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     if transform == "auto" and metadata and metadata.get("eval_transform"):
         return dict(metadata["eval_transform"])
+    record = model_file.weights_record(model) if transform == "auto" else None
+    if record is not None and _spatial(model) == (record.input_size,) * 2:  # the weights' publisher's
+        return model_file.record_eval_transform(record)
     method = transform if transform != "auto" else "center_crop" if imagenet_style(model) else "resize"
     height, width = _spatial(model)
     if height != width:
@@ -178,10 +182,10 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     path = os.fspath(model)
+    if weights is not None and os.path.exists(path):
+        raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model file "
+                         "or SavedModel, which has its own.")
     if os.path.isdir(path):
-        if weights is not None:
-            raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model "
-                             "that has its own.")
         if transform != "auto" or preprocessing != "auto":
             raise ValueError("A SavedModel applies the transform and preprocessing it was exported with: leave out "
                              "--transform and --preprocessing, or pass the .keras file.")
@@ -191,14 +195,11 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
                              "export --to saved_model), a .keras file or a registry name.")
         return SavedModelClassifier(saved)
     if os.path.isfile(path):
-        if weights is not None:
-            raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet); a model file "
-                             "has its weights.")
         keras_model = model_file.load_model(path)
         metadata = model_file.run_metadata(path)
     else:
         try:
-            registry.resolve(path)
+            registry.spec(path)
         except ValueError as error:
             raise ValueError(f"{path!r} is neither a model file, a SavedModel folder nor a registered network. "
                              f"{error}") from None

@@ -1,76 +1,55 @@
-"""The registry: every named network as a configuration, and ``build(name, **options)``.
+"""The registry: every named network as an ``ArchSpec``, and ``build(name, **options)``.
 
-Names are lowercase: ``resnet20`` .. ``resnet1202`` and ``plain20`` .. (CIFAR, [He16] Sec. 4.2), ``resnet164v2`` and
-``resnet1001v2`` (CIFAR pre-activation bottlenecks, [He16b]), ``resnet18`` .. ``resnet200`` and ``plain18`` ..
-(ImageNet, [He16] Table 1), ``resnet50v2`` .. (pre-activation, the layout of keras.applications' v2 weights).
-Any other CIFAR depth works by name too (``build("resnet86")``, ``build("plain38")``).
+Names follow the grammar of ``spec`` and are lowercase: ``resnet20`` .. ``resnet1202`` and ``plain20`` .. (CIFAR,
+[He16] Sec. 4.2), ``resnet164v2`` and ``resnet1001v2`` (CIFAR pre-activation bottlenecks, [He16b]), ``resnet18`` ..
+``resnet200`` and ``plain18`` .. (ImageNet, [He16] Table 1), ``resnet50v2`` .. (pre-activation, the layout of
+keras.applications' v2 weights). Any other CIFAR depth works by name too (``build("resnet86")``,
+``build("plain38")``).
 """
 
-import dataclasses
 import difflib
-import re
 
 from keras_resnet import weight_records
 from keras_resnet.architectures import (CIFAR_BOTTLENECK_DEPTHS, CIFAR_DEPTHS, FAMILIES, IMAGENET_DEPTHS,
                                         cifar_layout, imagenet_layout)
-from keras_resnet.builder import ResNet, normalize_shortcut
-from keras_resnet.weight_records import KERAS_V2_LAYOUT, WEIGHTS_HASHES
-
-# Options that change the architecture (as opposed to its head, input or training conventions).
-ARCHITECTURE_DEFAULTS = {"block": None, "shortcut": None, "preact": False, "stride_on": "1x1",
-                         "downsample_at": "first", "use_bias": False, "width": 1, "bn_epsilon": 1.001e-5,
-                         "shortcut_pad": "after"}
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """A registered network: its family, depth and the options that make it what it is."""
-
-    family: str
-    depth: int
-    options: dict
-
-    def layout(self, block=None):
-        block = block or self.options.get("block")
-        if self.family == "imagenet":
-            layout = imagenet_layout(self.depth)
-            if block not in (None, layout[0]):
-                raise ValueError(f"ImageNet ResNet-{self.depth} is built of {layout[0]} blocks ([He16] Table 1), "
-                                 f"got block={block!r}")
-            return layout
-        return cifar_layout(self.depth, block or "basic")
-
-    def default(self, option):
-        if option in self.options:
-            return self.options[option]
-        if option == "shortcut":
-            return FAMILIES[self.family].shortcut
-        if option == "block":  # the paper's block: Table 1 for ImageNet, basic for CIFAR ([He16] Sec. 4.2)
-            return imagenet_layout(self.depth)[0] if self.family == "imagenet" else "basic"
-        return ARCHITECTURE_DEFAULTS[option]
-
+from keras_resnet.builder import ResNet
+from keras_resnet.spec import ArchSpec, field_names, parse_name
 
 REGISTRY = {}
 
 
-def register(name, family, depth, **options):
-    """Adds ``name`` to the registry; ``options`` are ``ResNet`` keywords (shortcut, preact, ...)."""
-    REGISTRY[name] = Entry(family, depth, options)
+def register(spec):
+    """Adds ``spec`` to the registry under ``spec.name``; returns the name."""
+    REGISTRY[spec.name] = spec
+    return spec.name
+
+
+def cifar_spec(depth, block="basic", **options):
+    """The ``ArchSpec`` of the CIFAR network of ``depth`` ([He16] Sec. 4.2); ``options`` are ``ArchSpec`` fields."""
+    block, blocks = cifar_layout(depth, block)
+    return ArchSpec("cifar", block, blocks, **{"shortcut": FAMILIES["cifar"].shortcut, **options})
+
+
+def imagenet_spec(depth, **options):
+    """The ``ArchSpec`` of the ImageNet network of ``depth`` ([He16] Table 1); ``options`` are ``ArchSpec`` fields."""
+    block, blocks = imagenet_layout(depth)
+    return ArchSpec("imagenet", block, blocks, **{"shortcut": FAMILIES["imagenet"].shortcut, **options})
 
 
 for _depth in CIFAR_DEPTHS:
-    register(f"resnet{_depth}", "cifar", _depth)
-    register(f"plain{_depth}", "cifar", _depth, shortcut="none")
-    register(f"resnet{_depth}v2", "cifar", _depth, preact=True)
+    register(cifar_spec(_depth))
+    register(cifar_spec(_depth, shortcut="none"))
+    register(cifar_spec(_depth, preact=True))
 for _depth in CIFAR_BOTTLENECK_DEPTHS:
-    register(f"resnet{_depth}v2", "cifar", _depth, block="bottleneck", preact=True, shortcut="B")
+    register(cifar_spec(_depth, "bottleneck", preact=True, shortcut="B"))
 for _depth in IMAGENET_DEPTHS:
-    # Biases before BN only where published weights need them (keras.applications' ResNet50/101/152).
-    register(f"resnet{_depth}", "imagenet", _depth, use_bias=f"resnet{_depth}" in WEIGHTS_HASHES)
-    register(f"plain{_depth}", "imagenet", _depth, shortcut="none")
-    register(f"resnet{_depth}v2", "imagenet", _depth, **KERAS_V2_LAYOUT)
-
-_DYNAMIC_NAME = re.compile(r"^(resnet|plain)(\d+)(v2)?$")
+    # The architecture of the published "imagenet" weights where there are some (keras.applications' Caffe ports
+    # carry conv biases), the paper's otherwise.
+    _record = weight_records.find(f"resnet{_depth}", "imagenet")
+    _published = _record.options if _record is not None and _record.layout == "keras" else {}
+    register(imagenet_spec(_depth, **_published))
+    register(imagenet_spec(_depth, shortcut="none"))
+    register(imagenet_spec(_depth, **weight_records.KERAS_V2_LAYOUT))
 
 
 def list_models():
@@ -84,62 +63,46 @@ def _unknown(name, reason=""):
     return ValueError(f"Unknown architecture {name!r}.{reason}{hint} keras_resnet.list_models() lists every name.")
 
 
-def resolve(name):
-    """The ``Entry`` for a registered name or a CIFAR depth spelled as a name (``"resnet86"``, ``"plain38v2"``)."""
-    if not isinstance(name, str):
+def spec(name, block=None):
+    """The ``ArchSpec`` of a registered name, or of a CIFAR depth spelled as a name (``"resnet86"``,
+    ``"plain38v2"``); ``block`` rebuilds a CIFAR name with the other block (``9n+2`` bottleneck depths)."""
+    parsed = parse_name(name)
+    if parsed is None:
         raise _unknown(name)
     key = name.lower()
-    if key in REGISTRY:
+    kind, depth, preact = parsed
+    if key in REGISTRY and block in (None, REGISTRY[key].block):
         return REGISTRY[key]
-    match = _DYNAMIC_NAME.match(key)
-    if not match:
-        raise _unknown(name)
-    kind, depth, v2 = match.groups()
-    options = {"shortcut": "none"} if kind == "plain" else {}
-    if v2:
-        options["preact"] = True
-    return Entry("cifar", int(depth), options)
+    if key in REGISTRY and REGISTRY[key].family == "imagenet":
+        raise ValueError(f"ImageNet ResNet-{depth} is built of {REGISTRY[key].block} blocks ([He16] Table 1), "
+                         f"got block={block!r}")
+    options = {"preact": preact} | ({"shortcut": "none"} if kind == "plain" else {})
+    try:
+        return cifar_spec(depth, block or "basic", **options)
+    except ValueError as error:
+        raise _unknown(name, f" {error}") if key not in REGISTRY else error
 
 
-def build(name, /, include_preprocessing=False, **options):
-    """Builds the network registered as ``name``; ``options`` are ``builder.ResNet`` keywords.
+def build(name, /, **options):
+    """Builds the network registered as ``name``; ``options`` are ``ArchSpec`` fields (``shortcut``, ``preact``,
+    ``stride_on``, ``width``, ...) and ``builder.ResNet`` keywords (``include_top``, ``weights``, ``classes``...).
 
-    ``name`` is positional so that ``name=`` can name the model, as in keras.applications. With
-    ``include_preprocessing=True`` (and ``weights="<tag>"``), the weights' own normalisation is the model's first
-    layer: it takes raw ``[0, 255]`` RGB pixels.
+    ``name`` is positional so that ``name=`` can name the model, as in keras.applications. A weights tag
+    (``weights="imagenet-v2"``) brings the architecture its weights were trained with (torchvision's "v1.5" stride,
+    BN epsilon 1e-5, ...); ``include_preprocessing=True`` then puts their normalisation in the model.
 
     Example: ``build("resnet56", shortcut="B", classes=100)``, ``build("resnet50", stride_on="3x3")`` (v1.5),
     ``build("plain34", input_shape=(160, 160, 3), include_top=False, pooling="avg")``.
 
     Returns:
-        ``keras.Model``; see ``builder.ResNet`` for shapes.
+        ``ResNetModel``; see ``builder.ResNet`` for shapes.
     """
-    entry = resolve(name)
-    if "shortcut" in options and options["shortcut"] is None:  # None means the default, as in ResNet()
-        del options["shortcut"]
-    try:
-        block, blocks = entry.layout(options.get("block"))
-    except ValueError as error:
-        raise _unknown(name, f" {error}") if name.lower() not in REGISTRY else error
-    if "shortcut" in options:
-        options["shortcut"] = normalize_shortcut(options["shortcut"])
-    # Published weights bring the architecture they were trained for (torchvision's: v1.5, BN epsilon 1e-5...).
-    record = weight_records.find(name.lower(), options.get("weights"))
-    published = record.options if record is not None else {}
-
-    def default(option):
-        return published[option] if option in published else entry.default(option)
-
-    custom = sorted(option for option, value in options.items()
-                    if option in ARCHITECTURE_DEFAULTS and value != default(option)
-                    and not (option == "shortcut" and value == normalize_shortcut(default(option))))
-    merged = {key: value for key, value in {**entry.options, **published}.items() if key != "block"}
-    merged.update({key: value for key, value in options.items() if key != "block"})
-    merged.setdefault("name", name.lower())
-    if include_preprocessing:
-        if record is None:
-            raise ValueError("include_preprocessing=True puts the published weights' normalisation in the model: "
-                             "pass weights='<tag>' too (keras_resnet.list_weights() lists them), or preprocess "
-                             "inputs yourself.")
-        merged["preprocessing"] = record.transform
-    return ResNet(entry.family, block, blocks, weights_name=name.lower(), custom_options=tuple(custom), **merged)
+    architecture = {key: options.pop(key) for key in list(options) if key in field_names()}
+    if architecture.get("shortcut", "") is None:  # None means the default, as in ResNet()
+        del architecture["shortcut"]
+    base = spec(name, architecture.pop("block", None))
+    record = weight_records.find(base.name, options.get("weights"))
+    if record is not None:
+        base = base.replace(**record.options)
+    options.setdefault("name", name.lower())
+    return ResNet(base.replace(**architecture), **options)

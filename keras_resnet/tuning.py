@@ -27,8 +27,8 @@ from keras_resnet import data as data_lib
 from keras_resnet import files
 from keras_resnet.analysis.figures import save_figure
 from keras_resnet.architectures import cifar_layout
-from keras_resnet.builder import normalize_shortcut
-from keras_resnet.registry import build
+from keras_resnet.registry import build, cifar_spec
+from keras_resnet.spec import normalize_shortcut
 from keras_resnet.stats import model_stats
 from keras_resnet.training import Run
 
@@ -89,7 +89,7 @@ def _choice(hp, name, values):
 
 def model_name(depth, shortcut, preact):
     """Registry name of a searched network: ``plain20``, ``resnet20``, ``resnet20v2``."""
-    return f"{'plain' if shortcut == 'none' else 'resnet'}{depth}{'v2' if preact else ''}"
+    return cifar_spec(depth, shortcut=shortcut, preact=preact).name
 
 
 class ResNetHyperModel(kt.HyperModel):

@@ -103,8 +103,15 @@ class WeightRecord:
 
     @property
     def options(self):
-        """The builder options of ``architecture`` as a dict."""
+        """The ``ArchSpec`` fields of ``architecture`` as a dict."""
         return dict(self.architecture)
+
+    @property
+    def spec(self):
+        """The ``ArchSpec`` these weights were trained with: the registered network's, with ``options``."""
+        from keras_resnet import registry  # the registry builds on the records: imported when first needed
+
+        return registry.spec(self.name).replace(**self.options)
 
 
 RECORDS = {}

@@ -12,7 +12,7 @@ import zipfile
 
 import keras
 
-from keras_resnet import weight_records
+from keras_resnet import files, weight_records
 from keras_resnet.weight_records import BASE_WEIGHTS_PATH, WEIGHTS_HASHES  # noqa: F401  (tests patch them here)
 
 # Where downloads are cached; ``None`` is keras' own cache (``$KERAS_HOME`` or ``~/.keras``), under ``models/``.
@@ -28,29 +28,45 @@ def _looks_like_tag(weights):
     return isinstance(weights, str) and not os.path.exists(weights) and not any(c in weights for c in "./\\")
 
 
-def check_weights_argument(weights, name, include_top, classes, custom_options):
-    """Validates ``weights`` before anything is built, with errors that name the fix.
+def check_weights_argument(weights, spec, include_top, classes, input_shape=None, data_format="channels_last"):
+    """Validates ``weights`` before anything is built, with errors that name the fix; returns the weights record
+    of a tag (``None`` for no weights or a file).
 
     Args:
         weights: ``None``, a weights tag (``"imagenet"``, ``"imagenet-v2"``, ``"cifar10"``: see
             ``weight_records.list_weights``) or a path to a weights file.
-        name: registry name of the architecture the weights are for.
+        spec: the ``ArchSpec`` to build; a tag's weights need the spec they were trained with.
         include_top: whether the classifier is built.
         classes: number of classes of the classifier.
-        custom_options: options that change the architecture away from the published one (``{"shortcut": "A"}``).
+        input_shape: the ``input_shape`` asked for (``None``: the default). As in keras.applications, published
+            weights with their classifier take the size they were trained at: another one is refused.
+        data_format: ``"channels_last"`` or ``"channels_first"``, how ``input_shape`` is ordered.
     """
     if weights is None:
-        return
+        return None
+    name = spec.name
     record = weight_records.find(name, weights)
     if record is not None:
-        if custom_options:
+        published = record.spec
+        custom = [f"{key}={getattr(spec, key)!r} (published: {getattr(published, key)!r})"
+                  for key in spec.to_config() if getattr(spec, key) != getattr(published, key)]
+        if custom:
             raise ValueError(f"The published {weights} weights of '{name}' are for its published architecture; "
-                             f"remove the options {sorted(custom_options)} or use weights=None.")
+                             f"remove the options {', '.join(custom)} or use weights=None.")
         if include_top and classes != record.classes:
             raise ValueError(f"weights={weights!r} with include_top=True has {record.classes} classes, got "
                              f"classes={classes}: pass include_top=False to put your own classifier on top, "
                              "or weights=None.")
-        return
+        if include_top and input_shape is not None:
+            input_shape = tuple(input_shape)
+            spatial = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
+            if spatial != (record.input_size, record.input_size):
+                side = record.input_size
+                published = (side, side, 3) if data_format == "channels_last" else (3, side, side)
+                raise ValueError(f"weights={weights!r} with include_top=True takes the published input_shape="
+                                 f"{published}, got input_shape={input_shape}: leave input_shape out, or pass "
+                                 "include_top=False to use the weights at another size.")
+        return record
     if _looks_like_tag(weights):
         known = weight_records.tags(name)
         where = (f"its tags are {', '.join(map(repr, known))}" if known else
@@ -142,13 +158,8 @@ def converted_weights(record, include_top):
         from keras_resnet.convert import convert  # convert builds through the registry, which imports this module
 
         model = convert(checkpoint, record.name, include_top=include_top, classifier_activation=None)
-        temporary = f"{stem}.{os.getpid()}.tmp.weights.h5"
-        try:
+        with files.atomic_path(cached) as temporary:
             model.save_weights(temporary)
-            os.replace(temporary, cached)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
     return cached
 
 

@@ -15,4 +15,4 @@ import sys
 from keras_resnet.cli import train_main
 
 if __name__ == "__main__":
-    sys.exit(train_main(dataset="cifar10", model="resnet20", description=__doc__))
+    sys.exit(train_main(experiment="cifar10_resnet20", description=__doc__))

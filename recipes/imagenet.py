@@ -16,4 +16,4 @@ import sys
 from keras_resnet.cli import train_main
 
 if __name__ == "__main__":
-    sys.exit(train_main(dataset="imagenet", model="resnet50", description=__doc__))
+    sys.exit(train_main(experiment="imagenet_resnet50", description=__doc__))

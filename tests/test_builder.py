@@ -5,6 +5,7 @@ import pytest
 
 import keras_resnet
 from keras_resnet.builder import ResNet, cifar_resnet, imagenet_resnet
+from keras_resnet.spec import ArchSpec
 from keras_resnet.stats import model_stats
 
 # [He16] Table 6 parameters, with the paper's rounding (decimals).
@@ -94,7 +95,7 @@ def test_generic_entry_points():
     assert imagenet_resnet(18, input_shape=(32, 32, 3)).name == "resnet18"
     assert cifar_resnet(50).get_layer("conv4_block8_out").output.shape == (None, 8, 8, 64)  # CIFAR depth 50 (n=8)
     assert cifar_resnet(86).output.shape == (None, 10)
-    custom = ResNet("cifar", "bottleneck", (1, 2, 1), shortcut="C", preact=True, name="tiny")
+    custom = ResNet(ArchSpec("cifar", "bottleneck", (1, 2, 1), shortcut="C", preact=True), name="tiny")
     assert custom.output.shape == (None, 10) and custom.name == "tiny"
 
 
@@ -146,7 +147,33 @@ def test_other_bad_options():
 
 def test_shortcut_none_means_the_default_everywhere():
     """``shortcut=None`` is the family's option (A for CIFAR nets) in ``build`` as in ``ResNet``."""
-    for model in (keras_resnet.build("resnet20", shortcut=None), keras_resnet.ResNet("cifar", "basic", (3, 3, 3))):
+    for model in (keras_resnet.build("resnet20", shortcut=None), cifar_resnet(20, shortcut=None)):
         assert any(isinstance(layer, keras_resnet.ZeroPadShortcut) for layer in model.layers)
     with pytest.raises(ValueError, match=r"built of bottleneck blocks"):
         keras_resnet.build("resnet50", block="basic")
+
+
+def test_include_top_needs_a_static_input_shape():
+    """keras.applications' rule: a classifier on top needs fixed sides (checked before anything is built)."""
+    for shape in [(None, None, 3), (224, None, 3)]:
+        with pytest.raises(ValueError, match=r"include_top=True needs a static input_shape.*include_top=False with "
+                                             r"pooling='avg'"):
+            keras_resnet.ResNet50(weights=None, input_shape=shape)
+    with pytest.raises(ValueError, match=r"static input_shape, as in keras.applications, got input_shape=\(None, "
+                                         r"None, 3\): pass fixed sides \(e.g. \(32, 32, 3\)\)"):
+        keras_resnet.ResNet20(input_shape=(None, None, 3))
+    assert keras_resnet.ResNet20(include_top=False, pooling="avg", input_shape=(None, None, 3)).output.shape == \
+        (None, 64)
+
+
+@pytest.mark.parametrize("name, weights, shape, published", [
+    ("ResNet50", "imagenet", (64, 64, 3), r"\(224, 224, 3\)"),
+    ("ResNet18", "imagenet", (None, None, 3), r"\(224, 224, 3\)"),
+    ("ResNet20", "cifar10", (64, 64, 3), r"\(32, 32, 3\)"),
+])
+def test_weights_with_their_classifier_take_the_published_input_size(name, weights, shape, published):
+    """keras.applications' rule for weights="imagenet" with include_top=True, for every weights tag: refused
+    before any download."""
+    with pytest.raises(ValueError, match=rf"weights='{weights}' with include_top=True takes the published "
+                                         rf"input_shape={published}, got input_shape=.*include_top=False"):
+        getattr(keras_resnet, name)(weights=weights, input_shape=shape)

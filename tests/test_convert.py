@@ -184,3 +184,47 @@ def test_bfloat16_and_big_endian_storages(tmp_path):
     assert loaded["bf16"].dtype == np.float32
     np.testing.assert_array_equal(loaded["bf16"], values)
     np.testing.assert_array_equal(loaded["f32"], values)
+
+
+def test_convert_command_writes_the_model_with_its_weights_tag(tmp_path, rng, capsys):
+    from keras_resnet import cli
+
+    state = cifar_reference_state(20, rng)
+    save_legacy({f"module.{key}": value for key, value in state.items()}, tmp_path / "resnet20.th",
+                wrap=lambda sd: {"state_dict": sd, "best_prec1": 91.73})
+    output = tmp_path / "out" / "converted.keras"
+    assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20", "--weights-tag", "cifar10",
+                     "--logits", "--output", str(output)]) == 0
+    assert str(output) in capsys.readouterr().out
+    model = keras.saving.load_model(output, safe_mode=True)
+    assert model.weights_tag == "cifar10"
+    x = rng.normal(size=(2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(_logits(model, x), cifar_reference_forward(state, x.transpose(0, 3, 1, 2), 20),
+                               atol=1e-4, rtol=0)
+    assert sorted(os.listdir(tmp_path / "out")) == ["converted.keras"]
+
+    assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20",
+                     "--output-dir", str(tmp_path / "folder")]) == 0
+    softmax = keras.saving.load_model(tmp_path / "folder" / "resnet20.keras", safe_mode=True)
+    assert softmax.weights_tag is None
+    np.testing.assert_allclose(np.asarray(softmax(x)).sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([], "Pass --output FILE"),
+    (["--output", "x.h5"], "must end in .keras"),
+    (["--output", "x.keras", "--weights-tag", "imagenet"], "No published weights tagged 'imagenet' for 'resnet20'"),
+])
+def test_convert_command_bad_input_is_one_line(tmp_path, rng, capsys, arguments, message):
+    from keras_resnet import cli
+
+    save_legacy(cifar_reference_state(20, rng), tmp_path / "resnet20.th", wrap=lambda sd: {"state_dict": sd})
+    arguments = [arg if arg != "x.keras" and arg != "x.h5" else str(tmp_path / arg) for arg in arguments]
+    assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20", *arguments]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_weights_tag_of_another_layout_is_refused(rng):
+    with pytest.raises(ValueError, match=r"The imagenet weights of 'resnet50' are not in this checkpoint's layout"):
+        convert(torchvision_state(50, rng), "resnet50", weights_tag="imagenet")

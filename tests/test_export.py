@@ -147,7 +147,7 @@ def test_bad_export_input(digits_run, tmp_path, capsys):
     fails([str(digits_run / "model.keras"), "--to", "saved_model", "--output", str(tmp_path / "a-file")],
           "is a file")
     fails([str(digits_run / "model.keras"), "--to", "tflite", "--output", str(tmp_path / "a-file" / "x")],
-          "is not writable")
+          "is not a writable folder")
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["export", str(digits_run / "model.keras"), "--to", "saved_model", "--output", str(tmp_path / "v"),
                   "--version", "-1"])

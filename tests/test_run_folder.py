@@ -46,7 +46,9 @@ def test_another_run_in_the_same_folder_is_refused(tmp_path, capsys):
     assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 0
     before = (folder / "model.keras").read_bytes()
     assert cli.main([*QUICK, "--epochs", "1", "--model", "resnet14", "--output-dir", str(folder)]) == 2
-    assert "holds another run (model 'resnet8' -> 'resnet14')" in capsys.readouterr().err
+    assert "holds another run (model 'resnet8' -> 'resnet14'):" in capsys.readouterr().err
+    assert cli.main([*QUICK, "--epochs", "1", "--width", "2", "--output-dir", str(folder)]) == 2
+    assert "holds another run (width 1 -> 2):" in capsys.readouterr().err
     assert (folder / "model.keras").read_bytes() == before
 
 

@@ -82,8 +82,8 @@ def test_imagenet_tag_downloads_converts_caches_and_loads(cache, monkeypatch, tm
     state = torchvision_state(18, rng)
     save_zip(state, tmp_path / "resnet18.pth")
     published = _publish(monkeypatch, "resnet18", "imagenet", tmp_path / "resnet18.pth")
-    model = keras_resnet.ResNet18(weights="imagenet", input_shape=(64, 64, 3), classifier_activation=None)
-    x = rng.normal(size=(2, 64, 64, 3)).astype(np.float32)
+    model = keras_resnet.ResNet18(weights="imagenet", classifier_activation=None)  # 224 x 224, as keras requires
+    x = rng.normal(size=(1, 224, 224, 3)).astype(np.float32)
     expected = torchvision_forward(state, x.transpose(0, 3, 1, 2).astype(np.float64), 18)
     np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-4, rtol=0)
     assert model.get_layer("conv1_bn").epsilon == 1e-5  # the record's architecture was built
@@ -94,7 +94,7 @@ def test_imagenet_tag_downloads_converts_caches_and_loads(cache, monkeypatch, tm
         raise AssertionError("converted twice")
 
     monkeypatch.setattr("keras_resnet.convert.convert", no_conversion)
-    again = keras_resnet.ResNet18(weights="imagenet", input_shape=(64, 64, 3), classifier_activation=None)
+    again = keras_resnet.ResNet18(weights="imagenet", classifier_activation=None)
     np.testing.assert_allclose(np.asarray(again(x)), expected, atol=1e-4, rtol=0)
 
 
@@ -124,9 +124,11 @@ def test_checkpoint_that_does_not_match_its_name_is_deleted(cache, monkeypatch, 
 
 
 def test_published_architecture_is_enforced():
-    with pytest.raises(ValueError, match=r"imagenet-v2 weights of 'resnet50' .* remove the options \['use_bias'\]"):
+    with pytest.raises(ValueError, match=r"imagenet-v2 weights of 'resnet50' .* remove the options "
+                                         r"use_bias=True \(published: False\)"):
         keras_resnet.ResNet50(weights="imagenet-v2", use_bias=True)
-    with pytest.raises(ValueError, match=r"cifar10 weights of 'resnet20' .* remove the options \['shortcut'\]"):
+    with pytest.raises(ValueError, match=r"cifar10 weights of 'resnet20' .* remove the options shortcut='B' "
+                                         r"\(published: 'A'\)"):
         keras_resnet.ResNet20(weights="cifar10", shortcut="B")
     with pytest.raises(ValueError, match=r"has 10 classes, got classes=100"):
         keras_resnet.ResNet20(weights="cifar10", classes=100)
@@ -165,3 +167,58 @@ def test_torchvision_records_normalise_as_their_constructor(rng):
     pixels = rng.uniform(0, 255, size=(2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(layer(pixels)), keras_resnet.ResNet18.preprocess_input(pixels.copy()),
                                atol=1e-5, rtol=1e-6)
+
+
+def test_models_remember_their_weights_and_are_preprocessed_as_published(cache, monkeypatch, tmp_path, rng):
+    from keras_resnet import model_file, predict
+
+    state = cifar_reference_state(20, rng)
+    save_legacy(state, tmp_path / "resnet20.th", wrap=lambda sd: {"state_dict": sd})
+    _publish(monkeypatch, "resnet20", "cifar10", tmp_path / "resnet20.th")
+    model = keras_resnet.ResNet20(weights="cifar10")
+    assert model.weights_tag == "cifar10" and keras_resnet.ResNet20().weights_tag is None
+    model.save(tmp_path / "resnet20.keras")
+    loaded = keras.saving.load_model(tmp_path / "resnet20.keras", safe_mode=True)
+    assert loaded.weights_tag == "cifar10"
+    assert model_file.weights_record(loaded) == weight_records.find("resnet20", "cifar10")
+    assert model_file.resolve_preprocessing(loaded) == "torch"
+    assert predict.eval_transform(loaded) == {"method": "resize", "size": 32}
+    pixels = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
+    normalized = (pixels / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(np.asarray(model_file.preprocess(pixels.copy(), "torch")), normalized, atol=1e-5)
+    assert model_file.resolve_preprocessing(keras_resnet.ResNet20(weights="cifar10", include_preprocessing=True)) \
+        == "none"  # the normalisation is in the model
+    # Models trained here have another architecture than the published weights: nothing is guessed.
+    assert model_file.published_preprocessing(keras_resnet.ResNet20()) == "none"
+    # keras.applications' architectures keep their modes; torchvision's are "torch" even without a tag.
+    assert model_file.published_preprocessing(keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3))) == "caffe"
+    assert model_file.published_preprocessing(keras_resnet.ResNet50V2(weights=None, input_shape=(64, 64, 3))) == "tf"
+    from keras_resnet.convert import convert
+
+    untagged = convert(torchvision_state(18, rng), "resnet18", input_shape=(64, 64, 3))
+    assert model_file.published_preprocessing(untagged) == "torch"
+    assert model_file.weights_record(untagged) == weight_records.find("resnet18", "imagenet")
+
+
+@pytest.mark.slow
+def test_converted_torchvision_resnet50_is_served_with_torchvision_preprocessing(tmp_path, rng):
+    """A torchvision ResNet-50 converted as IMAGENET1K_V2 and exported: the SavedModel resizes the shorter side to
+    232, crops 224 and normalises with torchvision's mean and std inside its graph."""
+    import tensorflow as tf
+
+    from keras_resnet import data
+    from keras_resnet.convert import convert_checkpoint
+    from keras_resnet.export import export_saved_model
+
+    save_zip(torchvision_state(50, rng), tmp_path / "resnet50.pth")
+    path = convert_checkpoint(tmp_path / "resnet50.pth", "resnet50", tmp_path / "resnet50.keras",
+                              weights_tag="imagenet-v2")
+    target, info = export_saved_model(path, tmp_path / "served", top_k=3)
+    assert info["preprocessing"] == "torch"
+    assert info["transform"] == {"method": "center_crop", "resize": 232, "size": 224}
+    model = keras.saving.load_model(path, safe_mode=True)
+    images = rng.integers(0, 256, (2, 300, 260, 3), dtype=np.uint8)
+    views = np.stack([data.apply_eval_transform(image, info["transform"]).numpy() for image in images])
+    expected = np.asarray(model((views / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])))
+    served = tf.saved_model.load(target).signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(served["probabilities"].numpy(), expected, atol=1e-5)

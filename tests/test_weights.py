@@ -72,7 +72,7 @@ def test_no_published_weights_lists_the_names():
 
 
 def test_published_weights_need_the_published_architecture():
-    with pytest.raises(ValueError, match=r"remove the options \['shortcut'\]"):
+    with pytest.raises(ValueError, match=r"remove the options shortcut='C' \(published: 'B'\) or use weights=None"):
         keras_resnet.ResNet50(weights="imagenet", shortcut="C")
 
 

@@ -7,6 +7,7 @@ training error (on the augmented training batches, as the paper plots it) and te
 
 import os
 
+from keras_resnet.registry import cifar_spec
 from keras_resnet.training import TrainConfig, train
 from keras_resnet.training.trainer import history_rows
 
@@ -25,14 +26,12 @@ def run_degradation(output_dir, dataset="digits", depths=(20, 32, 44, 56), epoch
     depths = [int(depth) for depth in depths]
     if not depths:
         raise ValueError("Give at least one depth, e.g. --depths 20 56.")
-    from keras_resnet.architectures import cifar_layout
-
     for depth in depths:
-        cifar_layout(depth)  # every depth is checked (6n+2) before any training
+        cifar_spec(depth)  # every depth is checked (6n+2) before any training
     results = {"dataset": dataset, "depths": depths, "epochs": epochs, "runs": {}}
     for depth in depths:
         for residual in (False, True):
-            name = f"{'resnet' if residual else 'plain'}{depth}"
+            name = cifar_spec(depth, shortcut="A" if residual else "none").name
             run_dir = os.path.join(output_dir, "runs", name)
             summary = train(TrainConfig(model=name, dataset=dataset, data_dir=data_dir, epochs=epochs, seed=seed,
                                         output_dir=run_dir, verbose=verbose, **options))

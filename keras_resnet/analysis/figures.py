@@ -24,7 +24,8 @@ def plot_degradation(results, path):
     axes = figure.subplots(1, 2, sharey=True)
     for panel, residual in zip(axes, (False, True)):
         for index, depth in enumerate(results["depths"]):
-            run = results["runs"][f"{'resnet' if residual else 'plain'}{depth}"]
+            run = next(run for run in results["runs"].values()
+                       if run["depth"] == depth and run["residual"] == residual)
             epochs = range(1, len(run["test_error"]) + 1)
             colour = f"C{index}"
             panel.plot(epochs, [100 * e for e in run["train_error"]], "--", color=colour, linewidth=1)

@@ -12,6 +12,8 @@ import re
 
 import keras
 
+from keras_resnet.network import spec_of
+
 BLOCK_OUTPUT = re.compile(r"^(conv\d+_block\d+)_out$")
 
 
@@ -49,7 +51,9 @@ class Network:
     """``stem -> segments -> head`` of a keras_resnet model (see the module docstring)."""
 
     def __init__(self, model):
-        names = [match.group(1) for layer in model.layers if (match := BLOCK_OUTPUT.match(layer.name))]
+        spec = spec_of(model)
+        names = spec.block_names if spec is not None else [  # models saved before specs: their layer names
+            match.group(1) for layer in model.layers if (match := BLOCK_OUTPUT.match(layer.name))]
         if not names:
             raise ValueError(f"'{model.name}' is not a keras_resnet residual or plain network: it has no "
                              "conv<k>_block<i>_out layers. Build it with keras_resnet (or train it with "

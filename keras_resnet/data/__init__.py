@@ -5,8 +5,9 @@
 """
 
 from keras_resnet.data import cifar, digits, imagenet
-from keras_resnet.data.pipeline import (apply_eval_transform, augmented_examples, eval_dataset, eval_transform,
-                                        steps_per_epoch, ten_crop_dataset, train_dataset)
+from keras_resnet.data.pipeline import (apply_eval_transform, apply_ten_crop_transform, augmented_examples,
+                                        eval_dataset, eval_transform, steps_per_epoch, ten_crop_dataset,
+                                        train_dataset)
 from keras_resnet.data.source import (DatasetNotFoundError, DataSource, UnreadableImageError, naming_unreadable_images,
                                       unreadable_image)
 
@@ -27,5 +28,6 @@ def load(name, data_dir=None, download=False, manual_dir=None, image_size=None):
 
 
 __all__ = ["DATASETS", "DataSource", "DatasetNotFoundError", "UnreadableImageError", "apply_eval_transform",
-           "augmented_examples", "cifar", "digits", "eval_dataset", "eval_transform", "imagenet", "load",
-           "naming_unreadable_images", "steps_per_epoch", "ten_crop_dataset", "train_dataset", "unreadable_image"]
+           "apply_ten_crop_transform", "augmented_examples", "cifar", "digits", "eval_dataset", "eval_transform",
+           "imagenet", "load", "naming_unreadable_images", "steps_per_epoch", "ten_crop_dataset", "train_dataset",
+           "unreadable_image"]

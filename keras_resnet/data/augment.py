@@ -167,9 +167,9 @@ def imagenet_train(image, seed, size=224, flip=True):
     return tf.clip_by_value(pca_lighting(image, seeds[3]), 0.0, 255.0)
 
 
-def _eval_views(size, corners):
+def _eval_views(size, corners, resize=None):
     def views(shape):
-        resized = shorter_side_size(shape, round(size * EVAL_RESIZE))
+        resized = shorter_side_size(shape, resize or round(size * EVAL_RESIZE))
         height, width = resized[0] - size, resized[1] - size
         offsets = [(0, 0), (0, width), (height, 0), (height, width)] if corners else []
         return Views(shape, resized, tf.stack([tf.stack(o) for o in offsets] + [tf.stack([height // 2, width // 2])]),
@@ -183,12 +183,13 @@ def center_crop(image, size):
     return tf.image.crop_to_bounding_box(image, offset_y, offset_x, size, size)
 
 
-def imagenet_eval(image, size=224):
-    """Shorter side resized to 256 (for 224), centre ``size`` crop (decoded and resampled in its window only).
+def imagenet_eval(image, size=224, resize=None):
+    """Shorter side resized to ``resize`` (default 256 for 224), centre ``size`` crop (decoded and resampled in its
+    window only).
 
     -> float32 ``(size, size, 3)``.
     """
-    return decode_views(image, _eval_views(size, corners=False))[0]
+    return decode_views(image, _eval_views(size, corners=False, resize=resize))[0]
 
 
 def ten_crops(image, size):
@@ -200,10 +201,10 @@ def ten_crops(image, size):
     return tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
 
 
-def imagenet_ten_crop(image, size=224):
-    """The ``ten_crops`` of the image with its shorter side resized to 256 (for 224), each resampled from the
-    decoded window of the five crops. -> float32 ``(10, size, size, 3)``."""
-    crops = decode_views(image, _eval_views(size, corners=True))
+def imagenet_ten_crop(image, size=224, resize=None):
+    """The ``ten_crops`` of the image with its shorter side resized to ``resize`` (default 256 for 224), each
+    resampled from the decoded window of the five crops. -> float32 ``(10, size, size, 3)``."""
+    crops = decode_views(image, _eval_views(size, corners=True, resize=resize))
     return tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
 
 

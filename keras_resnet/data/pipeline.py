@@ -43,11 +43,27 @@ def apply_eval_transform(image, transform):
     ``transform`` (from ``eval_transform``) says."""
     size = int(transform["size"])
     if transform["method"] == "center_crop":
-        return augment.imagenet_eval(image, size)
-    if transform["method"] != "resize":
-        raise ValueError(f"Unknown evaluation transform {transform['method']!r}: expected 'resize' or 'center_crop'.")
+        return augment.imagenet_eval(image, size, transform.get("resize"))
+    _check_method(transform)
     image = tf.cast(augment.decode(image), tf.float32)
     return tf.image.resize(image, (size, size))
+
+
+def _check_method(transform):
+    if transform["method"] not in ("resize", "center_crop"):
+        raise ValueError(f"Unknown evaluation transform {transform['method']!r}: expected 'resize' or 'center_crop'.")
+
+
+def apply_ten_crop_transform(image, transform):
+    """The 10-crop test views ([He16] Sec. 3.4) of one image under ``transform``: the four corner and centre crops
+    of the image resized as ``transform`` says, and their mirror images; for ``resize`` transforms (small
+    networks), the crops of the resized image zero-padded as in CIFAR training. -> float32 ``(10, size, size, 3)``.
+    """
+    size = int(transform["size"])
+    if transform["method"] == "center_crop":
+        return augment.imagenet_ten_crop(image, size, transform.get("resize"))
+    _check_method(transform)
+    return augment.cifar_ten_crop(apply_eval_transform(image, transform), size)
 
 
 def _options(deterministic, shard_by_data):

@@ -87,23 +87,19 @@ def eval_transform(model, metadata, preprocessing):
     ImageNet models (keras.applications preprocessing) their resize-256 centre-crop-224, or a plain resize."""
     if metadata.get("eval_transform"):
         return metadata["eval_transform"]
+    record = model_file.weights_record(model)  # published weights: their publisher's resize and crop
+    if record is not None and model_file.input_size(model) == (record.input_size,) * 2:
+        return model_file.record_eval_transform(record)
     height, width = model_file.input_size(model)
     if height != width:
         raise ValueError(f"The model takes {height}x{width} inputs; export needs a square input size.")
-    method = "center_crop" if preprocessing in ("caffe", "tf") else "resize"
+    method = "center_crop" if preprocessing in ("caffe", "tf", "torch") else "resize"
     return {"method": method, "resize": round(height * EVAL_RESIZE), "size": height}
 
 
 def check_output_dir(path):
     """Refuses an output folder that is a file or cannot be written, before any work."""
-    path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"--output-dir {path!r} is a file: pass a folder.")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(os.path.abspath(parent))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"Cannot write to {path!r} ({parent!r} is not writable): pass a writable --output-dir.")
+    files.check_writable_folder(path)
 
 
 def models_config(name, base_path):

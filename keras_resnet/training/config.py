@@ -1,7 +1,10 @@
-"""The configuration of one training run, and the command-line options that fill it.
+"""The configuration of one training run: its fields, defaults and help are declared once, here, and the
+command-line options of ``keras-resnet train``, ``recipes/cifar10.py`` and ``recipes/imagenet.py`` are generated
+from them (``add_arguments``).
 
-Every field defaults to the paper's recipe for the dataset (``schedule.RECIPES``); ``None`` means "the paper's".
-``recipes/cifar10.py``, ``recipes/imagenet.py`` and ``keras-resnet train`` share ``add_arguments``.
+``None`` means "the paper's" (``schedule.RECIPES``) or, for the architecture options, "the network's"
+(``spec.ArchSpec``). Named experiments (``EXPERIMENTS``) are configurations as data: ``--experiment
+cifar10_resnet110`` sets their values as defaults, which options given on the command line override.
 """
 
 import argparse
@@ -9,44 +12,70 @@ import dataclasses
 import math
 
 from keras_resnet.data import DATASETS
-from keras_resnet.validation import non_negative_float, positive_float, positive_int
 from keras_resnet.training.distribute import STRATEGIES
+from keras_resnet.training.precision import JIT_COMPILE, PRECISIONS
+from keras_resnet.validation import non_negative_float, positive_float, positive_int
 
 # Fields that must be positive when given (``None`` means the paper's value), and those that must not be negative.
 POSITIVE = ("image_size", "epochs", "steps_per_epoch", "batch_size", "batch_per_replica", "learning_rate", "width")
 NON_NEGATIVE = ("momentum", "weight_decay")
 
 
+def option(default=None, help="", type=None, choices=None, flags=(), action=None):
+    """A ``TrainConfig`` field with what its command-line option needs (``--name-with-dashes`` by default)."""
+    return dataclasses.field(default=default, metadata={"help": help, "type": type, "choices": choices,
+                                                        "flags": flags, "action": action})
+
+
 @dataclasses.dataclass
 class TrainConfig:
-    """One training run. See ``add_arguments`` for the meaning of each field."""
+    """One training run; every field is an option of ``keras-resnet train`` (``add_arguments``)."""
 
-    model: str = "resnet20"
-    dataset: str = "cifar10"
-    data_dir: str | None = None
-    manual_dir: str | None = None
-    download: bool = False
-    image_size: int | None = None
-    epochs: int | None = None
-    steps_per_epoch: int | None = None
-    batch_size: int | None = None
-    batch_per_replica: int | None = None
-    learning_rate: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str | None = None
-    warmup: bool | None = None
-    bn_momentum: float = 0.9
-    sync_bn: bool = False
-    shortcut: str | None = None
-    width: int = 1
-    strategy: str = "auto"
-    output_dir: str | None = None
-    seed: int = 0
-    deterministic: bool = False
-    histograms: bool = False
-    ten_crop: bool = False
-    verbose: str | int = "auto"
+    model: str = option("resnet20", "registry name, e.g. resnet20 .. resnet1202, plain56, resnet50 (keras-resnet "
+                                     "summary lists them)")
+    dataset: str = option("cifar10", "what to train on; digits needs no download", choices=DATASETS)
+    data_dir: str | None = option(None, "TFDS data dir, a cifar-10-batches-py folder or tarball, or an ImageNet "
+                                        "JPEG tree")
+    manual_dir: str | None = option(None, "ImageNet: folder with ILSVRC2012_img_{train,val}.tar for TFDS to prepare")
+    download: bool = option(False, "let TFDS download the dataset (CIFAR) if it is missing", action="store_true")
+    image_size: int | None = option(None, "network input side (default 32 CIFAR/digits, 224 ImageNet)",
+                                    type=positive_int)
+    epochs: int | None = option(None, "epochs (default: the paper's 64k CIFAR / 600k ImageNet iterations)",
+                                type=positive_int)
+    steps_per_epoch: int | None = option(None, "cap on training steps per epoch (quick experiments)",
+                                         type=positive_int)
+    batch_size: int | None = option(None, "global batch (default the paper's: 128 CIFAR, 256 ImageNet)",
+                                    type=positive_int)
+    batch_per_replica: int | None = option(None, "per-replica batch; global batch = this x replicas",
+                                           type=positive_int)
+    learning_rate: float | None = option(None, "learning rate at the paper's batch (default 0.1), scaled linearly "
+                                               "with the global batch", type=positive_float,
+                                         flags=("--lr", "--learning-rate"))
+    momentum: float = option(0.9, "SGD momentum", type=non_negative_float)
+    weight_decay: float = option(1e-4, "L2 weight decay on conv/dense kernels", type=non_negative_float)
+    schedule: str | None = option(None, "lr drops at fixed iterations or on plateau (default: step CIFAR, plateau "
+                                        "ImageNet)", choices=("step", "plateau"))
+    warmup: bool | None = option(None, "lr 0.01 for the first 400 of 64k iterations (default: on for CIFAR depth "
+                                       ">= 110)", action=argparse.BooleanOptionalAction)
+    bn_momentum: float | None = option(None, "BN moving-statistics momentum (default the network's 0.9; Keras' "
+                                             "0.99 lags in short runs)", type=float)
+    sync_bn: bool = option(False, "batch statistics over all replicas (default: per replica)", action="store_true")
+    shortcut: str | None = option(None, "shortcut option A, B, C or none (default: the network's)")
+    width: int | None = option(None, "widening factor of every stage (default the network's 1: the paper's "
+                                     "widths)", type=positive_int)
+    strategy: str = option("auto", "tf.distribute strategy (auto: multiworker with TF_CONFIG, else mirrored over "
+                                   "all GPUs)", choices=STRATEGIES)
+    precision: str = option("auto", "numeric precision: auto picks what benchmarks/throughput.py measured fastest "
+                                    "on this device (float32 on CPU, mixed float16 on GPU, mixed bfloat16 on TPU)",
+                            choices=PRECISIONS)
+    jit_compile: str = option("auto", "XLA compilation (auto: off on CPU, on on GPU and TPU)", choices=JIT_COMPILE)
+    output_dir: str | None = option(None, "run folder (default runs/<model>-<timestamp>); rerun with it to resume")
+    seed: int = option(0, "random seed of the weights, the data order and the augmentation", type=int)
+    deterministic: bool = option(False, "bitwise reproducible across processes on one machine (one inter-op "
+                                        "thread, deterministic ops)", action="store_true")
+    histograms: bool = option(False, "weight and gradient histograms in TensorBoard", action="store_true")
+    ten_crop: bool = option(False, "also report the 10-crop test error at the end", action="store_true")
+    verbose: str | int = option("auto", "Keras fit verbosity", choices=("auto", "0", "1", "2"))
 
     def __post_init__(self):
         for name in POSITIVE:
@@ -58,7 +87,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not _finite(value) or value < 0:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {value!r}.")
-        if not 0 <= self.bn_momentum < 1:
+        if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
             raise ValueError(f"--bn-momentum must be in [0, 1), got {self.bn_momentum!r} (the paper's models: 0.9).")
         if self.verbose not in ("auto", 0, 1, 2):
             raise ValueError(f"--verbose must be auto, 0, 1 or 2, got {self.verbose!r}")
@@ -68,44 +97,50 @@ def _finite(value):
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def add_arguments(parser, dataset="cifar10", model="resnet20"):
-    """Adds the training options to an ``argparse`` parser, with ``dataset`` and ``model`` as defaults."""
-    add = parser.add_argument
-    add("--model", default=model, help=f"registry name, e.g. resnet20 .. resnet1202, plain56, resnet50 "
-                                       f"(keras-resnet summary lists them; default {model})")
-    add("--dataset", default=dataset, choices=DATASETS, help=f"default {dataset}; digits needs no download")
-    add("--data-dir", help="TFDS data dir, a cifar-10-batches-py folder or tarball, or an ImageNet JPEG tree")
-    add("--manual-dir", help="ImageNet: folder with ILSVRC2012_img_{train,val}.tar for TFDS to prepare")
-    add("--download", action="store_true", help="let TFDS download the dataset (CIFAR) if it is missing")
-    add("--image-size", type=positive_int, help="network input side (default 32 CIFAR/digits, 224 ImageNet)")
-    add("--epochs", type=positive_int, help="epochs (default: the paper's 64k CIFAR / 600k ImageNet iterations)")
-    add("--steps-per-epoch", type=positive_int, help="cap on training steps per epoch (quick experiments)")
-    add("--batch-size", type=positive_int, help="global batch (default the paper's: 128 CIFAR, 256 ImageNet)")
-    add("--batch-per-replica", type=positive_int, help="per-replica batch; global batch = this x replicas")
-    add("--lr", "--learning-rate", dest="learning_rate", type=positive_float,
-        help="learning rate at the paper's batch (default 0.1), scaled linearly with the global batch")
-    add("--momentum", type=non_negative_float, default=0.9)
-    add("--weight-decay", type=non_negative_float, default=1e-4,
-        help="L2 weight decay on conv/dense kernels (default 1e-4)")
-    add("--schedule", choices=("step", "plateau"), help="lr drops at fixed iterations or on plateau "
-                                                        "(default: step CIFAR, plateau ImageNet)")
-    add("--warmup", action=argparse.BooleanOptionalAction, default=None,
-        help="lr 0.01 for the first 400 of 64k iterations (default: on for CIFAR depth >= 110)")
-    add("--bn-momentum", type=float, default=0.9, help="moving-statistics momentum (0.9; Keras' 0.99 lags in "
-                                                       "short runs)")
-    add("--sync-bn", action="store_true", help="batch statistics over all replicas (default: per replica)")
-    add("--shortcut", help="shortcut option A, B, C or none (default: the model's)")
-    add("--width", type=positive_int, default=1,
-        help="widening factor of every stage (default 1: the paper's widths)")
-    add("--strategy", default="auto", choices=STRATEGIES, help="tf.distribute strategy (auto: multiworker with "
-                                                                 "TF_CONFIG, else mirrored over all GPUs)")
-    add("--output-dir", help="run folder (default runs/<model>-<timestamp>); rerun with it to resume")
-    add("--seed", type=int, default=0)
-    add("--deterministic", action="store_true", help="deterministic ops (bitwise reproducible on CPU)")
-    add("--histograms", action="store_true", help="weight and gradient histograms in TensorBoard")
-    add("--ten-crop", action="store_true", help="also report the 10-crop test error at the end")
-    add("--verbose", default="auto", choices=("auto", "0", "1", "2"), help="Keras fit verbosity: auto, 0, 1 or 2")
+# Named experiments: the paper's runs and ours, as data. ``--experiment NAME`` makes these the defaults.
+EXPERIMENTS = {
+    "digits_resnet20": {"dataset": "digits", "model": "resnet20", "epochs": 15},
+    **{f"cifar10_{model}": {"dataset": "cifar10", "model": model}
+       for model in ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202", "plain20", "plain56",
+                     "resnet110v2", "resnet164v2", "resnet1001v2")},
+    **{f"imagenet_{model}": {"dataset": "imagenet", "model": model}
+       for model in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "plain18", "plain34")},
+}
+
+
+def experiment(name):
+    """The ``TrainConfig`` of the named experiment ``name`` (one of ``EXPERIMENTS``)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}.")
+    return TrainConfig(**EXPERIMENTS[name])
+
+
+def add_arguments(parser, experiment_name=None):
+    """Adds an option for every ``TrainConfig`` field to an ``argparse`` parser, and ``--experiment``; the defaults
+    are the fields' (or those of ``experiment_name``)."""
+    defaults = TrainConfig(**EXPERIMENTS.get(experiment_name, {}))
+    parser.add_argument("--experiment", choices=EXPERIMENTS, default=experiment_name,
+                        help="a named experiment whose settings become the defaults" +
+                             (f" (default {experiment_name})" if experiment_name else ""))
+    for field in dataclasses.fields(TrainConfig):
+        meta = field.metadata
+        default = getattr(defaults, field.name)
+        keywords = {"dest": field.name, "default": default,
+                    "help": meta["help"] + (f" (default {default})" if default not in (None, False) else "")}
+        if meta["action"] is not None:
+            keywords["action"] = meta["action"]
+        else:
+            keywords.update({key: meta[key] for key in ("type", "choices") if meta[key] is not None})
+        parser.add_argument(*(meta["flags"] or (f"--{field.name.replace('_', '-')}",)), **keywords)
     return parser
+
+
+def parse_args(parser, argv=None):
+    """Parses ``argv`` with ``parser`` (from ``add_arguments``), the named ``--experiment``'s values as defaults."""
+    known, _ = parser.parse_known_args(argv)
+    if known.experiment:
+        parser.set_defaults(**EXPERIMENTS[known.experiment])
+    return parser.parse_args(argv)
 
 
 def from_args(args):

@@ -31,9 +31,11 @@ import tensorflow as tf
 from keras_resnet import data as data_lib
 from keras_resnet import files
 from keras_resnet import registry
-from keras_resnet.builder import normalize_shortcut
+from keras_resnet.builder import ResNet
+from keras_resnet.network import ResNetModel
 from keras_resnet.training import callbacks as callbacks_lib
 from keras_resnet.training import distribute
+from keras_resnet.training import precision as precision_lib
 from keras_resnet.metrics import TopKError
 from keras_resnet.training.schedule import DATASET_RECIPE, RECIPES, scaled_learning_rate, step_schedule
 
@@ -53,14 +55,7 @@ def default_output_dir(model):
 
 def _check_output_dir(path):
     """Refuses an output dir that is a file, not writable, or a non-empty folder that holds no run."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise ValueError(f"The output dir {path!r} is a file: choose a folder with --output-dir.")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(os.path.abspath(parent))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"Cannot write to the output dir {path!r} ({parent!r} is not a writable folder): choose "
-                         "a writable folder with --output-dir.")
+    files.check_writable_folder(path)
     if os.path.isdir(path) and os.listdir(path) and not any(
             os.path.exists(os.path.join(path, marker)) for marker in RUN_MARKERS + (files.LOCK_FILE,)):
         raise ValueError(f"The output dir {path!r} is not empty and holds no keras-resnet run: choose a new or "
@@ -94,24 +89,31 @@ def make_deterministic():
     return True
 
 
-def build_model(name, source, weight_decay=1e-4, bn_momentum=0.9, sync_bn=False, shortcut=None, width=1):
-    """The network ``name`` for ``source``: raw ``[0, 255]`` images in, class probabilities out.
+def run_spec(config):
+    """The ``ArchSpec`` a ``TrainConfig`` trains: the registered ``config.model`` with the config's architecture
+    options (``shortcut``, ``width``, ``bn_momentum``) where they are given."""
+    options = {key: getattr(config, key) for key in ("shortcut", "width", "bn_momentum")
+               if getattr(config, key) is not None}
+    return registry.spec(config.model).replace(**options)
+
+
+def build_model(spec, source, weight_decay=1e-4, sync_bn=False):
+    """The network of ``spec`` (an ``ArchSpec``, or a registry name) for ``source``: raw ``[0, 255]`` images in,
+    class probabilities out.
 
     The first layer subtracts the training-set mean and divides by 255 (a ``Normalization`` layer holding the
-    numbers), so that evaluation, export and serving see the same preprocessing as training.
+    numbers), so that evaluation, export and serving see the same preprocessing as training. The model is a
+    ``ResNetModel`` carrying ``spec``.
     Shapes: ``(batch, S, S, 3) -> (batch, classes)``.
     """
+    spec = registry.spec(spec) if isinstance(spec, str) else spec
     inputs = keras.Input(source.image_shape, name="image")
     per_pixel = np.ndim(source.mean) == 3
     x = keras.layers.Normalization(axis=(-3, -2, -1) if per_pixel else -1, mean=source.mean,
                                    variance=np.full(np.shape(source.mean), PIXEL_SCALE ** 2, "float32"),
                                    name="mean_subtraction")(inputs)
-    options = {"shortcut": normalize_shortcut(shortcut)} if shortcut else {}
-    if width != 1:
-        options["width"] = width
-    model = registry.build(name, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay,
-                           bn_momentum=bn_momentum, sync_bn=sync_bn, **options)
-    return keras.Model(inputs, model.output, name=model.name)
+    network = ResNet(spec, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay, sync_bn=sync_bn)
+    return ResNetModel(inputs, network.output, spec=spec, name=network.name)
 
 
 def history_rows(run_dir):
@@ -139,10 +141,10 @@ def evaluate_ten_crop(model, source, batch_size):
 
 
 # What defines a run's network and data: a rerun of the same folder must agree on all of these.
-IDENTITY = ("model", "dataset", "image_size", "bn_momentum", "sync_bn", "shortcut", "width")
+IDENTITY = ("model", "spec", "dataset", "image_size", "sync_bn")
 # How it is trained: an interrupted run may resume with other values (a lower --lr after a divergence, say).
 TRAINING = ("global_batch_size", "steps_per_epoch", "learning_rate", "momentum", "weight_decay", "schedule", "warmup",
-            "seed", "replicas")
+            "seed", "replicas", "precision", "jit_compile")
 
 
 class Run:
@@ -163,10 +165,7 @@ class Run:
         self.recipe = RECIPES[DATASET_RECIPE.get(config.dataset, "cifar")]
         if config.dataset not in DATASET_RECIPE:
             data_lib.load(config.dataset)  # raises the clear unknown-dataset error
-        self.entry = registry.resolve(config.model)
-        self.entry.layout()  # bad depths fail here
-        if config.shortcut:
-            normalize_shortcut(config.shortcut)
+        self.spec = run_spec(config)  # bad names, depths and options fail here
         if config.deterministic:
             make_deterministic()
         self.output_dir = config.output_dir or default_output_dir(config.model)
@@ -188,6 +187,7 @@ class Run:
         config = self.config
         keras.utils.set_random_seed(config.seed)
         self.strategy = strategy or distribute.make_strategy(config.strategy)
+        self.precision = precision_lib.resolve(config.precision, config.jit_compile)
         self.batch = distribute.global_batch_size(self.strategy, config.batch_size, config.batch_per_replica,
                                                   default=self.recipe.batch_size)
         self.source = source or data_lib.load(config.dataset, config.data_dir, config.download, config.manual_dir,
@@ -199,8 +199,8 @@ class Run:
         self.learning_rate = scaled_learning_rate(self.recipe, config.learning_rate or self.recipe.learning_rate,
                                                   self.batch)
         self.warmup = config.warmup if config.warmup is not None else (
-            DATASET_RECIPE.get(config.dataset) == "cifar" and self.entry.family == "cifar"
-            and self.entry.depth >= self.recipe.warmup_min_depth)
+            DATASET_RECIPE.get(config.dataset) == "cifar" and self.spec.family == "cifar"
+            and self.spec.depth >= self.recipe.warmup_min_depth)
         self.throughput = callbacks_lib.Throughput(self.batch)
         self.train_seconds = 0.0
         self.finished = self._check_identity()
@@ -209,12 +209,13 @@ class Run:
     def identity(self):
         """The resolved settings of this run (``IDENTITY`` and ``TRAINING``), as written to ``run.json``."""
         config = self.config
-        return {"model": config.model.lower(), "dataset": self.source.name, "image_size": self.source.image_size,
+        return {"model": config.model.lower(), "spec": self.spec.to_config(), "dataset": self.source.name,
+                "image_size": self.source.image_size,
                 "global_batch_size": self.batch, "steps_per_epoch": self.steps, "learning_rate": self.learning_rate,
                 "momentum": config.momentum, "weight_decay": config.weight_decay, "schedule": self.schedule,
-                "warmup": bool(self.warmup), "bn_momentum": config.bn_momentum, "sync_bn": config.sync_bn,
-                "shortcut": normalize_shortcut(config.shortcut or self.entry.default("shortcut")),
-                "width": config.width, "seed": config.seed, "replicas": self.strategy.num_replicas_in_sync}
+                "warmup": bool(self.warmup), "sync_bn": config.sync_bn, "seed": config.seed,
+                "replicas": self.strategy.num_replicas_in_sync, "precision": self.precision.policy,
+                "jit_compile": self.precision.jit_compile}
 
     def _check_identity(self):
         """The summary of the finished run in this folder (``None`` if none); refuses a folder of another run.
@@ -229,8 +230,18 @@ class Run:
         before = recorded.get("settings", {})
 
         def changed(keys):
-            return [f"{key} {before[key]!r} -> {settings[key]!r}" for key in keys
-                    if key in before and before[key] != settings[key]]
+            differences = []
+            for key in keys:
+                if key not in before or before[key] == settings[key]:
+                    continue
+                if key == "spec" and "model" in keys and before.get("model") != settings["model"]:
+                    continue  # another network: its name says it
+                if key == "spec":  # the architecture options that differ
+                    differences += [f"{field} {before[key].get(field)!r} -> {value!r}"
+                                    for field, value in settings[key].items() if before[key].get(field) != value]
+                else:
+                    differences.append(f"{key} {before[key]!r} -> {settings[key]!r}")
+            return differences
 
         if changed(IDENTITY):
             raise ValueError(f"The run folder {self.run_dir!r} holds another run ({'; '.join(changed(IDENTITY))}): "
@@ -262,23 +273,27 @@ class Run:
 
     @property
     def hparams(self):
+        """The TensorBoard HParams of the run: the spec's fields (``spec/...``) and the training settings."""
         identity = self.identity
+        spec = {f"spec/{key}": str(value) if isinstance(value, list) else value
+                for key, value in identity["spec"].items()}
         return {"model": identity["model"], "dataset": identity["dataset"], "batch_size": self.batch,
                 "learning_rate": self.learning_rate, "epochs": self.epochs, "weight_decay": identity["weight_decay"],
                 "schedule": self.schedule, "warmup": identity["warmup"], "sync_bn": identity["sync_bn"],
-                "replicas": identity["replicas"], "shortcut": identity["shortcut"], "width": identity["width"]}
+                "replicas": identity["replicas"], "precision": identity["precision"],
+                "jit_compile": identity["jit_compile"], **spec}
 
     def build_model(self):
         """The network for this run, built and compiled (SGD with the recipe's schedule) under the strategy."""
         config = self.config
-        with self.strategy.scope():
-            model = build_model(config.model, self.source, config.weight_decay, config.bn_momentum, config.sync_bn,
-                                config.shortcut, config.width)
+        with self.strategy.scope(), self.precision.scope():
+            model = build_model(self.spec, self.source, config.weight_decay, config.sync_bn)
             lr = step_schedule(self.recipe, self.learning_rate, self.epochs * self.steps, self.warmup) \
                 if self.schedule == "step" else self.learning_rate
             metrics = [TopKError(1)] + ([TopKError(5)] if self.source.num_classes >= 100 else [])
-            model.compile(optimizer=keras.optimizers.SGD(lr, momentum=config.momentum),
-                          loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics)
+            model.compile(optimizer=self.precision.optimizer(keras.optimizers.SGD(lr, momentum=config.momentum)),
+                          loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics,
+                          jit_compile=self.precision.jit_compile)
         return distribute.prepare_for_multi_worker(model, self.strategy)
 
     def callbacks(self, start_epoch):
@@ -323,7 +338,8 @@ class Run:
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
               f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
               f"batch {self.batch}, lr {self.learning_rate:g} ({self.schedule}{', warm-up' if self.warmup else ''}"
-              f"), {self.epochs} epochs x {self.steps} steps; run folder {self.output_dir}"
+              f"), {self.epochs} epochs x {self.steps} steps, {self.precision.description}; run folder "
+              f"{self.output_dir}"
               + (f"; resuming after epoch {start_epoch}" if start_epoch else ""), flush=True)
         if start_epoch >= self.epochs:
             return None
@@ -341,8 +357,10 @@ class Run:
             kept = (f"The last good state (end of epoch {done}) is kept in {os.path.join(self.run_dir, BACKUP)} "
                     f"and {os.path.join(self.run_dir, 'checkpoints')}" if done else "No epoch had finished, so "
                     "nothing was saved")
-            raise TrainingError(f"{error} {kept}. Lower the learning rate (--lr) or turn on --warmup, then rerun "
-                                "the same command with --output-dir to resume.") from error
+            overflow = (" In float16 this is an overflow that loss scaling did not absorb: train with --precision "
+                        "bfloat16 or float32." if self.precision.loss_scaling else "")
+            raise TrainingError(f"{error}{overflow} {kept}. Lower the learning rate (--lr) or turn on --warmup, then "
+                                "rerun the same command with --output-dir to resume.") from error
         finally:
             self.train_seconds += time.perf_counter() - started
 
@@ -367,6 +385,7 @@ class Run:
             "best_test_error": best_error, "test_loss": results["loss"], "train_seconds": self.train_seconds,
             "images_per_second": self.throughput.images_per_second if self.throughput.epoch_times else None,
             "params": model.count_params(), "output_dir": self.output_dir,
+            "precision": self.precision.policy, "jit_compile": self.precision.jit_compile,
         }
         if "top5_error" in results:
             summary["test_top5_error"] = results["top5_error"]

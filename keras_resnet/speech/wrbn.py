@@ -20,9 +20,10 @@ alone. With ``stride_time`` only the BLSTMs mask (the front-end's last frames ma
 
 import keras
 
-from keras_resnet.blocks import LayerConfig, stage
-from keras_resnet.builder import normalize_shortcut
-from keras_resnet.layers import FrameMask, SpectrogramInput, stride_pair
+from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activation
+from keras_resnet.layers import stride_pair
+from keras_resnet.spec import normalize_shortcut
+from keras_resnet.speech.layers import FrameMask, SpectrogramInput, ZeroMaskedFrames
 
 DEFAULT_STAGES = ((1, 16), (2, 32), (2, 64))  # (S, C / k) of each ResBlock
 
@@ -79,19 +80,21 @@ def WRBN(num_features, num_classes, blocks=2, width=2, stages=DEFAULT_STAGES, co
     shortcut = normalize_shortcut(shortcut)
     inputs = keras.Input((None, None), name="features")  # the feature size is checked by SpectrogramInput
     frames = FrameMask(mask_value, name="frame_mask_input")(inputs)
-    # With the time axis kept, every convolution sees padding frames as zeros (exact masking).
+    # With the time axis kept, every convolution sees padding frames as zeros (exact masking), through the
+    # blocks' extension point for the inputs of convolutions.
+    def zero_padding_frames(x, name):
+        return ZeroMaskedFrames(name=f"{name}_mask")(x, frames)
+
     config = LayerConfig(preact=preact, bn_momentum=bn_momentum, weight_decay=weight_decay,
-                         frame_mask=None if stride_time else frames)
+                         conv_input=None if stride_time else zero_padding_frames)
     time_stride = 1
     x = Conv(SpectrogramInput(num_features, name="add_channel")(inputs), conv_size, 1, conv_filters, config)
-    if not preact:
-        x = config.relu(config.bn(x, "conv1"), "conv1_relu")
+    x = stem_activation(x, config)
     for index, (S, C) in enumerate(stages):
         strides = (S, S) if stride_time else (1, S)
         time_stride *= stride_pair(strides)[0]
         x = ResBlock(x, strides, C * width, blocks, config, f"conv{index + 2}", shortcut)
-    if preact:
-        x = config.relu(config.bn(x, "post"), "post_relu")
+    x = final_activation(x, config)
     frequencies, channels = x.shape[2], x.shape[3]
     x = keras.layers.Reshape((-1, frequencies * channels), name="frames")(x)
     mask = FrameMask(mask_value, time_stride, name="frame_mask")(inputs) if time_stride > 1 else frames

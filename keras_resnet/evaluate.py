@@ -1,0 +1,203 @@
+"""Top-1 / top-5 accuracy of a classifier on labelled images, fed as its weights' publisher fed them.
+
+TensorFlow-only (tf.data). This is how a user checks that published (converted) weights score what their record
+claims: ``keras-resnet evaluate resnet50 --weights imagenet-v2 --data-dir ~/data/imagenet`` prints the measured
+top-1 / top-5 beside the record's numbers.
+
+- The model: a registry name with a weights tag (``weight_records``), or a ``.keras`` file (a converted checkpoint,
+  a model built with published weights and saved, or a training run's ``model.keras``).
+- The images: an ImageNet-style validation folder (``DATA_DIR/val/<class>/*.JPEG``, ``validation/`` too, or
+  ``DATA_DIR/<class>/*.JPEG`` itself) or a TFDS split. The ``i``-th class folder in sorted order is class ``i``
+  (the class index of ImageNet's synset folders), unless the model's run names its classes: then folders are
+  matched by name.
+- The views: the evaluation transform of the weights' record (shorter side to ``resize``, centre ``crop``, bilinear
+  with antialiasing; ``model_file.record_eval_transform``), of the training run, or the paper's ([He16] Sec. 3.4),
+  through the data pipeline's ``apply_eval_transform``; ``ten_crop``: the 10-crop test of [He16] Sec. 3.4, scores
+  averaged over the views. Then the weights' normalisation (``model_file.resolve_preprocessing``).
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_resnet import data, model_file, predict, registry, weight_records
+from keras_resnet.data import imagenet
+
+TOP_K = (1, 5)
+
+
+@dataclasses.dataclass
+class Images:
+    """Labelled images to evaluate on: ``dataset`` of ``(encoded bytes, int64 label)``, ``count`` of them."""
+
+    dataset: tf.data.Dataset
+    count: int
+    class_names: list
+    description: str
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What ``evaluate`` measured: accuracies as fractions, ``{k: accuracy}`` for ``k`` in ``TOP_K``."""
+
+    images: int
+    accuracy: dict
+    transform: dict
+    preprocessing: str
+    ten_crop: bool
+
+
+def load_model(model, weights=None):
+    """The Keras model to evaluate: ``model`` is a ``.keras`` file, or a registry name with ``weights`` (a tag of
+    ``weight_records`` or a weights file). -> ``(keras.Model, run metadata dict)``."""
+    model = os.fspath(model)
+    if model.endswith(".keras") or os.path.sep in model or os.path.exists(model):
+        if weights is not None:
+            raise ValueError("A .keras file carries its weights: leave out --weights.")
+        return model_file.load_model(model), model_file.run_metadata(model)
+    spec = registry.spec(model)  # unknown names: a clear error with close matches
+    if weights is None:
+        tags = weight_records.tags(spec.name)
+        raise ValueError(f"Evaluating {model!r} needs its weights: pass --weights "
+                         f"{' or '.join(tags) if tags else '<weights file>'} (or a .keras file instead of a name).")
+    return registry.build(model, weights=weights), {}
+
+
+def folder_images(data_dir):
+    """The images of an ImageNet-style validation folder: ``data_dir/val/<class>/`` (or ``validation/``), or
+    ``data_dir/<class>/`` itself. -> ``Images`` (encoded bytes, each file checked to be an image when read)."""
+    data_dir = os.fspath(data_dir)
+    if not os.path.isdir(data_dir):
+        raise ValueError(f"--data-dir {data_dir!r} is not a folder: pass a folder with val/<class>/*.JPEG or "
+                         "<class>/*.JPEG sub-folders.")
+    folder = next((os.path.join(data_dir, name) for name in imagenet.VAL_FOLDERS
+                   if os.path.isdir(os.path.join(data_dir, name))), data_dir)
+    paths, labels, class_names = imagenet.list_tree(folder)
+    if not paths:
+        raise ValueError(f"No images in {folder!r}: expected one sub-folder of {', '.join(imagenet.IMAGE_EXTENSIONS)} "
+                         "files per class (ImageNet's val/<synset>/*.JPEG layout).")
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(imagenet._read,
+                                                                     num_parallel_calls=tf.data.AUTOTUNE)
+    return Images(dataset, len(paths), class_names, f"{len(paths)} images of {folder} ({len(class_names)} classes)")
+
+
+def tfds_images(name, split="validation", data_dir=None):
+    """The images of a prepared TFDS split (``"imagenet2012"``, ``"validation"``), kept encoded. -> ``Images``."""
+    import tensorflow_datasets as tfds
+
+    where = data_dir or "the default TFDS data dir (~/tensorflow_datasets)"
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False,
+                                     decoders={"image": tfds.decode.SkipDecoding()})
+        count = builder.info.splits[split].num_examples
+        class_names = list(builder.info.features["label"].names)
+    except Exception as error:  # TFDS raises its own errors, AssertionError and KeyError for missing data
+        raise ValueError(f"The TFDS split {name}:{split} is not prepared in {where} ({type(error).__name__}): "
+                         f"prepare it first (tfds build {name}), or pass --data-dir with a folder of class "
+                         "sub-folders instead.") from None
+    return Images(dataset, count, class_names, f"{count} images of TFDS {name}:{split}")
+
+
+def _labels_for(model, images, metadata):
+    """``images.dataset`` with labels as the model's class indices (see the module docstring)."""
+    classes = model.output.shape[-1]
+    known = list(metadata.get("class_names") or [])
+    if known and set(images.class_names) <= set(known) and images.class_names != known[:len(images.class_names)]:
+        index = tf.constant([known.index(name) for name in images.class_names], tf.int64)
+        return images.dataset.map(lambda image, label: (image, tf.gather(index, label)))
+    if len(images.class_names) != classes:
+        raise ValueError(f"The images have {len(images.class_names)} classes and the model {classes}: the i-th class "
+                         "folder in sorted order is class i, so the folder needs one sub-folder per class of the "
+                         "model (ImageNet: the 1000 synset folders of val/).")
+    return images.dataset
+
+
+def describe_transform(transform, preprocessing):
+    """``"shorter side 232, centre crop 224, torch normalisation"``: the views and normalisation, in words."""
+    if transform["method"] == "center_crop":
+        views = f"shorter side {transform['resize']}, centre crop {transform['size']}"
+    else:
+        views = f"resized to {transform['size']}x{transform['size']}"
+    return f"{views}, {'no' if preprocessing == 'none' else preprocessing} normalisation"
+
+
+def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progress=True):
+    """Top-k accuracies of ``model`` on ``images`` with its evaluation transform and preprocessing.
+
+    Args:
+        model: a Keras classifier ``(batch, H, W, 3) -> (batch, classes)`` scores.
+        images: ``Images`` (``folder_images``, ``tfds_images``).
+        metadata: the training run's ``preprocessing.json`` (``model_file.run_metadata``), if any: its evaluation
+            transform and class names.
+        ten_crop: average the scores of the 10 views of [He16] Sec. 3.4 instead of one centre view.
+        batch_size: images per batch (a 10-crop batch holds ``10 * batch_size`` views).
+        progress: show a ``keras.utils.Progbar``.
+
+    Returns:
+        ``Evaluation``: accuracies for ``k`` in ``TOP_K`` (top-5 is top-``classes`` for fewer classes).
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    metadata = metadata or {}
+    transform = predict.eval_transform(model, metadata)
+    preprocessing = model_file.resolve_preprocessing(model)
+    size = int(transform["size"])
+    view = data.apply_ten_crop_transform if ten_crop else data.apply_eval_transform
+    batches = _labels_for(model, images, metadata).map(
+        lambda image, label: (view(image, transform), label), num_parallel_calls=tf.data.AUTOTUNE)
+    batches = batches.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    classes = model.output.shape[-1]
+    ks = [min(k, classes) for k in TOP_K]
+    correct, seen = np.zeros(len(ks), np.int64), 0
+    names = [f"top-{k}" for k in TOP_K]
+    bar = keras.utils.Progbar(images.count, unit_name="image", stateful_metrics=names) if progress else None
+    with data.naming_unreadable_images():
+        for views, labels in batches:
+            labels = labels.numpy()
+            if ten_crop:
+                views = tf.reshape(views, (-1, size, size, 3))
+            inputs = model_file.preprocess(views, preprocessing)
+            if predict.channels_first(model):
+                inputs = tf.transpose(inputs, (0, 3, 1, 2))
+            scores = np.asarray(model(inputs, training=False), np.float64)
+            if ten_crop:
+                scores = scores.reshape(len(labels), 10, classes).mean(axis=1)
+            ranked = np.argsort(-scores, axis=1, kind="stable")[:, :max(ks)]
+            hits = ranked == labels[:, None]
+            correct += [int(hits[:, :k].any(axis=1).sum()) for k in ks]
+            seen += len(labels)
+            if bar is not None:
+                bar.update(seen, values=[(name, hits / seen) for name, hits in zip(names, correct)],
+                           finalize=seen >= images.count)
+    if bar is not None and seen < images.count:
+        bar.update(seen, finalize=True)
+    if seen == 0:
+        raise ValueError(f"No images to evaluate in {images.description}.")
+    return Evaluation(seen, {k: correct[i] / seen for i, k in enumerate(TOP_K)}, transform, preprocessing, ten_crop)
+
+
+def claimed(model):
+    """``(record, {k: claimed accuracy in percent or None})`` of the published weights ``model`` holds, or
+    ``(None, {})``."""
+    record = model_file.weights_record(model)
+    if record is None:
+        return None, {}
+    return record, {1: record.top1, 5: record.top5}
+
+
+def report_rows(evaluation, claims):
+    """Table rows ``{"metric", "measured", "claimed"}`` of ``evaluate``'s accuracies beside the claimed ones."""
+    rows = []
+    for k in TOP_K:
+        claim = claims.get(k)
+        rows.append({"metric": f"top-{k}", "measured": f"{100 * evaluation.accuracy[k]:.2f} %",
+                     "claimed": f"{claim:.2f} %" if claim is not None else "-"})
+    return rows
+
+
+__all__ = ["Evaluation", "Images", "TOP_K", "claimed", "describe_transform", "evaluate", "folder_images",
+           "load_model", "report_rows", "tfds_images"]

@@ -1,0 +1,55 @@
+"""``ResNetModel``: a Keras functional model that carries its ``ArchSpec``.
+
+Every network the builders make is one, and so is the model a training run saves: ``model.spec`` is the
+architecture and ``model.spec.block_names`` its block boundaries, saved in the model's config and read back by
+``keras.saving.load_model(..., safe_mode=True)``. Analysis and export read it instead of parsing names; models saved
+before it existed load as plain functional models (``spec_of`` returns ``None`` for them).
+"""
+
+import keras
+
+from keras_resnet.spec import ArchSpec
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class ResNetModel(keras.Model):
+    """A functional model (``ResNetModel(inputs, outputs, spec=..., name=...)``) with ``spec`` in its config.
+
+    ``weights_tag``: the published weights the model was built with (``ResNet(spec, weights="imagenet-v2")``, or a
+    converted checkpoint declared as such), also in its config, so that evaluation, export and prediction feed it
+    images as the weights' publisher did (``weight_records``); ``None`` for other models.
+    """
+
+    def __init__(self, *args, spec=None, weights_tag=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+        self.weights_tag = weights_tag
+
+    def get_config(self):
+        config = super().get_config()
+        if self.spec is not None:
+            config["spec"] = self.spec.to_config()
+        if self.weights_tag is not None:
+            config["weights_tag"] = self.weights_tag
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        spec = config.pop("spec", None)
+        weights_tag = config.pop("weights_tag", None)
+        model = super().from_config(config, custom_objects=custom_objects)
+        model.spec = ArchSpec.from_config(spec) if spec is not None else None
+        model.weights_tag = weights_tag
+        return model
+
+
+def weights_tag_of(model):
+    """The weights tag a model was built with (``ResNetModel.weights_tag``), or ``None``."""
+    tag = getattr(model, "weights_tag", None)
+    return tag if isinstance(tag, str) else None
+
+
+def spec_of(model):
+    """The ``ArchSpec`` a model carries, or ``None`` (a model from elsewhere, or saved before specs existed)."""
+    return getattr(model, "spec", None) if isinstance(getattr(model, "spec", None), ArchSpec) else None

@@ -1,0 +1,90 @@
+"""Precision and XLA settings: what auto picks per device, outputs that stay float32, float16 with loss scaling."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet import data
+from keras_resnet.training import precision
+
+
+@pytest.mark.parametrize("device, asked, policy, jit", [
+    ("cpu", ("auto", "auto"), "float32", False),
+    ("gpu", ("auto", "auto"), "mixed_float16", True),
+    ("tpu", ("auto", "auto"), "mixed_bfloat16", True),
+    ("cpu", ("bfloat16", "auto"), "mixed_bfloat16", False),
+    ("cpu", ("float16", "on"), "mixed_float16", True),
+    ("gpu", ("float32", "off"), "float32", False),
+    ("gpu", ("bfloat16", True), "mixed_bfloat16", True),
+    ("tpu", ("auto", "off"), "mixed_bfloat16", False),
+])
+def test_resolution_table(device, asked, policy, jit):
+    setting = precision.resolve(*asked, device=device)
+    assert (setting.policy, setting.jit_compile, setting.device) == (policy, jit, device)
+    assert setting.loss_scaling == (policy == "mixed_float16")
+    assert "\n" not in setting.description and f"XLA {'on' if jit else 'off'}" in setting.description
+    assert ("auto" in setting.description) == ("auto" in asked)
+
+
+def test_auto_on_this_machine_and_bad_values():
+    setting = precision.resolve()
+    assert setting.device == precision.device_kind()
+    if setting.device == "cpu":
+        assert (setting.policy, setting.jit_compile) == ("float32", False)
+    with pytest.raises(ValueError, match="Unknown precision 'half'.*float16"):
+        precision.resolve("half")
+    with pytest.raises(ValueError, match="Unknown jit_compile 'yes'.*auto, on, off"):
+        precision.resolve("auto", "yes")
+    with pytest.raises(ValueError, match="Unknown device"):
+        precision.resolve(device="npu")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setting.policy = "float16"
+
+
+def test_bfloat16_network_computes_in_bfloat16_and_outputs_float32():
+    before = keras.mixed_precision.global_policy().name
+    with precision.resolve("bfloat16", "off", device="cpu").scope():
+        model = keras_resnet.build("resnet8", input_shape=(16, 16, 3), classes=10)
+    assert keras.mixed_precision.global_policy().name == before  # the scope restores the policy
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32" for layer in convs)
+    assert model.output.dtype == "float32"
+    probabilities = model.predict(np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)), verbose=0)
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-3)
+
+
+def test_float16_training_is_loss_scaled_and_finite():
+    """A few float16 steps on 8x8 digits (TensorFlow runs float16 slowly on CPUs): the optimizer scales the loss,
+    the loss stays finite and the model learns something."""
+    keras.utils.set_random_seed(0)
+    setting = precision.resolve("float16", "off", device="cpu")
+    source = data.load("digits", image_size=8)
+    with setting.scope():
+        model = keras_resnet.build("resnet8", input_shape=source.image_shape, classes=source.num_classes)
+        optimizer = setting.optimizer(keras.optimizers.SGD(0.05, momentum=0.9))
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert setting.optimizer(optimizer) is optimizer
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", jit_compile=setting.jit_compile)
+    history = model.fit(data.train_dataset(source, 32, epochs=3, steps=4), epochs=3, verbose=0).history
+    assert model.output.dtype == "float32"
+    losses = history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.slow  # TensorFlow runs float16 convolutions slowly on CPU (minutes for this run)
+def test_a_float16_run_on_the_digits_learns_as_float32_does(tmp_path):
+    """The acceptance: on CPU (where float16 is slow) a small net and a few epochs; accuracies within 1 point."""
+    from keras_resnet.training import TrainConfig, train
+
+    common = {"model": "resnet8", "dataset": "digits", "epochs": 3, "batch_size": 64, "seed": 1, "verbose": 0}
+    full = train(TrainConfig(**common, precision="float32", output_dir=str(tmp_path / "float32")))
+    half = train(TrainConfig(**common, precision="float16", output_dir=str(tmp_path / "float16")))
+    assert (full["precision"], half["precision"]) == ("float32", "mixed_float16")
+    assert full["test_accuracy"] > 0.5
+    assert abs(full["test_accuracy"] - half["test_accuracy"]) <= 0.01
+    model = keras.saving.load_model(tmp_path / "float16" / "model.keras", safe_mode=True)
+    assert model.output.dtype == "float32"
