@@ -27,7 +27,7 @@ LAYERS = {
     "modelling": ["speech"],  # the speech networks (a subpackage built on the shared blocks)
     "data": ["data"],
     "training": ["training"],
-    "tasks": ["analysis", "explain", "export", "model_file", "predict", "tuning"],
+    "tasks": ["analysis", "evaluate", "explain", "export", "model_file", "predict", "tuning"],
     "cli": ["cli"],
 }
 # Layers that must not import TensorFlow (nor a package that imports it); "support" is standard library only.
