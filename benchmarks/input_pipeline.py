@@ -32,7 +32,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet import data  # noqa: E402
-from keras_resnet.cli import format_table  # noqa: E402
+from keras_resnet.tables import format_table  # noqa: E402
 from keras_resnet.data import augment  # noqa: E402
 from keras_resnet.data.source import from_arrays  # noqa: E402
 from throughput import images_per_second  # noqa: E402

@@ -18,8 +18,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_resnet  # noqa: E402
-from keras_resnet.cli import format_table  # noqa: E402
-from keras_resnet.export.tflite import median_latency  # noqa: E402
+from keras_resnet.tables import format_table  # noqa: E402
+from keras_resnet.timing import median_latency  # noqa: E402
 
 
 def images_per_second(model, batch_size, steps, train):

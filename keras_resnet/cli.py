@@ -18,21 +18,10 @@ import argparse
 import os
 import sys
 
+from keras_resnet.tables import format_table
 from keras_resnet.validation import non_negative_float, positive_float, positive_int
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the tables
-
-
-def format_table(rows, columns):
-    """Plain-text table of ``rows`` (dicts) with the given ``columns``; numbers right-aligned."""
-    cells = [[str(row[column]) for column in columns] for row in rows]
-    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    lines = ["  ".join(column.ljust(width) for column, width in zip(columns, widths))]
-    lines.append("  ".join("-" * width for width in widths))
-    for line in cells:
-        lines.append("  ".join(cell.rjust(width) if cell[:1].isdigit() else cell.ljust(width)
-                               for cell, width in zip(line, widths)))
-    return "\n".join(lines)
 
 
 def summary_rows(names, input_size=None):

@@ -105,7 +105,9 @@ def test_resnet110_path_lengths_are_binomial(rng):
     images = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     gradients = analysis.gradient_by_path_length(model, (images, np.arange(4)), lengths=[1, 27, 54], samples=1)
     assert len(gradients["magnitude"]) == 3 and all(np.isfinite(gradients["magnitude"]))
-    assert all(m >= 0 for m in gradients["magnitude"])
+    assert gradients["magnitude"][-1] > 0  # the gradient reaches the input through all 54 residual branches
+    assert gradients["total"] == pytest.approx([m * math.comb(54, k)
+                                                for m, k in zip(gradients["magnitude"], [1, 27, 54])])
 
 
 def test_bad_input(rng):

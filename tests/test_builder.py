@@ -11,19 +11,24 @@ from keras_resnet.stats import model_stats
 # [He16] Table 6 parameters, with the paper's rounding (decimals).
 CIFAR_PARAMS = {"resnet20": (0.27, 2), "resnet32": (0.46, 2), "resnet44": (0.66, 2), "resnet56": (0.85, 2),
                 "resnet110": (1.7, 1), "resnet1202": (19.4, 1)}
+DEEPEST = {"resnet1202", "resnet101", "resnet152"}  # built in the slow suite only
 # [He16] Table 1: parameters (torchvision's counts, M) and multiply-adds (e9) at 224x224.
 IMAGENET_COUNTS = {"resnet18": (11.69, 1.8), "resnet34": (21.80, 3.6), "resnet50": (25.56, 3.8),
                    "resnet101": (44.55, 7.6), "resnet152": (60.19, 11.3)}
 KERAS_APPLICATIONS_PARAMS = {"resnet50": 25_636_712, "resnet101": 44_707_176, "resnet152": 60_419_944}
 
 
-@pytest.mark.parametrize("name", CIFAR_PARAMS)
+def _params(names):
+    return [pytest.param(name, marks=pytest.mark.slow) if name in DEEPEST else name for name in names]
+
+
+@pytest.mark.parametrize("name", _params(CIFAR_PARAMS))
 def test_cifar_parameter_counts_match_the_paper(name):
     expected, decimals = CIFAR_PARAMS[name]
     assert round(model_stats(keras_resnet.build(name))["trainable_params"] / 1e6, decimals) == expected
 
 
-@pytest.mark.parametrize("name", IMAGENET_COUNTS)
+@pytest.mark.parametrize("name", _params(IMAGENET_COUNTS))
 def test_imagenet_parameters_and_flops_match_the_paper(name):
     params, flops = IMAGENET_COUNTS[name]
     stats = model_stats(keras_resnet.build(name))

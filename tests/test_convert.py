@@ -154,7 +154,9 @@ def test_convert_checkpoint_writes_a_model_that_loads_safely(tmp_path, rng):
                                atol=1e-4, rtol=0)
     assert sorted(os.listdir(tmp_path / "out")) == ["resnet20.keras"]  # no temporary left behind
     weights = convert_checkpoint(tmp_path / "resnet20.th", "resnet20", tmp_path / "resnet20.weights.h5")
-    assert keras_resnet.build("resnet20", weights=weights, bn_epsilon=1e-5, shortcut_pad="both")
+    rebuilt = keras_resnet.build("resnet20", weights=weights, bn_epsilon=1e-5, shortcut_pad="both",
+                                 classifier_activation=None)
+    np.testing.assert_allclose(_logits(rebuilt, x), _logits(model, x), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match=r"must end in \.keras .* or \.weights\.h5"):
         convert_checkpoint(tmp_path / "resnet20.th", "resnet20", tmp_path / "resnet20.h5")
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -46,6 +47,7 @@ def _free_ports(count):
     return ports
 
 
+@pytest.mark.slow  # two worker processes training together; tf.distribute's sync BN stays in the default suite
 def test_two_workers_on_localhost(tmp_path):
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     processes = []

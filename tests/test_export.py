@@ -201,4 +201,7 @@ def test_a_run_at_another_image_size_exports_and_is_studied(tmp_path, capsys):
     assert served(images=tf.constant(_images(1, 48)))["probabilities"].shape == (1, 10)
     assert cli.main(["experiment", "lesion", "--model", str(run / "model.keras"), "--max-k", "1", "--draws", "1",
                      "--output-dir", str(tmp_path / "lesion")]) == 0, capsys.readouterr().err
-    assert json.loads((tmp_path / "lesion" / "lesion.json").read_text())["base_error"] <= 1.0
+    lesion = json.loads((tmp_path / "lesion" / "lesion.json").read_text())
+    assert (lesion["model"], lesion["residual"]) == ("resnet8", True)
+    assert [row["name"] for row in lesion["single"]][:1] == ["conv2_block1"]
+    assert [row["k"] for row in lesion["deleted"]] == [1]

@@ -88,6 +88,7 @@ def test_empty_dimension():
     assert SearchSpace.depth_range(8, 26) == (8, 14, 20, 26)
 
 
+@pytest.mark.slow  # several rounds of trials; searching and resuming stay in the default suite
 def test_hyperband_continues_promising_trials(tmp_path, capsys):
     argv = ["--dataset", "digits", "--depths", "8", "14", "--shortcut", "none", "A", "--tuner", "hyperband",
             "--epochs", "3", "--steps-per-epoch", "2", "--output-dir", str(tmp_path)]

@@ -2,11 +2,10 @@
 
 import hashlib
 
-import h5py
 import pytest
-from keras.src.legacy.saving import legacy_h5_format
 
 import keras_resnet
+from keras_h5 import write_legacy_h5_weights
 from keras_resnet import weights as weights_lib
 
 
@@ -25,8 +24,7 @@ def _publish(origin, monkeypatch, name, model=None, content=None):
     file_name, _, _ = weights_lib.weights_file(name, include_top=False)
     path = origin / file_name
     if model is not None:  # the published files are in Keras' legacy HDF5 weights format
-        with h5py.File(path, "w") as file:
-            legacy_h5_format.save_weights_to_hdf5_group(file, model)
+        write_legacy_h5_weights(path, model)
     else:
         path.write_bytes(content)
     digest = hashlib.md5(path.read_bytes()).hexdigest()

@@ -9,13 +9,14 @@ probability difference, accuracy, and batch-1 latency (median) in the LiteRT int
 
 import os
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf
 
 from keras_resnet import files, model_file
 from keras_resnet.export.saved_model import check_output_dir
+from keras_resnet.tables import format_table
+from keras_resnet.timing import median_latency
 
 VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "
@@ -77,18 +78,6 @@ def run(runner, images):
         runner.invoke()
         outputs.append(runner.get_tensor(target["index"])[0].astype("float32"))
     return np.stack(outputs)
-
-
-def median_latency(call, repeats=50):
-    """Median seconds of ``call()`` over ``repeats`` runs, after three warm-up runs."""
-    for _ in range(3):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def tflite_latency(runner, image, repeats=50):
@@ -191,8 +180,6 @@ def _accuracy(probabilities, labels):
 
 def format_report(report):
     """The parity report as a table."""
-    from keras_resnet.cli import format_table
-
     keras_row = report["keras"]
     rows = [{"variant": "keras (float32)", "size MB": "-", "top-1 agreement": "-", "max |dp|": "-",
              "accuracy": _percent(keras_row["accuracy"]), "latency ms": f"{keras_row['latency_ms']:.3f}",

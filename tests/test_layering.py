@@ -1,0 +1,151 @@
+"""The package's layers, checked on the source: modelling code is TensorFlow-free, and nothing imports upward.
+
+The module -> layer table is ``LAYERS`` below (docs/ARCHITECTURE.md lists the same, and a test compares the two).
+The module list is derived from the package's files, so a new module is checked without being listed anywhere: a new
+top-level module is a modelling module unless the table places it elsewhere, and a new subpackage must be placed.
+Imports are read with the AST, every one of them (inside functions too, and ``importlib.import_module("...")``).
+"""
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import keras_resnet
+
+PACKAGE = Path(keras_resnet.__file__).parent
+ARCHITECTURE_DOC = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
+
+# The layers, lowest first: a module may import from its own layer and the layers below, never from one above.
+LAYER_ORDER = ("support", "modelling", "data", "training", "tasks", "cli")
+# Every subpackage, and the top-level modules that are not modelling modules: every other top-level module is a
+# modelling module.
+LAYERS = {
+    "support": ["files", "package_check", "tables", "timing", "validation"],
+    "modelling": ["speech"],  # the speech networks (a subpackage built on the shared blocks)
+    "data": ["data"],
+    "training": ["training"],
+    "tasks": ["analysis", "evaluate", "explain", "export", "model_file", "predict", "tuning"],
+    "cli": ["cli"],
+}
+# Layers that must not import TensorFlow (nor a package that imports it); "support" is standard library only.
+TENSORFLOW_FREE = ("support", "modelling")
+TENSORFLOW = {"tensorflow", "tensorflow_datasets", "tensorboard", "keras_tuner", "tf_keras"}
+
+
+def package_modules():
+    """Every module of the package, by dotted name (``keras_resnet.data.augment``), from the files on disk."""
+    modules = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+MODULES = package_modules()
+
+
+def layer_of(module):
+    """The layer of a dotted module name: its subpackage's or top-level module's entry, else ``modelling`` for a
+    top-level module; ``None`` for a subpackage missing from ``LAYERS``."""
+    parts = module.split(".")
+    if len(parts) == 1:  # keras_resnet itself: the public modelling API
+        return "modelling"
+    for layer, names in LAYERS.items():
+        if parts[1] in names:
+            return layer
+    return None if (PACKAGE / parts[1]).is_dir() else "modelling"
+
+
+def imported_modules(module, source=None):
+    """Absolute names of every module ``module`` imports, anywhere in its source (package imports resolved to the
+    submodule they name: ``from keras_resnet import data`` -> ``keras_resnet.data``)."""
+    path = MODULES.get(module, PACKAGE / "probe.py")
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(ast.parse(source if source is not None else path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and ((isinstance(node.func, ast.Name) and node.func.id in ("__import__", "import_module"))
+                   or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))):
+            names.add(node.args[0].value)
+    return names
+
+
+def test_every_module_is_found_and_placed():
+    assert {"keras_resnet", "keras_resnet.builder", "keras_resnet.data.augment", "keras_resnet.cli"} <= set(MODULES)
+    placed = {name for names in LAYERS.values() for name in names}
+    on_disk = {path.stem if path.suffix else path.name for path in PACKAGE.iterdir()
+               if path.suffix == ".py" or (path / "__init__.py").exists()}
+    assert placed <= on_disk, f"LAYERS names modules that no longer exist: {sorted(placed - on_disk)}"
+    unplaced = sorted({module.split(".")[1] for module in MODULES if layer_of(module) is None})
+    assert not unplaced, f"Subpackages without a layer: {unplaced}: add them to LAYERS and docs/ARCHITECTURE.md"
+    assert list(LAYERS) == [layer for layer in LAYER_ORDER if layer in LAYERS]
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if layer_of(m) in TENSORFLOW_FREE])
+def test_modelling_modules_import_no_tensorflow(module):
+    """Modelling code is backend-agnostic Keras 3: no TensorFlow, directly or through a package built on it."""
+    roots = {name.split(".")[0] for name in imported_modules(module)}
+    assert not roots & TENSORFLOW, f"{module} imports {sorted(roots & TENSORFLOW)}"
+    if layer_of(module) == "support":
+        foreign = sorted(roots - set(sys.stdlib_module_names) - {"keras_resnet"})
+        assert not foreign, f"{module} is a support module (standard library only) but imports {foreign}"
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+def test_no_module_imports_a_higher_layer(module):
+    assert layer_of(module), f"{module} is in a subpackage without a layer"
+    rank = LAYER_ORDER.index(layer_of(module))
+    upward = sorted(name for name in imported_modules(module)
+                    if name.split(".")[0] == "keras_resnet" and name in MODULES
+                    and LAYER_ORDER.index(layer_of(name) or LAYER_ORDER[-1]) > rank)
+    assert not upward, f"{module} ({layer_of(module)}) imports from a higher layer: " + ", ".join(
+        f"{name} ({layer_of(name)})" for name in upward)
+
+
+def test_the_checks_see_upward_and_tensorflow_imports():
+    """The AST reading catches what the rules forbid, wherever it sits: a function-local import, a relative one, a
+    string import."""
+    def names(source):
+        return imported_modules("keras_resnet.probe", source)
+
+    assert "keras_resnet.cli" in names("def f():\n    from keras_resnet.cli import format_table\n")
+    assert "keras_resnet.cli" in names("from . import cli\n")
+    assert "tensorflow" in names("import importlib\ndef f():\n    return importlib.import_module('tensorflow')\n")
+    assert "tensorflow.io" in names("def f():\n    import tensorflow.io\n")
+    assert layer_of("keras_resnet.export.tflite") == "tasks" and layer_of("keras_resnet.blocks") == "modelling"
+    assert layer_of("keras_resnet.some_new_module") == "modelling"  # a new top-level module must stay TF-free
+
+
+def _documented_layers():
+    """The ``| layer | modules |`` table of docs/ARCHITECTURE.md as {layer: [module, ...]}."""
+    table = {}
+    for line in ARCHITECTURE_DOC.read_text().splitlines():
+        match = re.fullmatch(r"\|\s*`?(\w+)`?\s*\|\s*([^|]*)\|.*", line.strip())
+        if match and match[1] in LAYER_ORDER:
+            table[match[1]] = sorted(re.findall(r"`([\w/.]+?)(?:\.py|/)?`", match[2]))
+    return table
+
+
+def test_architecture_doc_lists_the_same_layers():
+    documented = _documented_layers()
+    assert list(documented) == list(LAYER_ORDER), "docs/ARCHITECTURE.md: the layer table lists the layers in order"
+    for layer, names in LAYERS.items():
+        if layer != "modelling":
+            assert documented[layer] == sorted(names), f"docs/ARCHITECTURE.md: layer {layer!r}"
+    modelling = sorted(m.split(".")[1] for m in MODULES if m.count(".") == 1 and layer_of(m) == "modelling")
+    assert documented["modelling"] == modelling, "docs/ARCHITECTURE.md: the modelling modules"
