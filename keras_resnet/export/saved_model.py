@@ -61,7 +61,11 @@ def serving_functions(model, preprocessing, class_names, top_k, transform):
     image_spec = tf.TensorSpec((height, width, 3), tf.float32)
 
     def predict(images):
-        scores = model(model_file.preprocess(images, preprocessing), training=False)
+        # An empty batch is a valid request: it gets empty answers without running the network on zero images.
+        scores = tf.cond(tf.shape(images)[0] > 0,
+                         lambda: tf.cast(model(model_file.preprocess(images, preprocessing), training=False),
+                                         tf.float32),
+                         lambda: tf.zeros((0, len(class_names)), tf.float32))
         top_scores, top_classes = tf.math.top_k(scores, k=top_k)
         return {"probabilities": scores, "classes": top_classes, "scores": top_scores,
                 "labels": tf.gather(labels, top_classes)}
