@@ -2,19 +2,6 @@
 
 import time
 
-import numpy as np
-
-
-def median_seconds(call, repeats, warmup=3):
-    """Median seconds of ``call()`` over ``repeats`` runs, after ``warmup`` untimed runs."""
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def dataset_images_per_second(dataset, batches):
