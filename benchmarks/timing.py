@@ -1,7 +1,7 @@
-"""Timing helpers the benchmarks share: median step time, images/s of a dataset, alternating rounds."""
+"""Timing helpers the benchmarks share: images/s of a dataset, alternating rounds (median step times:
+``keras_resnet.timing.median_latency``)."""
 
 import time
-
 
 
 def dataset_images_per_second(dataset, batches):
