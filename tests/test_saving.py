@@ -32,3 +32,19 @@ def test_round_trip_with_safe_mode(family, tmp_path, rng):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(images)),
                                   keras.ops.convert_to_numpy(loaded(images)))
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in loaded.layers)
+
+
+def test_models_saved_before_specs_still_load_and_are_studied():
+    """Files written by keras-resnet before ArchSpec (plain functional models, speech layers in layers.py) load with
+    safe_mode, give the outputs they gave then, and the lesion study still finds their blocks."""
+    from pathlib import Path
+
+    from keras_resnet.analysis import Network
+
+    folder = Path(__file__).parent / "data"
+    saved = np.load(folder / "before-specs-outputs.npz")
+    model = keras.saving.load_model(folder / "resnet8-before-specs.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(model(saved["x"])), saved["y"], atol=1e-6)
+    assert len(Network(model).segments) == 3
+    wrbn = keras.saving.load_model(folder / "wrbn-before-specs.keras", safe_mode=True)
+    np.testing.assert_allclose(np.asarray(wrbn(saved["f"])), saved["wy"], atol=1e-6)
