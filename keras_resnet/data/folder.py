@@ -55,7 +55,7 @@ def _splits(data_dir, val_fraction, seed):
     root = train_dir if os.path.isdir(train_dir) else data_dir
     paths, labels, class_names = imagenet.list_tree(root, extensions=EXTENSIONS)
     counts = np.bincount(labels, minlength=len(class_names))
-    if len(class_names) < 2 or counts.min(initial=0) == 0:
+    if len(class_names) < 2 or counts.min() == 0:
         empty = [name for name, count in zip(class_names, counts) if count == 0]
         raise DatasetNotFoundError(
             f"--data-dir {data_dir!r} needs one sub-folder of images ({', '.join(EXTENSIONS)}) per class, at least "
