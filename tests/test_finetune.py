@@ -2,6 +2,7 @@
 included), the new classifier, and the acceptance runs of issue 12 on the scikit-learn digits written as JPEGs."""
 
 import io
+import json
 import os
 
 import keras
@@ -68,11 +69,11 @@ def test_folder_without_val_is_split_stratified_and_reads_every_format(tmp_path)
     assert all(image.shape == (32, 32, 3) and image.dtype == np.uint8 for image in images)
     for image, label in zip(images, labels):  # the class colour survives every format (GIF: its first frame)
         assert image[..., label].mean() > 200
-    assert source.mean.shape == (3,) and source.augmentation == "cifar"
+    assert source.mean.shape == (32, 32, 3) and source.augmentation == "cifar"
     again = folder.load(root, image_size=32, val_fraction=0.4, seed=3)
     assert [label for _, label in again.test.as_numpy_iterator()] == list(labels)
     large = folder.load(root, image_size=96, val_fraction=0.4)
-    assert large.augmentation == "imagenet" and large.encoded
+    assert large.augmentation == "imagenet" and large.encoded and large.mean.shape == (3,)
     views, _ = next(iter(data.train_dataset(large, 4, 1)))
     assert views.shape == (4, 96, 96, 3)
 
@@ -138,9 +139,14 @@ def test_cosine_schedule_warms_up_then_decays():
     assert lr == pytest.approx([0.0, 0.005, 0.01, 0.005, 0.0], abs=1e-6)
 
 
-def test_fine_tuning_with_freeze_all_keeps_every_frozen_weight_bit_identical(tmp_path):
-    pretrained = train(TrainConfig(dataset="digits", epochs=1, steps_per_epoch=3, output_dir=str(tmp_path / "pre"),
-                                   **QUICK))
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A short digits run of resnet8: its summary (``output_dir`` holds model.keras)."""
+    return train(TrainConfig(dataset="digits", epochs=1, steps_per_epoch=3,
+                             output_dir=str(tmp_path_factory.mktemp("pre") / "run"), **QUICK))
+
+
+def test_fine_tuning_with_freeze_all_keeps_every_frozen_weight_bit_identical(tmp_path, pretrained):
     saved = keras.saving.load_model(os.path.join(pretrained["output_dir"], "model.keras"), safe_mode=True)
     root = write_mixed_tree(tmp_path / "pets", per_class=6)
     code = cli.main(["train", "--dataset", "folder", "--data-dir", root, "--model", "resnet8", "--epochs", "2",
@@ -160,6 +166,28 @@ def test_fine_tuning_with_freeze_all_keeps_every_frozen_weight_bit_identical(tmp
         finetune.check_weights(os.path.join(pretrained["output_dir"], "model.keras"), registry.spec("resnet14"))
     with pytest.raises(ValueError, match="neither a weights tag"):
         finetune.check_weights("imagenet", registry.spec("resnet8"))
+
+
+def test_two_phase_recipe_trains_the_head_then_everything(tmp_path, pretrained, capsys):
+    import runpy
+
+    recipe = runpy.run_path(os.path.join(os.path.dirname(__file__), "..", "recipes", "finetune.py"))
+    root = write_mixed_tree(tmp_path / "pets", per_class=6)
+    weights = os.path.join(pretrained["output_dir"], "model.keras")
+    argv = ["--data-dir", root, "--model", "resnet8", "--weights", weights, "--head-epochs", "1", "--epochs", "2",
+            "--output-dir", str(tmp_path / "tuned"), "--verbose", "0"]
+    assert recipe["main"](argv) == 0
+    assert "head: test accuracy" in capsys.readouterr().out
+    head = keras.saving.load_model(tmp_path / "tuned" / "head" / "model.keras", safe_mode=True)
+    full = keras.saving.load_model(tmp_path / "tuned" / "full" / "model.keras", safe_mode=True)
+    saved = keras.saving.load_model(weights, safe_mode=True)
+    conv = {name: keras.ops.convert_to_numpy(model.get_layer("conv1_conv").kernel)
+            for name, model in (("saved", saved), ("head", head), ("full", full))}
+    np.testing.assert_array_equal(conv["head"], conv["saved"])  # phase 1: frozen
+    assert not np.array_equal(conv["full"], conv["saved"])  # phase 2: trained
+    run = json.loads((tmp_path / "tuned" / "full" / "run.json").read_text())["settings"]
+    assert run["schedule"] == "cosine" and run["warmup"] and run["freeze"] == "none"
+    assert recipe["main"](argv[:-2] + ["--weights", "imagenet"]) == 2  # resnet8 has no imagenet weights
 
 
 @pytest.mark.slow

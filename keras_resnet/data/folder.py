@@ -10,8 +10,9 @@ a stratified split that depends only on the file names and ``seed``.
 Images of any size are served at ``image_size``: for large inputs (above ``LARGE_IMAGE``, e.g. 224 for ImageNet
 networks) they stay encoded and get the ImageNet augmentation and evaluation crop of [He16] Sec. 3.4, as the
 ``imagenet`` JPEG tree (whose listing and reader this module uses); small inputs (32 for CIFAR networks) are decoded
-and resized to ``image_size`` once and get the CIFAR augmentation of [He16] Sec. 4.2. The mean the model subtracts
-is the per-channel mean of (up to ``MEAN_IMAGES``) training images.
+and resized to ``image_size`` once and get the CIFAR augmentation of [He16] Sec. 4.2. The mean the model subtracts is
+that of (up to ``MEAN_IMAGES``) training images: per pixel for small inputs (as [He16] Sec. 4.2 on CIFAR), per
+channel for large ones.
 """
 
 import os
@@ -84,15 +85,16 @@ def _resized(image_size):
     return decode
 
 
-def _mean(dataset, count):
-    """Per-channel mean in [0, 255] of the float32 images of ``dataset`` (the first ``count``)."""
-    total, pixels = np.zeros(3, "float64"), 0
+def _mean(dataset, count, per_pixel):
+    """Mean in [0, 255] of the ``(S, S, 3)`` images of ``dataset`` (the first ``count``): per pixel ``(S, S, 3)``
+    ([He16] Sec. 4.2 for CIFAR-style inputs) or per channel ``(3,)``."""
+    total, images_seen = 0.0, 0
     with naming_unreadable_images():
         for images in dataset.take(count).batch(64):
-            images = images.numpy().astype("float64")
-            total += images.sum(axis=(0, 1, 2))
-            pixels += images.shape[0] * images.shape[1] * images.shape[2]
-    return (total / max(pixels, 1)).astype("float32")
+            total = total + images.numpy().astype("float64").sum(axis=0)
+            images_seen += images.shape[0]
+    mean = total / max(images_seen, 1)
+    return (mean if per_pixel else mean.mean(axis=(0, 1))).astype("float32")
 
 
 def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
@@ -128,5 +130,5 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
         def shuffle_train(epoch_seed):
             return reader(epoch_seed).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     return DataSource("folder", train, test, len(train_paths), len(val_paths), class_names, image_size,
-                      "imagenet" if large else "cifar", _mean(views, MEAN_IMAGES), encoded=large,
+                      "imagenet" if large else "cifar", _mean(views, MEAN_IMAGES, not large), encoded=large,
                       shuffle_train=shuffle_train)

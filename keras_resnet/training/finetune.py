@@ -13,6 +13,7 @@ part computes exactly what it computed before fine-tuning, batch after batch -- 
 BN layers kept using and updating batch statistics.
 """
 
+import dataclasses
 import os
 import re
 import zipfile
@@ -158,3 +159,58 @@ def freeze(model, mode):
             layer.trainable = False
             frozen.append(layer.name)
     return frozen
+
+
+# The two-phase schedule's defaults (recipes/finetune.py, analysis/transfer.py measures them): the classifier alone
+# for HEAD_EPOCHS at the recipe's learning rate, then everything at FULL_LR_FACTOR of it.
+HEAD_EPOCHS = 5
+FULL_EPOCHS = 10
+FULL_LR_FACTOR = 0.1
+PHASES = ("head", "full")
+
+
+def two_phase(config, head_epochs=HEAD_EPOCHS, full_lr_factor=FULL_LR_FACTOR, source=None):
+    """Fine-tunes ``config.weights`` on ``config.dataset`` in two runs under ``config.output_dir``:
+
+    1. ``head/``: everything but the new classifier frozen (``freeze="all"``), ``head_epochs`` epochs at the
+       learning rate of ``config`` (the recipe's 0.1 at batch 128 by default), cosine decay;
+    2. ``full/``: every layer trained (``config.freeze``, ``"none"`` by default) from the model of phase 1 (its
+       classifier included) for ``config.epochs`` epochs (``FULL_EPOCHS`` if unset) at ``full_lr_factor`` times that
+       learning rate, with a linear warm-up over the first tenth and cosine decay.
+
+    A new classifier on pretrained features first learns without disturbing them (its random gradients would
+    otherwise flow into the pretrained layers); then the whole network adapts, gently. Each phase is a ``Run`` of
+    its own folder, so an interrupted fine-tuning resumes where it stopped. Returns ``{"head": summary, "full":
+    summary}``; ``full/model.keras`` is the fine-tuned model.
+    """
+    from keras_resnet.training.trainer import Run, completed_epochs, default_output_dir
+
+    if config.weights is None:
+        raise ValueError("Fine-tuning starts from pretrained weights: pass --weights (a tag such as imagenet, or an "
+                         "earlier run's model.keras).")
+    if isinstance(head_epochs, bool) or not isinstance(head_epochs, int) or head_epochs < 1:
+        raise ValueError(f"--head-epochs must be a positive integer, got {head_epochs!r}")
+    if not full_lr_factor > 0:
+        raise ValueError(f"--full-lr-factor must be positive, got {full_lr_factor!r}")
+    output_dir = config.output_dir or default_output_dir(config.model)
+    learning_rate = config.learning_rate or 0.1
+    phases = {
+        "head": dataclasses.replace(config, output_dir=os.path.join(output_dir, "head"), freeze="all",
+                                    epochs=head_epochs, schedule="cosine", warmup=False),
+        "full": dataclasses.replace(config, output_dir=os.path.join(output_dir, "full"),
+                                    epochs=config.epochs or FULL_EPOCHS, learning_rate=learning_rate * full_lr_factor,
+                                    schedule="cosine", warmup=True),
+    }
+    summaries, previous = {}, None
+    for phase in PHASES:
+        with Run(phases[phase], source=source) as run:
+            source = run.source  # the data is read once
+            if run.finished is None:
+                model = run.build_model()
+                if previous is not None and completed_epochs(run.run_dir) == 0:
+                    model.load_weights(previous)  # phase 1's network and classifier
+                run.fit(model)
+                run.finish(model)
+            summaries[phase] = run.finished
+            previous = os.path.join(run.run_dir, "model.keras")
+    return summaries
