@@ -199,3 +199,36 @@ def test_digit_jpegs_in_a_folder_train_as_the_digits(tmp_path):
                              **QUICK))
     assert reference["test_accuracy"] > 0.9
     assert abs(mine["test_accuracy"] - reference["test_accuracy"]) <= 0.01
+
+
+def test_bad_fine_tuning_options_are_one_clear_line(tmp_path, capsys):
+    assert cli.main(["train", "--dataset", "digits", "--freeze", "all", "--output-dir", str(tmp_path / "r")]) == 2
+    assert "pass --weights too" in capsys.readouterr().err
+    assert cli.main(["train", "--dataset", "digits", "--model", "resnet8", "--weights", str(tmp_path / "x.keras"),
+                     "--output-dir", str(tmp_path / "r")]) == 2
+    assert "--weights file not found" in capsys.readouterr().err
+
+
+def test_k_shot_sets_are_stratified_and_nested():
+    from keras_resnet.analysis.transfer import k_shot_indices
+
+    labels = np.repeat(np.arange(5), 20)
+    small, large = k_shot_indices(labels, 2, seed=1), k_shot_indices(labels, 5, seed=1)
+    assert np.bincount(labels[small]).tolist() == [2] * 5 and np.bincount(labels[large]).tolist() == [5] * 5
+    assert set(small) <= set(large)
+    with pytest.raises(ValueError, match="k = 21"):
+        k_shot_indices(labels, 21)
+
+
+@pytest.mark.slow
+def test_transfer_experiment_writes_a_table_and_a_plot(tmp_path):
+    from keras_resnet.analysis import plot_transfer, run_transfer
+
+    results = run_transfer(str(tmp_path), shots=(1, 5), pretrain_epochs=1, head_epochs=1, epochs=1)
+    assert [(row["k"], row["train_images"]) for row in results["rows"]] == [(1, 5), (5, 25)]
+    assert results["test_images"] == 180 and results["epochs"]["scratch"] == 2
+    for row in results["rows"]:
+        assert all(0.0 <= row[arm] <= 1.0 for arm in ("scratch", "head", "fine_tuned"))
+    assert (tmp_path / "k5" / "finetune" / "full" / "model.keras").exists()
+    path = plot_transfer(results, str(tmp_path / "transfer.png"))
+    assert Image.open(path).size == (600, 400)

@@ -1,5 +1,6 @@
 """The seeds' analyses (TensorFlow-only): degradation of deep plain nets ([He16] Fig. 1, 6), the lesion study
-and the path lengths / effective paths of Veit et al. ([Veit16] Fig. 3-6), and transfer to new classes. Each returns data; ``figures`` plots it.
+and the path lengths / effective paths of Veit et al. ([Veit16] Fig. 3-6), and transfer to new classes (``transfer``).
+Each returns data; ``figures`` plots it.
 """
 
 from keras_resnet.analysis.degradation import run_degradation
@@ -10,5 +11,5 @@ from keras_resnet.analysis.segments import Network
 from keras_resnet.analysis.transfer import run_transfer
 
 __all__ = ["Network", "error_rate", "gradient_by_path_length", "lesion_study", "path_length_counts",
-           "path_length_distribution", "plot_degradation", "plot_lesion", "plot_paths", "plot_transfer", "run_degradation",
-           "run_transfer"]
+           "path_length_distribution", "plot_degradation", "plot_lesion", "plot_paths", "plot_transfer",
+           "run_degradation", "run_transfer"]

@@ -89,8 +89,9 @@ def run_transfer(output_dir, shots=(1, 5, 10, 50), model="resnet8", pretrain_epo
                            flip=False)
 
     common = {"model": model, "dataset": "digits", "seed": seed, "verbose": verbose}
-    pretrain = _train(TrainConfig(epochs=pretrain_epochs, batch_size=64, output_dir=os.path.join(output_dir, "pretrain"),
-                                  **common), source("digits0-4", PRETRAIN_CLASSES))
+    pretrain = _train(TrainConfig(epochs=pretrain_epochs, batch_size=64,
+                                  output_dir=os.path.join(output_dir, "pretrain"), **common),
+                      source("digits0-4", PRETRAIN_CLASSES))
     weights = os.path.join(output_dir, "pretrain", "model.keras")
     target_labels = _subset(x_train, y_train, TARGET_CLASSES)[1]
     rows = []

@@ -61,10 +61,11 @@ class TrainConfig:
                                          flags=("--lr", "--learning-rate"))
     momentum: float = option(0.9, "SGD momentum", type=non_negative_float)
     weight_decay: float = option(1e-4, "L2 weight decay on conv/dense kernels", type=non_negative_float)
-    schedule: str | None = option(None, "lr drops at fixed iterations, on plateau, or cosine decay "
-                                        "(default: step CIFAR, plateau ImageNet)", choices=("step", "plateau", "cosine"))
-    warmup: bool | None = option(None, "lr 0.01 for the first 400 of 64k iterations (cosine: a linear rise over "
-                                       "the first tenth; default: on for CIFAR depth >= 110)", action=argparse.BooleanOptionalAction)
+    schedule: str | None = option(None, "lr drops at fixed iterations, on plateau, or cosine decay (default: step "
+                                        "CIFAR, plateau ImageNet)", choices=("step", "plateau", "cosine"))
+    warmup: bool | None = option(None, "lr 0.01 for the first 400 of 64k iterations (cosine: a linear rise over the "
+                                       "first tenth; default: on for CIFAR depth >= 110)",
+                                 action=argparse.BooleanOptionalAction)
     bn_momentum: float | None = option(None, "BN moving-statistics momentum (default the network's 0.9; Keras' "
                                              "0.99 lags in short runs)", type=float)
     sync_bn: bool = option(False, "batch statistics over all replicas (default: per replica)", action="store_true")
