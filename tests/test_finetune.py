@@ -232,3 +232,31 @@ def test_transfer_experiment_writes_a_table_and_a_plot(tmp_path):
     assert (tmp_path / "k5" / "finetune" / "full" / "model.keras").exists()
     path = plot_transfer(results, str(tmp_path / "transfer.png"))
     assert Image.open(path).size == (600, 400)
+
+
+def test_weights_tag_brings_its_architecture_normalisation_and_a_new_head(tmp_path, monkeypatch):
+    """--weights cifar10 on resnet20: the reference layout, its normalisation in the model, the published features
+    (a stand-in file here: nothing is downloaded) and a classifier for the folder's three classes."""
+    from keras_resnet import weight_records, weights as weights_lib
+    from keras_resnet.builder import ResNet
+
+    record = weight_records.find("resnet20", "cifar10")
+    donor = ResNet(record.spec, include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    for weight in donor.weights:
+        weight.assign(np.random.default_rng(1).normal(size=weight.shape).astype("float32"))
+    donor.save_weights(tmp_path / "published_notop.weights.h5")
+    monkeypatch.setattr(weights_lib, "converted_weights", lambda record, include_top: str(
+        tmp_path / "published_notop.weights.h5"))
+    root = write_mixed_tree(tmp_path / "pets", per_class=3)
+    config = TrainConfig(model="resnet20", dataset="folder", data_dir=root, weights="cifar10", freeze="stages 2",
+                         output_dir=str(tmp_path / "run"))
+    with Run(config) as run:
+        assert run.spec == record.spec  # option A with the reference's zero padding, BN epsilon 1e-5
+        model = run.build_model()
+    assert model.get_layer("preprocessing").get_config()["mean"] == pytest.approx(list(record.transform.mean))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("conv3_block3_2_conv").kernel),
+                                  keras.ops.convert_to_numpy(donor.get_layer("conv3_block3_2_conv").kernel))
+    assert model.output.shape[-1] == 3
+    trainable = {weight.path.split("/")[0] for weight in model.trainable_weights}
+    assert "predictions" in trainable and "conv4_block1_1_conv" in trainable
+    assert not any(name.startswith(("conv1_", "conv2_", "conv3_")) for name in trainable)
