@@ -63,7 +63,7 @@ def _train(config, source):
         return run.finished
 
 
-def run_transfer(output_dir, shots=(1, 5, 10, 50), model="resnet8", pretrain_epochs=15, head_epochs=5, epochs=20,
+def run_transfer(output_dir, shots=(1, 5, 10, 50), model="resnet8", pretrain_epochs=15, head_epochs=15, epochs=15,
                  seed=0, verbose=0):
     """Pretrains ``model`` on the digits 0-4, then compares fine-tuning and training from scratch on the digits 5-9
     with ``k`` images per class for every ``k`` in ``shots``.
