@@ -82,3 +82,20 @@ def plot_paths(distribution, gradients, path):
     for panel in (counts, magnitude, total):
         panel.grid(alpha=0.3)
     return save_figure(figure, path)
+
+
+def plot_transfer(results, path):
+    """Test accuracy on the new classes against labelled images per class (log scale): from scratch, the pretrained
+    network with a new classifier, and fine-tuned."""
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    shots = [row["k"] for row in results["rows"]]
+    for arm, label, style in (("scratch", "from scratch", "o--"), ("head", "pretrained, new classifier only", "s:"),
+                              ("fine_tuned", "fine-tuned (two phases)", "o-")):
+        axes.plot(shots, [100 * row[arm] for row in results["rows"]], style, label=label)
+    axes.set_xscale("log")
+    axes.set(xlabel="labelled images per class (k)", ylabel="test accuracy (%)",
+             title=f"{results['model']}: digits 0-4 -> 5-9")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return save_figure(figure, path)

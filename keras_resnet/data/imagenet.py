@@ -29,20 +29,20 @@ VAL_FOLDERS = ("val", "validation")
 TFDS_SHUFFLE_BUFFER = 10_000
 
 
-def list_tree(folder, class_names=None):
-    """``(paths, labels, class names)`` of a one-sub-folder-per-class tree."""
+def list_tree(folder, class_names=None, extensions=IMAGE_EXTENSIONS):
+    """``(paths, labels, class names)`` of a one-sub-folder-per-class tree (files ending in ``extensions``)."""
     class_names = class_names or sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     paths, labels = [], []
     for label, class_name in enumerate(class_names):
         class_folder = os.path.join(folder, class_name)
-        files = sorted(name for name in os.listdir(class_folder) if name.lower().endswith(IMAGE_EXTENSIONS)) \
+        files = sorted(name for name in os.listdir(class_folder) if name.lower().endswith(extensions)) \
             if os.path.isdir(class_folder) else []
         paths += [os.path.join(class_folder, name) for name in files]
         labels += [label] * len(files)
     return paths, np.asarray(labels, "int64"), class_names
 
 
-def _read(path, label):
+def read(path, label):
     """A file's bytes, checked to be an image: a failure carries the path (see ``source.unreadable_image``)."""
     contents = tf.io.read_file(path)
     check = tf.debugging.Assert(augment.is_image(contents), [NOT_AN_IMAGE, path])
@@ -50,7 +50,7 @@ def _read(path, label):
         return tf.identity(contents), label
 
 
-def _shuffled_reader(paths, labels):
+def shuffled_reader(paths, labels):
     """``epoch_seed -> dataset`` of ``(bytes, label)``: the whole list permuted, then the files read in parallel."""
     paths, labels = tf.constant(paths), tf.constant(labels)
     last = int(paths.shape[0]) - 1
@@ -58,7 +58,7 @@ def _shuffled_reader(paths, labels):
     def epoch(epoch_seed):
         seed = tf.constant([epoch_seed, 0], tf.int64)
         return tf.data.Dataset.range(last + 1).map(
-            lambda index: _read(*(tensor[tf.random.experimental.index_shuffle(index, seed, last)]
+            lambda index: read(*(tensor[tf.random.experimental.index_shuffle(index, seed, last)]
                                   for tensor in (paths, labels))),
             num_parallel_calls=tf.data.AUTOTUNE)
     return epoch
@@ -75,11 +75,11 @@ def _from_tree(data_dir, image_size):
     val_paths, val_labels, _ = list_tree(val_dir, class_names)
 
     def split(paths, labels):
-        return tf.data.Dataset.from_tensor_slices((paths, labels)).map(_read, num_parallel_calls=tf.data.AUTOTUNE)
+        return tf.data.Dataset.from_tensor_slices((paths, labels)).map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
     return DataSource("imagenet", split(train_paths, train_labels), split(val_paths, val_labels),
                       len(train_paths), len(val_paths), class_names, image_size, "imagenet", IMAGENET_MEAN_RGB,
-                      encoded=True, shuffle_train=_shuffled_reader(train_paths, train_labels))
+                      encoded=True, shuffle_train=shuffled_reader(train_paths, train_labels))
 
 
 def _from_tfds(data_dir, manual_dir, image_size):

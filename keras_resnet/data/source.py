@@ -55,7 +55,7 @@ class DataSource:
     """A dataset ready for ``pipeline.train_dataset`` / ``pipeline.eval_dataset``.
 
     Attributes:
-        name: ``"digits"``, ``"cifar10"``, ``"cifar100"`` or ``"imagenet"``.
+        name: ``"digits"``, ``"cifar10"``, ``"cifar100"``, ``"imagenet"`` or ``"folder"`` (one's own classes).
         train, test: ``tf.data.Dataset`` of ``(image, label)``: ``uint8 (H, W, 3)`` images, or encoded JPEG/PNG
             bytes (``encoded=True``); ``int64`` labels.
         num_train, num_test: examples in each split.

@@ -13,6 +13,7 @@ import math
 
 from keras_resnet.data import DATASETS
 from keras_resnet.training.distribute import STRATEGIES
+from keras_resnet.training.finetune import parse_freeze
 from keras_resnet.training.precision import JIT_COMPILE, PRECISIONS
 from keras_resnet.validation import non_negative_float, positive_float, positive_int
 
@@ -34,12 +35,20 @@ class TrainConfig:
     model: str = option("resnet20", "registry name, e.g. resnet20 .. resnet1202, plain56, resnet50 (keras-resnet "
                                      "summary lists them)")
     dataset: str = option("cifar10", "what to train on; digits needs no download", choices=DATASETS)
-    data_dir: str | None = option(None, "TFDS data dir, a cifar-10-batches-py folder or tarball, or an ImageNet "
-                                        "JPEG tree")
+    data_dir: str | None = option(None, "TFDS data dir, a cifar-10-batches-py folder or tarball, an ImageNet "
+                                        "JPEG tree, or (folder) one sub-folder of images per class")
     manual_dir: str | None = option(None, "ImageNet: folder with ILSVRC2012_img_{train,val}.tar for TFDS to prepare")
     download: bool = option(False, "let TFDS download the dataset (CIFAR) if it is missing", action="store_true")
-    image_size: int | None = option(None, "network input side (default 32 CIFAR/digits, 224 ImageNet)",
-                                    type=positive_int)
+    image_size: int | None = option(None, "network input side (default 32 CIFAR/digits, 224 ImageNet; folder: the "
+                                          "network's, 224 ImageNet models, 32 CIFAR ones)", type=positive_int)
+    val_fraction: float = option(0.2, "folder without val/: share of every class held out for validation (stratified, "
+                                      "seeded)", type=float)
+    flip: bool | None = option(None, "random horizontal flips in training (default on; off for digits)",
+                               action=argparse.BooleanOptionalAction)
+    weights: str | None = option(None, "fine-tune from pretrained weights: a weights tag (imagenet, cifar10, ...) or "
+                                       "a .keras / .weights.h5 file of an earlier run; the classifier is new")
+    freeze: str = option("none", "with --weights: freeze 'all' but the classifier, 'stages N' (the stem and the first "
+                                 "N stages) or 'none'; frozen BatchNormalization runs in inference mode")
     epochs: int | None = option(None, "epochs (default: the paper's 64k CIFAR / 600k ImageNet iterations)",
                                 type=positive_int)
     steps_per_epoch: int | None = option(None, "cap on training steps per epoch (quick experiments)",
@@ -53,10 +62,11 @@ class TrainConfig:
                                          flags=("--lr", "--learning-rate"))
     momentum: float = option(0.9, "SGD momentum", type=non_negative_float)
     weight_decay: float = option(1e-4, "L2 weight decay on conv/dense kernels", type=non_negative_float)
-    schedule: str | None = option(None, "lr drops at fixed iterations or on plateau (default: step CIFAR, plateau "
-                                        "ImageNet)", choices=("step", "plateau"))
-    warmup: bool | None = option(None, "lr 0.01 for the first 400 of 64k iterations (default: on for CIFAR depth "
-                                       ">= 110)", action=argparse.BooleanOptionalAction)
+    schedule: str | None = option(None, "lr drops at fixed iterations, on plateau, or cosine decay (default: step "
+                                        "CIFAR, plateau ImageNet)", choices=("step", "plateau", "cosine"))
+    warmup: bool | None = option(None, "lr 0.01 for the first 400 of 64k iterations (cosine: a linear rise over the "
+                                       "first tenth; default: on for CIFAR depth >= 110)",
+                                 action=argparse.BooleanOptionalAction)
     bn_momentum: float | None = option(None, "BN moving-statistics momentum (default the network's 0.9; Keras' "
                                              "0.99 lags in short runs)", type=float)
     sync_bn: bool = option(False, "batch statistics over all replicas (default: per replica)", action="store_true")
@@ -89,6 +99,12 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {value!r}.")
         if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
             raise ValueError(f"--bn-momentum must be in [0, 1), got {self.bn_momentum!r} (the paper's models: 0.9).")
+        if isinstance(self.val_fraction, bool) or not _finite(self.val_fraction) or not 0 < self.val_fraction < 1:
+            raise ValueError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction!r}.")
+        parse_freeze(self.freeze)
+        if self.freeze != "none" and self.weights is None:
+            raise ValueError(f"--freeze {self.freeze} freezes pretrained layers: pass --weights too (a tag such as "
+                             "imagenet, or an earlier run's model.keras).")
         if self.verbose not in ("auto", 0, 1, 2):
             raise ValueError(f"--verbose must be auto, 0, 1 or 2, got {self.verbose!r}")
 

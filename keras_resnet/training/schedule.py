@@ -33,7 +33,8 @@ RECIPES = {
     "imagenet": Recipe(batch_size=256, learning_rate=0.1, iterations=600_000, drops=(150_000, 300_000, 450_000),
                        schedule="plateau"),
 }
-DATASET_RECIPE = {"digits": "cifar", "cifar10": "cifar", "cifar100": "cifar", "imagenet": "imagenet"}
+DATASET_RECIPE = {"digits": "cifar", "cifar10": "cifar", "cifar100": "cifar", "imagenet": "imagenet",
+                  "folder": "cifar"}
 
 
 def scaled_learning_rate(recipe, learning_rate, global_batch):
@@ -64,3 +65,13 @@ def step_schedule(recipe, learning_rate, total_steps, warmup=False):
     for i in range(1, len(boundaries)):
         boundaries[i] = max(boundaries[i], boundaries[i - 1] + 1)
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
+def cosine_schedule(learning_rate, total_steps, warmup=False):
+    """Cosine decay from ``learning_rate`` to 0 over ``total_steps`` (Loshchilov & Hutter 2017), the fine-tuning
+    schedule; with ``warmup``, a linear rise from 0 over the first tenth of the run (at least one step) first."""
+    warmup_steps = max(1, round(0.1 * total_steps)) if warmup else 0
+    if not warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, max(1, total_steps))
+    return keras.optimizers.schedules.CosineDecay(0.0, max(1, total_steps - warmup_steps),
+                                                  warmup_target=learning_rate, warmup_steps=warmup_steps)

@@ -30,14 +30,16 @@ import tensorflow as tf
 
 from keras_resnet import data as data_lib
 from keras_resnet import files
-from keras_resnet import registry
+from keras_resnet import registry, weight_records
+from keras_resnet.architectures import FAMILIES
 from keras_resnet.builder import ResNet
 from keras_resnet.network import ResNetModel
 from keras_resnet.training import callbacks as callbacks_lib
-from keras_resnet.training import distribute
+from keras_resnet.training import distribute, finetune
 from keras_resnet.training import precision as precision_lib
 from keras_resnet.metrics import TopKError
-from keras_resnet.training.schedule import DATASET_RECIPE, RECIPES, scaled_learning_rate, step_schedule
+from keras_resnet.training.schedule import (DATASET_RECIPE, RECIPES, cosine_schedule, scaled_learning_rate,
+                                            step_schedule)
 
 PIXEL_SCALE = 255.0  # the model sees (pixel - training mean) / 255
 BACKUP = "backup"
@@ -91,10 +93,12 @@ def make_deterministic():
 
 def run_spec(config):
     """The ``ArchSpec`` a ``TrainConfig`` trains: the registered ``config.model`` with the config's architecture
-    options (``shortcut``, ``width``, ``bn_momentum``) where they are given."""
+    options (``shortcut``, ``width``, ``bn_momentum``) where they are given; with a weights tag (``--weights
+    cifar10``), the architecture those weights were trained with."""
     options = {key: getattr(config, key) for key in ("shortcut", "width", "bn_momentum")
                if getattr(config, key) is not None}
-    return registry.spec(config.model).replace(**options)
+    record = weight_records.find(config.model, getattr(config, "weights", None))
+    return (record.spec if record is not None else registry.spec(config.model)).replace(**options)
 
 
 def build_model(spec, source, weight_decay=1e-4, sync_bn=False):
@@ -141,7 +145,7 @@ def evaluate_ten_crop(model, source, batch_size):
 
 
 # What defines a run's network and data: a rerun of the same folder must agree on all of these.
-IDENTITY = ("model", "spec", "dataset", "image_size", "sync_bn")
+IDENTITY = ("model", "spec", "dataset", "image_size", "sync_bn", "weights", "freeze")
 # How it is trained: an interrupted run may resume with other values (a lower --lr after a divergence, say).
 TRAINING = ("global_batch_size", "steps_per_epoch", "learning_rate", "momentum", "weight_decay", "schedule", "warmup",
             "seed", "replicas", "precision", "jit_compile")
@@ -190,8 +194,20 @@ class Run:
         self.precision = precision_lib.resolve(config.precision, config.jit_compile)
         self.batch = distribute.global_batch_size(self.strategy, config.batch_size, config.batch_per_replica,
                                                   default=self.recipe.batch_size)
+        image_size = config.image_size or (FAMILIES[self.spec.family].input_size if config.dataset == "folder"
+                                           else None)
         self.source = source or data_lib.load(config.dataset, config.data_dir, config.download, config.manual_dir,
-                                              config.image_size)
+                                              image_size, config.val_fraction, config.seed)
+        if config.flip is not None:
+            self.source.flip = config.flip
+        if config.weights is not None:
+            finetune.check_weights(config.weights, self.spec)
+        replicas = self.strategy.num_replicas_in_sync
+        if self.batch > self.source.num_train >= replicas:  # tiny datasets: one batch of every image
+            fitted = self.source.num_train // replicas * replicas
+            print(f"The batch of {self.batch} is larger than the {self.source.num_train} training images of "
+                  f"{self.source.name}: training with batch {fitted}.", flush=True)
+            self.batch = fitted
         steps = data_lib.steps_per_epoch(self.source, self.batch)
         self.steps = min(steps, config.steps_per_epoch or steps)
         self.epochs = config.epochs or math.ceil(self.recipe.iterations / self.steps)
@@ -215,7 +231,7 @@ class Run:
                 "momentum": config.momentum, "weight_decay": config.weight_decay, "schedule": self.schedule,
                 "warmup": bool(self.warmup), "sync_bn": config.sync_bn, "seed": config.seed,
                 "replicas": self.strategy.num_replicas_in_sync, "precision": self.precision.policy,
-                "jit_compile": self.precision.jit_compile}
+                "jit_compile": self.precision.jit_compile, "weights": config.weights, "freeze": config.freeze}
 
     def _check_identity(self):
         """The summary of the finished run in this folder (``None`` if none); refuses a folder of another run.
@@ -284,12 +300,20 @@ class Run:
                 "jit_compile": identity["jit_compile"], **spec}
 
     def build_model(self):
-        """The network for this run, built and compiled (SGD with the recipe's schedule) under the strategy."""
+        """The network for this run (with ``--weights``: pretrained, a new classifier, ``--freeze``'s layers frozen),
+        built and compiled (SGD with the recipe's schedule) under the strategy."""
         config = self.config
         with self.strategy.scope(), self.precision.scope():
-            model = build_model(self.spec, self.source, config.weight_decay, config.sync_bn)
-            lr = step_schedule(self.recipe, self.learning_rate, self.epochs * self.steps, self.warmup) \
-                if self.schedule == "step" else self.learning_rate
+            model = build_model(self.spec, self.source, config.weight_decay, config.sync_bn) \
+                if config.weights is None else finetune.pretrained_model(
+                    config.weights, self.spec, self.source, config.weight_decay, config.sync_bn,
+                    build=lambda: build_model(self.spec, self.source, config.weight_decay, config.sync_bn))
+            finetune.freeze(model, config.freeze)
+            lr = self.learning_rate
+            if self.schedule == "step":
+                lr = step_schedule(self.recipe, self.learning_rate, self.epochs * self.steps, self.warmup)
+            elif self.schedule == "cosine":
+                lr = cosine_schedule(self.learning_rate, self.epochs * self.steps, self.warmup)
             metrics = [TopKError(1)] + ([TopKError(5)] if self.source.num_classes >= 100 else [])
             model.compile(optimizer=self.precision.optimizer(keras.optimizers.SGD(lr, momentum=config.momentum)),
                           loss=keras.losses.SparseCategoricalCrossentropy(), metrics=metrics,

@@ -1,0 +1,113 @@
+"""What transfer buys: fine-tuning a pretrained network against training from scratch on k labelled images per class.
+
+Real data, offline: the scikit-learn digits (``data.digits``, its stratified train/test split). A CIFAR ResNet is
+pretrained on the digits 0-4; the digits 5-9 are the new task, with ``k`` training images per class (the same
+``k`` images for every arm, drawn with the seed, smaller sets inside larger ones) and every test image of 5-9. Arms:
+
+- ``scratch``: the network trained from random weights, the CIFAR recipe ([He16] Sec. 4.2), ``head_epochs +
+  epochs`` epochs;
+- ``head``: phase 1 of ``finetune.two_phase``, the pretrained network frozen and a new classifier trained;
+- ``fine_tuned``: phase 2, the whole network fine-tuned from there (the two-phase recipe, ``recipes/finetune.py``).
+
+Every k-shot run uses batches of ``min(BATCH, 5k)`` images at a learning rate of ``LEARNING_RATE`` (phase 2 of the
+fine-tuning: a tenth of it), so the arms train for the same number of steps at the same rate.
+"""
+
+import os
+
+import numpy as np
+
+from keras_resnet.data import digits
+from keras_resnet.data.source import from_arrays
+from keras_resnet.training import TrainConfig, train
+from keras_resnet.training.finetune import two_phase
+from keras_resnet.training.trainer import Run
+
+PRETRAIN_CLASSES = (0, 1, 2, 3, 4)
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+ARMS = ("scratch", "head", "fine_tuned")
+BATCH = 32
+LEARNING_RATE = 0.05
+
+
+def _arrays(source):
+    """``(images uint8 (N, H, W, 3), labels (N,))`` of an in-memory source's train and test splits."""
+    return [tuple(np.stack(column) for column in zip(*split.as_numpy_iterator())) for split in
+            (source.train, source.test)]
+
+
+def _subset(images, labels, classes):
+    keep = np.isin(labels, classes)
+    return images[keep], np.searchsorted(classes, labels[keep])
+
+
+def k_shot_indices(labels, k, seed=0):
+    """Indices of ``k`` images of every class of ``labels``: the first ``k`` of a seeded permutation per class, so
+    that the images of a smaller ``k`` are among those of a larger one."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        if len(members) < k:
+            raise ValueError(f"k = {k} images per class, but class {label} has {len(members)} training images.")
+        chosen += members[:k].tolist()
+    return np.sort(np.asarray(chosen))
+
+
+def _train(config, source):
+    with Run(config, source=source) as run:
+        if run.finished is None:
+            model = run.build_model()
+            run.fit(model)
+            run.finish(model)
+        return run.finished
+
+
+def run_transfer(output_dir, shots=(1, 5, 10, 50), model="resnet8", pretrain_epochs=15, head_epochs=15, epochs=15,
+                 seed=0, verbose=0):
+    """Pretrains ``model`` on the digits 0-4, then compares fine-tuning and training from scratch on the digits 5-9
+    with ``k`` images per class for every ``k`` in ``shots``.
+
+    Runs go to ``output_dir/pretrain`` and ``output_dir/k<k>/{scratch,finetune/head,finetune/full}`` (a rerun reuses
+    finished runs).
+
+    Returns:
+        dict: ``model``, ``pretrain_accuracy`` (digits 0-4 test), ``test_images`` (digits 5-9 test), ``epochs``, and
+        ``rows``: per ``k`` the test accuracy of every arm (``scratch``, ``head``, ``fine_tuned``).
+    """
+    shots = [int(k) for k in shots]
+    if not shots or min(shots) < 1:
+        raise ValueError(f"shots must be positive numbers of images per class, got {shots}")
+    (x_train, y_train), (x_test, y_test) = _arrays(digits.load(seed=seed))
+    names = digits.CLASS_NAMES
+
+    def source(name, classes, train_indices=None):
+        images, labels = _subset(x_train, y_train, classes)
+        if train_indices is not None:
+            images, labels = images[train_indices], labels[train_indices]
+        return from_arrays(name, (images, labels), _subset(x_test, y_test, classes), [names[c] for c in classes],
+                           flip=False)
+
+    common = {"model": model, "dataset": "digits", "seed": seed, "verbose": verbose}
+    pretrain = _train(TrainConfig(epochs=pretrain_epochs, batch_size=64,
+                                  output_dir=os.path.join(output_dir, "pretrain"), **common),
+                      source("digits0-4", PRETRAIN_CLASSES))
+    weights = os.path.join(output_dir, "pretrain", "model.keras")
+    target_labels = _subset(x_train, y_train, TARGET_CLASSES)[1]
+    rows = []
+    for k in shots:
+        few = source(f"digits5-9-k{k}", TARGET_CLASSES, k_shot_indices(target_labels, k, seed))
+        folder = os.path.join(output_dir, f"k{k}")
+        batch = min(BATCH, few.num_train)
+        # TrainConfig's learning rate is the one at the recipe's batch of 128 (scaled with the batch).
+        rate = {"batch_size": batch, "learning_rate": LEARNING_RATE * 128 / batch}
+        scratch = _train(TrainConfig(epochs=head_epochs + epochs, output_dir=os.path.join(folder, "scratch"),
+                                     **rate, **common), few)
+        tuned = two_phase(TrainConfig(epochs=epochs, weights=weights, output_dir=os.path.join(folder, "finetune"),
+                                      **rate, **common), head_epochs, source=few)
+        rows.append({"k": k, "train_images": few.num_train, "scratch": scratch["test_accuracy"],
+                     "head": tuned["head"]["test_accuracy"], "fine_tuned": tuned["full"]["test_accuracy"]})
+    return {"model": model, "pretrain_classes": list(PRETRAIN_CLASSES), "target_classes": list(TARGET_CLASSES),
+            "pretrain_accuracy": pretrain["test_accuracy"], "test_images": int(np.isin(y_test, TARGET_CLASSES).sum()),
+            "epochs": {"pretrain": pretrain_epochs, "head": head_epochs, "full": epochs,
+                       "scratch": head_epochs + epochs}, "rows": rows}

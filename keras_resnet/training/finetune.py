@@ -1,0 +1,216 @@
+"""Fine-tuning: a network with pretrained weights and a new classifier for one's own classes, parts of it frozen.
+
+``--weights`` is a weights tag of ``weight_records`` (``imagenet``, ``cifar10``, ...: the publisher's normalisation
+becomes the model's first layer, as ``ResNet(include_preprocessing=True)``) or a ``.keras`` / ``.weights.h5`` file of
+an earlier run (its input normalisation, the training mean of its data, comes along: the features were learned with
+it). Either way the classifier is new: a ``Dense`` of the dataset's classes on the pooled features, initialised as
+the builder's.
+
+``--freeze``: ``none``, ``all`` (everything but the classifier) or ``stages N`` (the stem and the first ``N`` stages,
+[He16] Table 1's conv1 .. conv{N+1}). Frozen layers are ``trainable=False``; in Keras 3 a BatchNormalization layer
+that is not trainable also runs in inference mode (its moving statistics normalise and are not updated), so a frozen
+part computes exactly what it computed before fine-tuning, batch after batch -- the pitfall of Keras 2, where frozen
+BN layers kept using and updating batch statistics.
+"""
+
+import dataclasses
+import os
+import re
+import zipfile
+
+import keras
+
+from keras_resnet import weight_records
+from keras_resnet.builder import ResNet
+from keras_resnet.network import ResNetModel, spec_of
+
+HEAD = "predictions"
+POOLED = "avg_pool"
+FREEZE_MODES = ("none", "all", "stages N")
+STEM = re.compile(r"^(conv1|pool1)_")
+STAGE = re.compile(r"^conv(\d+)_block\d+_")
+WEIGHT_FILES = (".keras", ".weights.h5")
+
+
+def parse_freeze(mode):
+    """``"none"`` -> ``("none", 0)``, ``"all"`` -> ``("all", 0)``, ``"stages 2"`` -> ``("stages", 2)``."""
+    words = str(mode).replace("=", " ").replace(":", " ").split() if isinstance(mode, str) else []
+    if words in (["none"], ["all"]):
+        return words[0], 0
+    if len(words) == 2 and words[0] == "stages" and words[1].isdigit() and int(words[1]) > 0:
+        return "stages", int(words[1])
+    raise ValueError(f"--freeze must be 'none', 'all' (all but the classifier) or 'stages N' (the stem and the first "
+                     f"N stages, N >= 1), got {mode!r}.")
+
+
+def check_weights(weights, spec):
+    """Checks ``--weights`` against the network ``spec`` before anything is built: a tag of its weights records or
+    an existing ``.keras`` / ``.weights.h5`` file; returns the ``WeightRecord`` of a tag (``None`` for a file)."""
+    record = weight_records.find(spec.name, weights)
+    if record is not None:
+        return record
+    path = os.fspath(weights)
+    if not path.endswith(WEIGHT_FILES):
+        tags = weight_records.tags(spec.name)
+        raise ValueError(f"--weights {path!r} is neither a weights tag of {spec.name} "
+                         f"({', '.join(tags) if tags else 'it has none'}) nor a .keras / .weights.h5 file of an "
+                         "earlier run.")
+    if not os.path.isfile(path):
+        raise ValueError(f"--weights file not found: {path!r}. Pass the model.keras (or a .weights.h5) that a run "
+                         "wrote, or a weights tag.")
+    if path.endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path!r} is not a Keras model file (.keras archives are zip files): it is damaged.")
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        found = spec_of(model)
+        if found is not None and found != spec:
+            differences = [f"{key} {value!r} (here {getattr(spec, key)!r})" for key, value in found.to_config().items()
+                           if value != spec.to_config()[key]]
+            raise ValueError(f"{path!r} holds a {found.name} with other options ({'; '.join(differences)}): pass "
+                             f"--model {found.name} and the same architecture options.")
+    return None
+
+
+def with_new_head(model, classes, weight_decay=None, name=None):
+    """``model``'s pooled features (its ``avg_pool`` layer) with a new ``Dense(classes, softmax)`` classifier named
+    ``predictions``, initialised as the builder's (Glorot uniform, zero bias), L2 ``weight_decay / 2``, float32.
+
+    The layers are shared with ``model``, not copied. Shapes: ``(batch, H, W, 3) -> (batch, classes)``.
+    """
+    try:
+        features = model.get_layer(POOLED).output
+    except ValueError:
+        raise ValueError(f"Model {model.name!r} has no pooled features (a layer named {POOLED!r}): build it with "
+                         "include_top=True or pooling='avg'.") from None
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+    outputs = keras.layers.Dense(classes, activation="softmax", kernel_regularizer=regularizer, dtype="float32",
+                                 name=HEAD)(features)
+    return ResNetModel(model.inputs, outputs, spec=spec_of(model), name=name or model.name)
+
+
+def _file_classes(path):
+    """Classes of the classifier saved in a ``.keras`` or ``.weights.h5`` file."""
+    if path.endswith(".keras"):
+        return keras.saving.load_model(path, safe_mode=True, compile=False).output.shape[-1]
+    import h5py
+
+    shapes = []
+    with h5py.File(path, "r") as file:
+        file.visititems(lambda key, item: shapes.append(item.shape)
+                        if isinstance(item, h5py.Dataset) and f"{HEAD}/" in key and len(item.shape) == 2 else None)
+    if not shapes:
+        raise ValueError(f"{path!r} holds no classifier weights ({HEAD}): pass the weights of a whole model that a "
+                         "run saved.")
+    return shapes[0][-1]
+
+
+def load_pretrained(model, path, weight_decay=None):
+    """Loads the weights of an earlier run's ``.keras`` / ``.weights.h5`` file into ``model`` (same network, same
+    input), all but the classifier, which keeps its fresh initialisation. Returns ``model``."""
+    path = os.fspath(path)
+    twin = with_new_head(model, _file_classes(path), weight_decay)  # shares every layer of ``model`` but the head
+    try:
+        twin.load_weights(path)
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        text = " ".join(str(error).split())[:300]
+        raise ValueError(f"Could not load {path!r} into {model.name}: it holds another network or input size "
+                         f"(pass the --model and --image-size it was trained with). Keras said: {text}") from error
+    return model
+
+
+def pretrained_model(weights, spec, source, weight_decay=1e-4, sync_bn=False, build=None):
+    """The network of ``spec`` for ``source`` (raw ``[0, 255]`` images in, ``source.num_classes`` probabilities out)
+    with the pretrained ``weights`` and a new classifier.
+
+    A tag builds ``ResNet(spec, weights=tag, include_top=False, include_preprocessing=True)`` and puts
+    ``with_new_head`` on it; a file is loaded by ``load_pretrained`` into ``build()``, the run's own model.
+    """
+    record = check_weights(weights, spec)
+    if record is None:
+        return load_pretrained(build(), weights, weight_decay)
+    inputs = keras.Input(source.image_shape, name="image")
+    base = ResNet(spec, include_top=False, pooling="avg", weights=weights, input_tensor=inputs,
+                  include_preprocessing=True, weight_decay=weight_decay, sync_bn=sync_bn)
+    return with_new_head(base, source.num_classes, weight_decay)
+
+
+def frozen_layer(name, mode):
+    """Whether the layer called ``name`` is frozen under the parsed ``mode`` (``parse_freeze``)."""
+    kind, stages = mode
+    if kind == "none" or name == HEAD:
+        return False
+    if kind == "all":
+        return True
+    stage = STAGE.match(name)
+    return bool(STEM.match(name)) or (stage is not None and int(stage.group(1)) - 1 <= stages)
+
+
+def freeze(model, mode):
+    """Freezes the layers of ``model`` that ``mode`` (``"none"``, ``"all"``, ``"stages N"``) names; returns their
+    names. Call it before ``compile``. ``stages N`` needs ``N`` <= the network's stages."""
+    parsed = parse_freeze(mode)
+    spec = spec_of(model)
+    if parsed[0] == "stages" and spec is not None and parsed[1] > len(spec.blocks):
+        raise ValueError(f"--freeze stages {parsed[1]}: {spec.name} has {len(spec.blocks)} stages; freeze at most "
+                         f"that many, or 'all'.")
+    frozen = []
+    for layer in model.layers:
+        if frozen_layer(layer.name, parsed):
+            layer.trainable = False
+            frozen.append(layer.name)
+    return frozen
+
+
+# The two-phase schedule's defaults (recipes/finetune.py, analysis/transfer.py measures them): the classifier alone
+# for HEAD_EPOCHS at the recipe's learning rate, then everything at FULL_LR_FACTOR of it.
+HEAD_EPOCHS = 5
+FULL_EPOCHS = 10
+FULL_LR_FACTOR = 0.1
+PHASES = ("head", "full")
+
+
+def two_phase(config, head_epochs=HEAD_EPOCHS, full_lr_factor=FULL_LR_FACTOR, source=None):
+    """Fine-tunes ``config.weights`` on ``config.dataset`` in two runs under ``config.output_dir``:
+
+    1. ``head/``: everything but the new classifier frozen (``freeze="all"``), ``head_epochs`` epochs at the
+       learning rate of ``config`` (the recipe's 0.1 at batch 128 by default), cosine decay;
+    2. ``full/``: every layer trained (``config.freeze``, ``"none"`` by default) from the model of phase 1 (its
+       classifier included) for ``config.epochs`` epochs (``FULL_EPOCHS`` if unset) at ``full_lr_factor`` times that
+       learning rate, with a linear warm-up over the first tenth and cosine decay.
+
+    A new classifier on pretrained features first learns without disturbing them (its random gradients would
+    otherwise flow into the pretrained layers); then the whole network adapts, gently. Each phase is a ``Run`` of
+    its own folder, so an interrupted fine-tuning resumes where it stopped. Returns ``{"head": summary, "full":
+    summary}``; ``full/model.keras`` is the fine-tuned model.
+    """
+    from keras_resnet.training.trainer import Run, completed_epochs, default_output_dir
+
+    if config.weights is None:
+        raise ValueError("Fine-tuning starts from pretrained weights: pass --weights (a tag such as imagenet, or an "
+                         "earlier run's model.keras).")
+    if isinstance(head_epochs, bool) or not isinstance(head_epochs, int) or head_epochs < 1:
+        raise ValueError(f"--head-epochs must be a positive integer, got {head_epochs!r}")
+    if not full_lr_factor > 0:
+        raise ValueError(f"--full-lr-factor must be positive, got {full_lr_factor!r}")
+    output_dir = config.output_dir or default_output_dir(config.model)
+    learning_rate = config.learning_rate or 0.1
+    phases = {
+        "head": dataclasses.replace(config, output_dir=os.path.join(output_dir, "head"), freeze="all",
+                                    epochs=head_epochs, schedule="cosine", warmup=False),
+        "full": dataclasses.replace(config, output_dir=os.path.join(output_dir, "full"),
+                                    epochs=config.epochs or FULL_EPOCHS, learning_rate=learning_rate * full_lr_factor,
+                                    schedule="cosine", warmup=True),
+    }
+    summaries, previous = {}, None
+    for phase in PHASES:
+        with Run(phases[phase], source=source) as run:
+            source = run.source  # the data is read once
+            if run.finished is None:
+                model = run.build_model()
+                if previous is not None and completed_epochs(run.run_dir) == 0:
+                    model.load_weights(previous)  # phase 1's network and classifier
+                run.fit(model)
+                run.finish(model)
+            summaries[phase] = run.finished
+            previous = os.path.join(run.run_dir, "model.keras")
+    return summaries
