@@ -105,7 +105,12 @@ def _experiment(args):
 def _run_experiment(args):
     from keras_resnet import analysis, files, model_file
 
-    if args.experiment == "degradation":
+    if args.experiment == "transfer":
+        results = analysis.run_transfer(args.output_dir, shots=args.shots)
+        figure = analysis.plot_transfer(results, os.path.join(args.output_dir, "transfer.png"))
+        lines = [f"k = {row['k']}: from scratch {100 * row['scratch']:.1f} %, fine-tuned {100 * row['fine_tuned']:.1f} %"
+                 for row in results["rows"]]
+    elif args.experiment == "degradation":
         results = analysis.run_degradation(args.output_dir, args.dataset or "digits", args.depths, args.epochs,
                                            args.data_dir, batch_size=args.batch_size, learning_rate=args.lr)
         figure = analysis.plot_degradation(results, os.path.join(args.output_dir, "degradation.png"))
@@ -307,7 +312,7 @@ def build_parser():
 
     experiment = commands.add_parser("experiment", aliases=["experiments"],
                                      help="the seeds' experiments: degradation, lesion study, path lengths")
-    experiment.add_argument("experiment", choices=("degradation", "lesion", "paths"))
+    experiment.add_argument("experiment", choices=("degradation", "lesion", "paths", "transfer"))
     experiment.add_argument("--output-dir", required=True, help="where <experiment>.png and .json go")
     experiment.add_argument("--dataset", choices=("digits", "cifar10", "cifar100", "imagenet"),
                             help="degradation: what to train on (default digits); lesion/paths: evaluation data "
@@ -325,6 +330,8 @@ def build_parser():
     experiment.add_argument("--lengths", type=positive_int, nargs="+", help="paths: path lengths to sample (default all)")
     experiment.add_argument("--samples", type=positive_int, default=3, help="paths: sampled paths per length")
     experiment.add_argument("--images", type=positive_int, default=32, help="paths: images in the gradient batch")
+    experiment.add_argument("--shots", type=positive_int, nargs="+", default=[1, 5, 10, 50],
+                            help="transfer: labelled images per class of the new task (default 1 5 10 50)")
     experiment.set_defaults(run=_experiment)
 
     tune = commands.add_parser("tune", help="keras-tuner search over depth, shortcuts and optimisation")
