@@ -79,7 +79,7 @@ def folder_images(data_dir):
     if not paths:
         raise ValueError(f"No images in {folder!r}: expected one sub-folder of {', '.join(imagenet.IMAGE_EXTENSIONS)} "
                          "files per class (ImageNet's val/<synset>/*.JPEG layout).")
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(imagenet._read,
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(imagenet.read,
                                                                      num_parallel_calls=tf.data.AUTOTUNE)
     return Images(dataset, len(paths), class_names, f"{len(paths)} images of {folder} ({len(class_names)} classes)")
 
