@@ -75,10 +75,11 @@ def serving_functions(model, preprocessing, class_names, top_k, transform):
                                  fn_output_signature=image_spec))
 
     def decode(image_bytes):
-        tf.debugging.Assert(_is_image(image_bytes),
-                            ["predict_jpeg takes JPEG or PNG encoded images; got bytes starting with",
-                             tf.strings.substr(image_bytes, 0, 8)])
-        return data.apply_eval_transform(image_bytes, transform)
+        is_image = tf.debugging.Assert(_is_image(image_bytes),
+                                       ["predict_jpeg takes JPEG or PNG encoded images; got bytes starting with",
+                                        tf.strings.substr(image_bytes, 0, 8)])
+        with tf.control_dependencies([is_image]):  # checked before any decoder sees the bytes
+            return data.apply_eval_transform(tf.identity(image_bytes), transform)
 
     def serve_encoded(image_bytes):
         return predict(tf.map_fn(decode, image_bytes, fn_output_signature=image_spec))
