@@ -58,6 +58,7 @@ def test_deleting_a_block_is_removing_its_branch(block_type, rng):
         np.testing.assert_allclose(lesioned, np.asarray(by_hand(images, training=False)), atol=1e-5)
 
 
+@pytest.mark.slow  # trains the degradation experiment's eight networks
 def test_residual_nets_survive_deletions_plain_nets_do_not(degradation_dir):
     source = data.load("digits")
     test = data.eval_dataset(source, 360)
@@ -71,6 +72,7 @@ def test_residual_nets_survive_deletions_plain_nets_do_not(degradation_dir):
     assert losses["plain20"] > losses["resnet20"] + 0.1, losses
 
 
+@pytest.mark.slow  # trains the degradation experiment's eight networks
 def test_degradation_outputs(degradation_dir):
     results = json.loads((degradation_dir / "degradation.json").read_text())
     assert set(results["runs"]) == {"plain20", "resnet20"} and results["epochs"] == 6
@@ -79,6 +81,7 @@ def test_degradation_outputs(degradation_dir):
     assert Image.open(degradation_dir / "degradation.png").size == (1000, 400)
 
 
+@pytest.mark.slow  # trains the degradation experiment's eight networks
 def test_lesion_and_paths_commands(degradation_dir, tmp_path):
     model = str(degradation_dir / "runs" / "resnet20" / "model.keras")
     assert cli.main(["experiment", "lesion", "--model", model, "--max-k", "2", "--draws", "1",

@@ -15,7 +15,8 @@ REFERENCES = {
 }
 
 
-@pytest.mark.parametrize("name", REFERENCES)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ("ResNet101", "ResNet152")
+                                  else name for name in REFERENCES])  # the deep ones in the slow step
 def test_same_predictions_as_keras_applications(name, tmp_path, rng):
     """The test writes the weight file itself: keras.applications model -> file -> ours, by path."""
     reference = REFERENCES[name](weights=None)

@@ -29,6 +29,7 @@ CASES = [("resnet20", {}), ("resnet29v2", {"block": "bottleneck", "shortcut": "B
          ("resnet20", {"shortcut_pad": "both", "bn_epsilon": 1e-5})]
 
 
+@pytest.mark.slow  # starts JAX in a process of its own
 def test_same_outputs_under_jax_without_tensorflow(tmp_path, rng):
     """Each case's weights, saved here, give the same outputs under JAX; importing keras_resnet, building the
     networks with their weights and running them there imports no TensorFlow."""

@@ -21,7 +21,8 @@ def _train(folder, model):
     return folder
 
 
-@pytest.mark.parametrize("model", ["resnet20", pytest.param("resnet56", marks=pytest.mark.slow)])
+@pytest.mark.slow  # four trainings in processes of their own
+@pytest.mark.parametrize("model", ["resnet20", "resnet56"])
 def test_two_processes_give_identical_runs(model, tmp_path):
     first, second = _train(tmp_path / "a", model), _train(tmp_path / "b", model)
     assert (first / "history.csv").read_text() == (second / "history.csv").read_text()

@@ -25,6 +25,7 @@ def _run(cpus, output_dir, *extra, env=ENV):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # two trainings
 def test_two_replicas_with_sync_bn_match_one_replica(tmp_path):
     """Global batch 8: per-replica BN sees 4 images, synchronized BN all 8, as one replica does."""
     runs = {name: _run(cpus, tmp_path / name, *extra)

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+# Every test here trains or exports a model; the shipped SavedModel's tests (test_saved_models.py) stay fast.
+pytestmark = pytest.mark.slow
+
 import keras_resnet
 from keras_resnet import cli, data
 from keras_resnet.export import export_saved_model, export_tflite

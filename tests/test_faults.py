@@ -52,6 +52,7 @@ def weights(path):
     return [keras.ops.convert_to_numpy(w) for w in keras.saving.load_model(path, safe_mode=True).weights]
 
 
+@pytest.mark.slow  # seven / three processes that train
 def test_kills_at_batches_and_during_saves_resume_to_the_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     assert run("none", reference).returncode == 0
@@ -96,6 +97,7 @@ def test_many_random_kills(tmp_path):
         np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.slow  # seven / three processes that train
 def test_a_search_killed_in_its_trial_bookkeeping_resumes(tmp_path):
     """Killed while a trial writes its summary (the trial's result not yet with keras-tuner), then while the search
     writes its tables: the rerun completes every trial and leaves no torn file."""

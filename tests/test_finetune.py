@@ -168,6 +168,7 @@ def test_fine_tuning_with_freeze_all_keeps_every_frozen_weight_bit_identical(tmp
         finetune.check_weights("imagenet", registry.spec("resnet8"))
 
 
+@pytest.mark.slow  # two training phases
 def test_two_phase_recipe_trains_the_head_then_everything(tmp_path, pretrained, capsys):
     import runpy
 

@@ -57,6 +57,7 @@ def test_bfloat16_network_computes_in_bfloat16_and_outputs_float32():
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-3)
 
 
+@pytest.mark.slow  # float16 is slow on CPU
 def test_float16_training_is_loss_scaled_and_finite():
     """A few float16 steps on 8x8 digits (TensorFlow runs float16 slowly on CPUs): the optimizer scales the loss,
     the loss stays finite and the model learns something."""

@@ -58,6 +58,7 @@ def _tones(count, rng, classes=4, sample_rate=8000, seconds=1.0):
     return features.numpy(), np.stack(labels)
 
 
+@pytest.mark.slow  # trains six epochs
 def test_it_learns_to_label_frames(rng):
     x_train, y_train = _tones(96, rng)
     x_test, y_test = _tones(32, rng)

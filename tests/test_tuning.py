@@ -24,6 +24,7 @@ def _rows(folder):
         return list(csv.DictReader(file))
 
 
+@pytest.mark.slow  # trains several trials
 def test_search_over_depth_and_shortcuts(tmp_path, capsys):
     assert cli.main(["tune", *QUICK, "--max-trials", "4", "--output-dir", str(tmp_path)]) == 0
     rows = _rows(tmp_path)
@@ -47,6 +48,7 @@ def _trial_status(folder, trial):
     return json.loads(path.read_text())["status"] if path.exists() else None
 
 
+@pytest.mark.slow  # trains several trials
 def test_killed_search_resumes_at_the_next_trial(tmp_path):
     command = [sys.executable, "-m", "keras_resnet.cli", "tune", *QUICK, "--max-trials", "3",
                "--output-dir", str(tmp_path)]
