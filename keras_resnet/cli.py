@@ -233,12 +233,17 @@ def _explain(args):
     return 0
 
 
+def _exactly_one(first, second, message):
+    """Refuses two options that exclude each other when both or neither are given."""
+    if (first is None) == (second is None):
+        raise ValueError(message)
+
+
 def _convert(args):
     from keras_resnet.convert import convert_checkpoint
 
-    if (args.output is None) == (args.output_dir is None):
-        raise ValueError("Where should the converted model go? Pass --output FILE (.keras or .weights.h5) or "
-                         "--output-dir DIR (writes DIR/<model>.keras).")
+    _exactly_one(args.output, args.output_dir, "Where should the converted model go? Pass --output FILE (.keras or "
+                 ".weights.h5) or --output-dir DIR (writes DIR/<model>.keras).")
     output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
     options = {"classifier_activation": None} if args.logits else {}
     if args.weights_tag:
@@ -252,9 +257,8 @@ def _convert(args):
 def _evaluate(args):
     from keras_resnet import evaluate
 
-    if (args.data_dir is None) == (args.tfds is None):
-        raise ValueError("Which images? Pass --data-dir (a folder with val/<class>/ or <class>/ sub-folders) or "
-                         "--tfds NAME (a prepared TFDS dataset, with --split).")
+    _exactly_one(args.data_dir, args.tfds, "Which images? Pass --data-dir (a folder with val/<class>/ or <class>/ "
+                 "sub-folders) or --tfds NAME (a prepared TFDS dataset, with --split).")
     model, metadata = evaluate.load_model(args.model, args.weights)
     images = (evaluate.folder_images(args.data_dir) if args.tfds is None else
               evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import data, model_file, predict, registry, weight_records
+from keras_resnet import data, files, model_file, predict, registry, weight_records
 from keras_resnet.data import imagenet
 
 TOP_K = (1, 5)
@@ -69,10 +69,8 @@ def load_model(model, weights=None):
 def folder_images(data_dir):
     """The images of an ImageNet-style validation folder: ``data_dir/val/<class>/`` (or ``validation/``), or
     ``data_dir/<class>/`` itself. -> ``Images`` (encoded bytes, each file checked to be an image when read)."""
-    data_dir = os.fspath(data_dir)
-    if not os.path.isdir(data_dir):
-        raise ValueError(f"--data-dir {data_dir!r} is not a folder: pass a folder with val/<class>/*.JPEG or "
-                         "<class>/*.JPEG sub-folders.")
+    data_dir = files.existing(data_dir, "folder", ValueError, f"--data-dir {os.fspath(data_dir)!r} is not a folder: "
+                              "pass a folder with val/<class>/*.JPEG or <class>/*.JPEG sub-folders.")
     folder = next((os.path.join(data_dir, name) for name in imagenet.VAL_FOLDERS
                    if os.path.isdir(os.path.join(data_dir, name))), data_dir)
     paths, labels, class_names = imagenet.list_tree(folder)

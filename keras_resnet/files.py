@@ -96,6 +96,15 @@ def remove_stale_temporaries(folder):
                 os.remove(os.path.join(root, name))
 
 
+def existing(path, kind, error, message):
+    """``os.fspath(path)`` when it names an existing ``kind`` (``"file"`` or ``"folder"``); else raises
+    ``error(message)`` (``message`` says what to pass instead)."""
+    found = path is not None and (os.path.isfile if kind == "file" else os.path.isdir)(os.fspath(path))
+    if not found:
+        raise error(message)
+    return os.fspath(path)
+
+
 def check_writable_folder(path, option="--output-dir"):
     """Refuses a folder path that is a file or cannot be created or written, before any work is done."""
     path = os.fspath(path)

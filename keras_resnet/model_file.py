@@ -13,6 +13,8 @@ import zipfile
 
 import keras
 
+from keras_resnet import files
+
 PREPROCESSING = ("auto", "none", "caffe", "tf", "torch")
 
 
@@ -20,10 +22,8 @@ def load_model(path):
     """``keras.saving.load_model(path, safe_mode=True)`` with errors that say what is wrong with the file."""
     import keras_resnet  # noqa: F401  (registers the custom layers and metrics)
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ValueError(f"Model file not found: {path!r}. Pass the model.keras that training wrote (runs/<run>/"
-                         "model.keras) or a model saved with model.save('name.keras').")
+    path = files.existing(path, "file", ValueError, f"Model file not found: {os.fspath(path)!r}. Pass the model.keras "
+                          "that training wrote (runs/<run>/model.keras) or a model saved with model.save('name.keras').")
     if not path.endswith(".keras") or not zipfile.is_zipfile(path):
         raise ValueError(f"{path!r} is not a Keras model file (.keras): save the model with model.save('x.keras').")
     try:

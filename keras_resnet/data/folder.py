@@ -20,6 +20,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet import files
 from keras_resnet.data import augment, imagenet
 from keras_resnet.data.source import DataSource, DatasetNotFoundError, naming_unreadable_images
 
@@ -103,11 +104,9 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
     Returns images as ``(image, label)``: encoded bytes (``image_size > LARGE_IMAGE``, ImageNet augmentation) or
     uint8 ``(image_size, image_size, 3)`` (CIFAR augmentation); ``int64`` labels in the order of ``class_names``.
     """
-    if data_dir is None or not os.path.isdir(os.fspath(data_dir)):
-        raise DatasetNotFoundError(f"--dataset folder needs --data-dir, a folder with one sub-folder of images per "
-                                   f"class (got {data_dir!r}).")
+    data_dir = files.existing(data_dir, "folder", DatasetNotFoundError, "--dataset folder needs --data-dir, a folder "
+                              f"with one sub-folder of images per class (got {data_dir!r}).")
     _check_fraction(val_fraction)
-    data_dir = os.fspath(data_dir)
     train_paths, train_labels, val_paths, val_labels, class_names = _splits(data_dir, val_fraction, seed)
     reader = imagenet.shuffled_reader(train_paths, train_labels)
 

@@ -18,6 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet import files
 from keras_resnet.data import augment
 from keras_resnet.data.source import NOT_AN_IMAGE, DataSource, DatasetNotFoundError
 
@@ -115,10 +116,9 @@ def _from_tfds(data_dir, manual_dir, image_size):
 def load(data_dir=None, manual_dir=None, image_size=224):
     """``DataSource`` of ImageNet with encoded images; ``image_size`` is the network input side (224)."""
     if data_dir is not None:
-        data_dir = os.fspath(data_dir)
-        if not os.path.isdir(data_dir):
-            raise DatasetNotFoundError(f"--data-dir {data_dir!r} does not exist: pass a folder with train/<class>/ "
-                                       "and val/<class>/ JPEGs, or a TFDS data dir holding imagenet2012.")
+        data_dir = files.existing(data_dir, "folder", DatasetNotFoundError,
+                                  f"--data-dir {os.fspath(data_dir)!r} does not exist: pass a folder with "
+                                  "train/<class>/ and val/<class>/ JPEGs, or a TFDS data dir holding imagenet2012.")
         if os.path.isdir(os.path.join(data_dir, "train")):
             return _from_tree(data_dir, image_size)
     return _from_tfds(data_dir, manual_dir, image_size)
