@@ -6,16 +6,13 @@
 named models and ``build(name)`` live in ``registry``.
 """
 
-import contextlib
-import sys
-
 import keras
 
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
 from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activation
 from keras_resnet.layers import PixelNormalization
-from keras_resnet.network import ResNetModel
+from keras_resnet.network import ResNetModel, deep_graph
 from keras_resnet.spec import ArchSpec, field_names
 
 POOLINGS = (None, "avg", "max")
@@ -72,18 +69,6 @@ def _head(x, include_top, pooling, classes, classifier_activation, config):
     if pooling == "max":
         return keras.layers.GlobalMaxPooling2D(data_format=config.data_format, name="max_pool")(x)
     return x
-
-
-@contextlib.contextmanager
-def _deep_graph(layers):
-    """Keras walks a functional graph recursively when it builds the model: ResNet-1202 (about 3,600 layers)
-    needs more than Python's default 1,000 frames. The limit is raised for the build only."""
-    previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, 4 * layers + 1000))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(previous)
 
 
 def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
@@ -149,7 +134,7 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
     x = _head(x, include_top, pooling, classes, classifier_activation, config)
 
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
-    with _deep_graph(12 * sum(spec.blocks) + 100):  # at most about 12 layers a block
+    with deep_graph(12 * sum(spec.blocks) + 100):  # at most about 12 layers a block
         model = ResNetModel(source, x, spec=spec, weights_tag=record.tag if record is not None else None, name=name)
     return weights_lib.load_weights(model, weights, spec.name, include_top)
 

@@ -6,9 +6,24 @@ architecture and ``model.spec.block_names`` its block boundaries, saved in the m
 before it existed load as plain functional models (``spec_of`` returns ``None`` for them).
 """
 
+import contextlib
+import sys
+
 import keras
 
 from keras_resnet.spec import ArchSpec
+
+
+@contextlib.contextmanager
+def deep_graph(layers):
+    """Keras walks a functional graph recursively when it builds (or loads) the model: ResNet-1202 (about 3,600
+    layers) needs more than Python's default 1,000 frames. The limit is raised while the block runs."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 4 * layers + 1000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -38,7 +53,8 @@ class ResNetModel(keras.Model):
         config = dict(config)
         spec = config.pop("spec", None)
         weights_tag = config.pop("weights_tag", None)
-        model = super().from_config(config, custom_objects=custom_objects)
+        with deep_graph(len(config.get("layers", ()))):
+            model = super().from_config(config, custom_objects=custom_objects)
         model.spec = ArchSpec.from_config(spec) if spec is not None else None
         model.weights_tag = weights_tag
         return model
