@@ -50,3 +50,17 @@ def write_jpeg_tree(root, classes=("n01", "n02", "n03"), per_class=3, sizes=((48
                 image[..., label % 3] = 255  # a class-dependent colour
                 tf.io.write_file(os.path.join(folder, f"img{index}.JPEG"), tf.io.encode_jpeg(image))
     return root
+
+
+def write_sample_photos(folder):
+    """The two photographs that ship with scikit-learn, as JPEGs in ``folder``; returns their paths."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    sample = load_sample_images()
+    paths = []
+    for name, image in zip(sample.filenames, sample.images):
+        path = os.path.join(folder, os.path.basename(name))
+        Image.fromarray(image).save(path, quality=90)
+        paths.append(path)
+    return paths

@@ -1,7 +1,5 @@
 """Grad-CAM on the last stage: heat maps over real photographs, per class, written as PNGs the size of the image."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -10,20 +8,13 @@ from PIL import Image
 
 import keras_resnet
 from conftest import randomize_batchnorm
+from datasets import write_sample_photos
 from keras_resnet import cli, explain, predict
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    from sklearn.datasets import load_sample_images
-
-    folder = tmp_path_factory.mktemp("photos")
-    sample = load_sample_images()
-    paths = []
-    for name, image in zip(sample.filenames, sample.images):
-        paths.append(str(folder / os.path.basename(name)))
-        Image.fromarray(image).save(paths[-1], quality=90)
-    return paths
+    return write_sample_photos(tmp_path_factory.mktemp("photos"))
 
 
 @pytest.fixture(scope="module")

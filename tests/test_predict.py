@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_resnet
+from datasets import write_sample_photos
 from keras_resnet import cli, data, predict
 from keras_resnet.training import build_model
 
@@ -20,15 +21,8 @@ CLASS_NAMES = [f"digit-{i}" for i in range(10)]
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     """The two photographs that ship with scikit-learn as JPEGs, and a file that is not an image."""
-    from sklearn.datasets import load_sample_images
-
     folder = tmp_path_factory.mktemp("photos")
-    sample = load_sample_images()
-    paths = []
-    for name, image in zip(sample.filenames, sample.images):
-        path = folder / name.split("/")[-1]
-        Image.fromarray(image).save(path, quality=90)
-        paths.append(str(path))
+    paths = write_sample_photos(str(folder))
     (folder / "notes.txt").write_text("not an image\n")
     return paths, str(folder / "notes.txt")
 
