@@ -17,10 +17,14 @@ def rng():
     return np.random.default_rng(0)
 
 
-def randomize_batchnorm(model, rng):
-    """Non-trivial BN statistics, so that comparisons exercise every BN parameter."""
+def randomize_batchnorm(model, rng, variance_scale=1.0):
+    """Non-trivial BN statistics, so that comparisons exercise every BN parameter.
+
+    ``variance_scale`` multiplies the moving variances: an untrained network of hundreds of residual blocks doubles
+    its activations' variance in every block at unit statistics and overflows float32 before the classifier.
+    """
     for weight in model.weights:
         if "moving_variance" in weight.path:
-            weight.assign(rng.uniform(0.5, 1.5, weight.shape))
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape) * variance_scale)
         elif "moving_mean" in weight.path or "beta" in weight.path:
             weight.assign(rng.normal(0.0, 0.1, weight.shape))

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+TIMEOUT = 300
 
 
 def _losses(run_dir):
@@ -22,7 +24,7 @@ def _losses(run_dir):
 
 def _run(cpus, output_dir, *extra, env=ENV):
     return subprocess.run([sys.executable, str(WORKER), str(cpus), str(output_dir), "8", *extra], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=TIMEOUT)
 
 
 @pytest.mark.slow  # two trainings
@@ -52,15 +54,45 @@ def _free_ports(count):
 def test_two_workers_on_localhost(tmp_path):
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     processes = []
-    for index in range(2):
-        env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen([sys.executable, str(WORKER), "1", str(tmp_path / "run"), "64"], env=env,
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [process.communicate(timeout=300) for process in processes]
+    # The second worker starts first and makes its folder inside the chief's before the chief looks at it (the chief
+    # once refused that folder as "not empty" and the worker waited for it forever).
+    try:
+        for index in (1, 0):
+            env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+            processes.append(subprocess.Popen([sys.executable, str(WORKER), "1", str(tmp_path / "run"), "64"],
+                                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            deadline = time.monotonic() + 120
+            while index == 1 and not (tmp_path / "run" / "workers" / "worker-1").exists():
+                assert time.monotonic() < deadline and processes[0].poll() is None, "worker 1 made no folder"
+                time.sleep(0.2)
+        outputs = [process.communicate(timeout=TIMEOUT) for process in processes]
+    finally:  # a worker left waiting for a dead peer fails the test instead of outliving it
+        for process in processes:
+            process.kill()
     for process, (out, err) in zip(processes, outputs):
         assert process.returncode == 0, err[-3000:]
         assert "replicas 2" in out
+        assert "deterministic=True in a multi-worker cluster" in err  # the worker asks for it; it cannot be bitwise
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["replicas"] == 2 and summary["epochs"] == 3
     assert (tmp_path / "run" / "model.keras").exists()
     assert not (tmp_path / "run" / "workers" / "worker-1" / "model.keras").exists()  # only the chief saves
+
+
+@pytest.mark.parametrize("tf_config, cluster, chief, name", [
+    (None, False, True, "chief"),
+    ({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, False, True, "chief"),
+    ({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}, True, False, "worker-1"),
+    ({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}, True, False,
+     "worker-0"),
+])
+def test_the_cluster_is_read_from_tf_config(monkeypatch, tf_config, cluster, chief, name):
+    from keras_resnet.training import distribute
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert distribute.in_cluster() is cluster
+    assert distribute.is_chief() is chief
+    assert distribute.worker_name() == name

@@ -44,7 +44,8 @@ from keras_resnet.training.schedule import (DATASET_RECIPE, RECIPES, cosine_sche
 PIXEL_SCALE = 255.0  # the model sees (pixel - training mean) / 255
 BACKUP = "backup"
 # Files that make a folder a run folder (a new run refuses a non-empty folder without any of them).
-RUN_MARKERS = ("run.json", "summary.json", BACKUP)
+WORKERS = "workers"  # the non-chief workers' own folders of a multi-worker run, inside the chief's
+RUN_MARKERS = ("run.json", "summary.json", BACKUP, WORKERS)
 
 
 class TrainingError(RuntimeError):
@@ -56,7 +57,10 @@ def default_output_dir(model):
 
 
 def _check_output_dir(path):
-    """Refuses an output dir that is a file, not writable, or a non-empty folder that holds no run."""
+    """Refuses an output dir that is a file, not writable, or a non-empty folder that holds no run.
+
+    A folder holding only ``workers/`` is the chief's folder of a multi-worker run whose other workers started first.
+    """
     files.check_writable_folder(path)
     if os.path.isdir(path) and os.listdir(path) and not any(
             os.path.exists(os.path.join(path, marker)) for marker in RUN_MARKERS + (files.LOCK_FILE,)):
@@ -77,8 +81,17 @@ def make_deterministic():
     floats in the order they finish: a residual network sums two gradients into every block input. One inter-op
     thread runs independent ops one after another (each op still uses every core). This must happen before
     TensorFlow starts executing; returns ``False`` (and warns) if it is too late in this process.
+
+    In a multi-worker cluster (``TF_CONFIG`` naming several tasks) the inter-op threads are left alone: a collective
+    all-reduce waiting for the other workers would hold the only thread and hang the cluster. Ops are then
+    deterministic, the order of concurrent sums is not, and this returns ``False`` with a warning.
     """
     tf.config.experimental.enable_op_determinism()
+    if distribute.in_cluster():
+        warnings.warn("deterministic=True in a multi-worker cluster: ops are deterministic, but runs may still "
+                      "differ (one inter-op thread, which makes one process bitwise reproducible, would hang the "
+                      "workers' collective all-reduce).", stacklevel=3)
+        return False
     if tf.config.threading.get_inter_op_parallelism_threads() == 1:
         return True
     try:
@@ -174,7 +187,7 @@ class Run:
             make_deterministic()
         self.output_dir = config.output_dir or default_output_dir(config.model)
         self.chief = distribute.is_chief()
-        self.run_dir = self.output_dir if self.chief else os.path.join(self.output_dir, "workers",
+        self.run_dir = self.output_dir if self.chief else os.path.join(self.output_dir, WORKERS,
                                                                         distribute.worker_name())
         _check_output_dir(self.run_dir)
         created = not os.path.exists(self.run_dir)
