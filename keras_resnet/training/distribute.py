@@ -59,12 +59,6 @@ def is_chief():
                                            and task.get("index", 0) == 0)
 
 
-def in_cluster():
-    """Whether ``TF_CONFIG`` names a cluster of more than one task (this process is one worker of several)."""
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    return sum(len(tasks) for tasks in cluster.values()) > 1
-
-
 def worker_name():
     """``"chief"`` or ``"worker-<index>"`` from ``TF_CONFIG``."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})

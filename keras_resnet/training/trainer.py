@@ -81,17 +81,8 @@ def make_deterministic():
     floats in the order they finish: a residual network sums two gradients into every block input. One inter-op
     thread runs independent ops one after another (each op still uses every core). This must happen before
     TensorFlow starts executing; returns ``False`` (and warns) if it is too late in this process.
-
-    In a multi-worker cluster (``TF_CONFIG`` naming several tasks) the inter-op threads are left alone: a collective
-    all-reduce waiting for the other workers would hold the only thread and hang the cluster. Ops are then
-    deterministic, the order of concurrent sums is not, and this returns ``False`` with a warning.
     """
     tf.config.experimental.enable_op_determinism()
-    if distribute.in_cluster():
-        warnings.warn("deterministic=True in a multi-worker cluster: ops are deterministic, but runs may still "
-                      "differ (one inter-op thread, which makes one process bitwise reproducible, would hang the "
-                      "workers' collective all-reduce).", stacklevel=3)
-        return False
     if tf.config.threading.get_inter_op_parallelism_threads() == 1:
         return True
     try:
