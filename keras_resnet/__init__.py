@@ -6,26 +6,60 @@
     keras_resnet.list_models()
     model = keras_resnet.ResNet18(weights="imagenet")       # torchvision's weights, converted exactly
     keras_resnet.list_weights("resnet50")                    # every published weights record of a name
+
+``import keras_resnet`` loads Keras and every public name, so that the package's layers and models are registered
+with Keras before a saved model is loaded. A process started with ``-h``/``--help`` (the ``keras-resnet`` command
+asked for help) loads them on first use instead (PEP 562), so the help prints without waiting for TensorFlow.
 """
 
-from keras_resnet.package_check import check_installation
+import importlib
+import importlib.util
+import sys
+
+from keras_resnet.package_check import check_installation, help_requested
 
 check_installation()  # before anything else: the Keras 2 package of the same name may have shadowed our modules
 
-from keras_resnet.applications import *  # noqa: F401,F403  (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
-from keras_resnet.applications import CONSTRUCTORS
-from keras_resnet.backbone import Backbone, stage_outputs
-from keras_resnet.builder import ResNet, cifar_resnet, imagenet_resnet
-from keras_resnet.layers import ZeroPadShortcut
-from keras_resnet.metrics import TopKError
-from keras_resnet.preprocessing import (decode_predictions, preprocess_input, preprocess_input_torch,
-                                        preprocess_input_v2)
-from keras_resnet.registry import build, list_models
-from keras_resnet.speech import WRBN
-from keras_resnet.stats import count_flops, model_stats
-from keras_resnet.weight_records import list_weights, weights_info
-
 __version__ = "0.1.0"
-__all__ = ["Backbone", "ResNet", "TopKError", "WRBN", "ZeroPadShortcut", "build", "cifar_resnet", "count_flops",
-           "decode_predictions", "imagenet_resnet", "list_models", "list_weights", "model_stats", "preprocess_input",
-           "preprocess_input_torch", "preprocess_input_v2", "stage_outputs", "weights_info", *sorted(CONSTRUCTORS)]
+
+# Public name -> the module that defines it; the constructors (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
+# come from keras_resnet.applications, one per registered network.
+_EXPORTS = {
+    "Backbone": "backbone", "stage_outputs": "backbone",
+    "ResNet": "builder", "cifar_resnet": "builder", "imagenet_resnet": "builder",
+    "ZeroPadShortcut": "layers", "TopKError": "metrics",
+    "decode_predictions": "preprocessing", "preprocess_input": "preprocessing",
+    "preprocess_input_torch": "preprocessing", "preprocess_input_v2": "preprocessing",
+    "build": "registry", "list_models": "registry", "WRBN": "speech",
+    "count_flops": "stats", "model_stats": "stats",
+    "list_weights": "weight_records", "weights_info": "weight_records",
+}
+
+
+def __getattr__(name):
+    if name.startswith("__") and name != "__all__":
+        raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"keras_resnet.{_EXPORTS[name]}"), name)
+    elif name != "__all__" and importlib.util.find_spec(f"keras_resnet.{name}") is not None:
+        value = importlib.import_module(f"keras_resnet.{name}")  # a sub-module: keras_resnet.cli, .registry, ...
+    else:
+        constructors = importlib.import_module("keras_resnet.applications").CONSTRUCTORS
+        if name == "__all__":
+            value = sorted(_EXPORTS) + sorted(constructors)
+        elif name in constructors:
+            value = constructors[name]
+        else:
+            raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def load_all():
+    """Imports every public name, which registers the package's layers, models and metrics with Keras."""
+    for name in __getattr__("__all__"):
+        __getattr__(name)
+
+
+if not help_requested(sys.argv):
+    load_all()

@@ -4,7 +4,7 @@
     keras-resnet export runs/x/model.keras --to saved_model --output-dir saved_models/resnet20
     keras-resnet export runs/x/model.keras --to tflite --output-dir exports/resnet20-tflite
     keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
-    keras-resnet experiment lesion --model runs/x/model.keras --output-dir figures
+    keras-resnet experiment lesion runs/x/model.keras --output-dir figures
     keras-resnet tune --dataset digits --depths 8 14 20 --shortcut none A --max-trials 6 --epochs 1 --output-dir t
     keras-resnet convert resnet50-11ad3fa6.pth --model resnet50 --weights-tag imagenet-v2 --output resnet50.keras
     keras-resnet evaluate resnet50 --weights imagenet-v2 --data-dir ~/data/imagenet    # top-1/top-5 vs claimed
@@ -18,6 +18,8 @@ import argparse
 import os
 import sys
 
+from keras_resnet.choices import (DATASETS, EXPORT_FORMATS, JIT_COMPILE, PRECISIONS, PREPROCESSING, STRATEGIES,
+                                  TFLITE_VARIANTS, TRANSFORMS, TUNERS)
 from keras_resnet.tables import format_table
 from keras_resnet.validation import non_negative_float, positive_float, positive_int
 
@@ -111,15 +113,12 @@ def _run_experiment(args):
         lines = [f"k = {row['k']}: from scratch {100 * row['scratch']:.1f} %, fine-tuned {100 * row['fine_tuned']:.1f} %"
                  for row in results["rows"]]
     elif args.experiment == "degradation":
-        results = analysis.run_degradation(args.output_dir, args.dataset or "digits", args.depths, args.epochs,
+        results = analysis.run_degradation(args.output_dir, args.dataset, args.depths, args.epochs,
                                            args.data_dir, batch_size=args.batch_size, learning_rate=args.lr)
         figure = analysis.plot_degradation(results, os.path.join(args.output_dir, "degradation.png"))
         lines = [f"{name}: final test error {100 * run['final_test_error']:.2f} %"
                  for name, run in results["runs"].items()]
     else:
-        if args.model is None:
-            raise ValueError(f"The {args.experiment} experiment studies a trained model: pass --model "
-                             "runs/<run>/model.keras.")
         model = model_file.load_model(args.model)
         if args.experiment == "lesion":
             results = analysis.lesion_study(model, _experiment_data(args, model), args.max_k, args.draws)
@@ -144,16 +143,12 @@ def _run_experiment(args):
 
 def _tune(args):
     from keras_resnet import files, tuning
-    from keras_resnet.training import TrainConfig
-    from keras_resnet.training.distribute import make_strategy
 
     depths = tuning.SearchSpace.depth_range(*args.depth_range) if args.depth_range else args.depths
     space = tuning.SearchSpace(depths=tuple(depths), shortcuts=tuple(args.shortcut),
                                preact=tuple(value == "yes" for value in args.preact), widths=tuple(args.widths),
                                learning_rates=tuple(args.lr or [None]), weight_decays=tuple(args.weight_decay),
                                batch_sizes=tuple(args.batch_size or [None]))
-    if args.tuner not in tuning.TUNERS:
-        raise ValueError(f"Unknown tuner {args.tuner!r}: choose one of {', '.join(tuning.TUNERS)}.")
     output_dir = args.output_dir or os.path.join("runs", "tune")
     with files.FolderLock(output_dir, "search folder"):
         return _search(args, space, output_dir)
@@ -278,6 +273,7 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="keras-resnet", description=description, epilog="examples:\n" + examples,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
+    parser.subcommands = commands.choices  # name -> parser, aliases included (the tests walk them)
     summary = commands.add_parser("summary", help="parameters and FLOPs of registered networks")
     summary.add_argument("names", nargs="*", help="registry names (default: every registered network)")
     summary.add_argument("--input-size", type=positive_int, default=None,
@@ -293,18 +289,18 @@ def build_parser():
 
     export = commands.add_parser("export", help="SavedModel for TF Serving, or TFLite/LiteRT with a parity report")
     export.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras)")
-    export.add_argument("--to", required=True, choices=("saved_model", "tflite"), help="export format")
+    export.add_argument("--to", required=True, choices=EXPORT_FORMATS, help="export format")
     export.add_argument("--output-dir", "--output", dest="output_dir", required=True,
                         help="SavedModel: the model's base folder (versions go in "
                                                         "DIR/<version>/); TFLite: folder for the .tflite files")
     export.add_argument("--version", type=positive_int, help="SavedModel version (default: the next free integer)")
     export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
     export.add_argument("--top-k", type=positive_int, default=5, help="classes returned per image (default 5)")
-    export.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf", "torch"),
+    export.add_argument("--preprocessing", default="auto", choices=PREPROCESSING,
                         help="preprocessing put into the graph (auto: none for trained models, the weights' "
                              "keras.applications mode for pretrained ImageNet models)")
     export.add_argument("--labels", help="text file with one class name per line")
-    export.add_argument("--variants", nargs="+", default=["float32", "float16", "dynamic_int8", "int8"],
+    export.add_argument("--variants", nargs="+", default=list(TFLITE_VARIANTS), choices=TFLITE_VARIANTS,
                         help="TFLite conversions (default: all four)")
     export.add_argument("--dataset", help="TFLite: dataset for int8 calibration and the parity report "
                                           "(default: the run's, from preprocessing.json)")
@@ -314,29 +310,9 @@ def build_parser():
     export.add_argument("--repeats", type=positive_int, default=50, help="latency runs per variant (median)")
     export.set_defaults(run=_export)
 
-    experiment = commands.add_parser("experiment", aliases=["experiments"],
-                                     help="the seeds' experiments: degradation, lesion study, path lengths")
-    experiment.add_argument("experiment", choices=("degradation", "lesion", "paths", "transfer"))
-    experiment.add_argument("--output-dir", required=True, help="where <experiment>.png and .json go")
-    experiment.add_argument("--dataset", choices=("digits", "cifar10", "cifar100", "imagenet"),
-                            help="degradation: what to train on (default digits); lesion/paths: evaluation data "
-                                 "(default: the model's, from its run)")
-    experiment.add_argument("--data-dir", help="where the dataset is (as for train)")
-    experiment.add_argument("--depths", type=positive_int, nargs="+", default=[20, 32, 44, 56],
-                            help="degradation: CIFAR depths (default 20 32 44 56)")
-    experiment.add_argument("--epochs", type=positive_int, help="degradation: epochs per run (default: the paper's)")
-    experiment.add_argument("--batch-size", type=positive_int, help="degradation: global batch (default the paper's)")
-    experiment.add_argument("--lr", type=positive_float, help="degradation: learning rate of every run (default the "
-                                                     "paper's 0.1)")
-    experiment.add_argument("--model", help="lesion/paths: a trained model.keras")
-    experiment.add_argument("--max-k", type=positive_int, help="lesion: most blocks deleted / pairs swapped (default 10)")
-    experiment.add_argument("--draws", type=positive_int, default=5, help="lesion: random draws per k")
-    experiment.add_argument("--lengths", type=positive_int, nargs="+", help="paths: path lengths to sample (default all)")
-    experiment.add_argument("--samples", type=positive_int, default=3, help="paths: sampled paths per length")
-    experiment.add_argument("--images", type=positive_int, default=32, help="paths: images in the gradient batch")
-    experiment.add_argument("--shots", type=positive_int, nargs="+", default=[1, 5, 10, 50],
-                            help="transfer: labelled images per class of the new task (default 1 5 10 50)")
-    experiment.set_defaults(run=_experiment)
+    add_experiment_parsers(commands.add_parser("experiment", aliases=["experiments"],
+                                               help="the seeds' experiments: degradation, lesion study, path lengths, "
+                                                    "transfer"))
 
     tune = commands.add_parser("tune", help="keras-tuner search over depth, shortcuts and optimisation")
     add_tune_arguments(tune)
@@ -349,7 +325,7 @@ def build_parser():
     predict.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files and folders of images")
     _add_classifier_arguments(predict)
     predict.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
-    predict.add_argument("--transform", default="auto", choices=("auto", "center_crop", "resize"),
+    predict.add_argument("--transform", default="auto", choices=TRANSFORMS,
                          help="how images become inputs (default: the run's evaluation transform; without a run, "
                               "center_crop for ImageNet-style networks: shorter side to 256/224 of the input, then "
                               "the central crop; resize for small networks)")
@@ -403,6 +379,45 @@ def build_parser():
     return parser
 
 
+def add_experiment_parsers(experiment):
+    """``keras-resnet experiment degradation|lesion|paths|transfer``: one sub-command each, with its own options."""
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--output-dir", required=True, help="where <experiment>.png and .json go")
+    shared.add_argument("--data-dir", help="where the dataset is (as for train)")
+    image_datasets = [name for name in DATASETS if name != "folder"]
+    kinds = experiment.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    experiment.subcommands = kinds.choices
+    experiment.set_defaults(run=_experiment)
+
+    degradation = kinds.add_parser("degradation", parents=[shared], help="plain vs residual nets of growing depth "
+                                                                         "([He16] Fig. 6)")
+    degradation.add_argument("--dataset", choices=image_datasets, default="digits", help="default digits")
+    degradation.add_argument("--depths", type=positive_int, nargs="+", default=[20, 32, 44, 56],
+                             help="CIFAR depths (default 20 32 44 56)")
+    degradation.add_argument("--epochs", type=positive_int, help="epochs per run (default: the paper's)")
+    degradation.add_argument("--batch-size", type=positive_int, help="global batch (default the paper's)")
+    degradation.add_argument("--lr", type=positive_float, help="learning rate of every run (default the paper's 0.1)")
+
+    studies = argparse.ArgumentParser(add_help=False, parents=[shared])
+    studies.add_argument("model", metavar="MODEL_FILE", help="a trained model.keras (e.g. runs/<run>/model.keras)")
+    studies.add_argument("--dataset", choices=image_datasets,
+                         help="evaluation data (default: the model's, from its run)")
+    lesion = kinds.add_parser("lesion", parents=[studies], help="delete or swap blocks of a trained network "
+                                                                "(Veit et al. 2016)")
+    lesion.add_argument("--max-k", type=positive_int, help="most blocks deleted / pairs swapped (default 10)")
+    lesion.add_argument("--draws", type=positive_int, default=5, help="random draws per k (default 5)")
+    paths = kinds.add_parser("paths", parents=[studies], help="path lengths and the gradient each length carries "
+                                                              "(Veit et al. 2016)")
+    paths.add_argument("--lengths", type=positive_int, nargs="+", help="path lengths to sample (default all)")
+    paths.add_argument("--samples", type=positive_int, default=3, help="sampled paths per length (default 3)")
+    paths.add_argument("--images", type=positive_int, default=32, help="images in the gradient batch (default 32)")
+
+    transfer = kinds.add_parser("transfer", parents=[shared], help="fine-tuned vs from scratch with k labelled images "
+                                                                   "per class (digits)")
+    transfer.add_argument("--shots", type=positive_int, nargs="+", default=[1, 5, 10, 50],
+                          help="labelled images per class of the new task (default 1 5 10 50)")
+
+
 def _add_classifier_arguments(parser, default_k=5):
     """The options of ``predict`` and ``explain`` that say how to read the model."""
     parser.add_argument("--weights", help="for a registry name: imagenet, or a weights file")
@@ -410,15 +425,13 @@ def _add_classifier_arguments(parser, default_k=5):
                         help=f"classes per image (default {default_k})")
     parser.add_argument("--labels", help="text file with one class name per line (default: the run's "
                                          "preprocessing.json)")
-    parser.add_argument("--preprocessing", default="auto", choices=("auto", "none", "caffe", "tf", "torch"),
+    parser.add_argument("--preprocessing", default="auto", choices=PREPROCESSING,
                         help="auto: the model's own (trained models), the weights' keras.applications mode "
                              "(pretrained ImageNet models)")
 
 
 def add_tune_arguments(parser, dataset="cifar10"):
     """The options of ``keras-resnet tune`` (and ``recipes/tune_cifar10.py``)."""
-    from keras_resnet.training.precision import JIT_COMPILE, PRECISIONS
-
     add = parser.add_argument
     add("--dataset", default=dataset, choices=("digits", "cifar10", "cifar100"), help=f"default {dataset}")
     add("--data-dir", help="where the dataset is (as for train)")
@@ -430,12 +443,12 @@ def add_tune_arguments(parser, dataset="cifar10"):
     add("--lr", type=positive_float, nargs="+", help="learning rates (default: the paper's 0.1)")
     add("--weight-decay", type=non_negative_float, nargs="+", default=[1e-4], help="weight decays (default 1e-4)")
     add("--batch-size", type=positive_int, nargs="+", help="global batch sizes (default: the paper's 128)")
-    add("--tuner", default="random", help="random, hyperband or bayesian (default random)")
+    add("--tuner", default="random", choices=TUNERS, help="default random")
     add("--max-trials", type=int, default=10, help="trials of random/bayesian search (hyperband: set by --epochs)")
     add("--executions-per-trial", type=positive_int, default=1)
     add("--epochs", type=positive_int, help="epochs per trial (hyperband: the most; default: the paper's schedule)")
     add("--steps-per-epoch", type=positive_int, help="cap on training steps per epoch (quick searches)")
-    add("--strategy", default="auto", help="tf.distribute strategy of every trial (as for train)")
+    add("--strategy", default="auto", choices=STRATEGIES, help="tf.distribute strategy of every trial (as for train)")
     add("--output-dir", help="search folder (default runs/tune); rerun to resume an interrupted search")
     add("--overwrite", action="store_true", help="start the search afresh instead of resuming it")
     add("--precision", default="auto", choices=PRECISIONS, help="numeric precision of every trial (as for train)")

@@ -14,13 +14,14 @@ import zipfile
 import keras
 
 from keras_resnet import files
-
-PREPROCESSING = ("auto", "none", "caffe", "tf", "torch")
+from keras_resnet.choices import PREPROCESSING
 
 
 def load_model(path):
     """``keras.saving.load_model(path, safe_mode=True)`` with errors that say what is wrong with the file."""
-    import keras_resnet  # noqa: F401  (registers the custom layers and metrics)
+    import keras_resnet
+
+    keras_resnet.load_all()  # registers the custom layers and metrics (also when the package loaded lazily)
 
     path = files.existing(path, "file", ValueError, f"Model file not found: {os.fspath(path)!r}. Pass the model.keras "
                           "that training wrote (runs/<run>/model.keras) or a model saved with model.save('name.keras').")

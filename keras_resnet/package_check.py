@@ -3,7 +3,8 @@
 The name ``keras-resnet`` on PyPI belongs to an abandoned Keras 2 package (last release 2019) that also installs as
 ``keras_resnet``. Installing one over the other leaves a folder where its ``blocks/`` and ``layers/`` packages shadow
 our ``blocks.py`` and ``layers.py``, and imports fail far from the cause. ``import keras_resnet`` checks for that
-package's files first and fails at once with how to repair the installation. Standard library only.
+package's files first and fails at once with how to repair the installation; it also tells whether the process only
+asks for help (then the package loads lazily). Standard library only.
 """
 
 import os
@@ -30,3 +31,8 @@ def check_installation(folder=None):
             f"from PyPI ({', '.join(found)}), so neither works. Remove both and reinstall this one: run "
             f"'pip uninstall -y keras-resnet' until pip says it is not installed, delete {folder} if it is still "
             "there, then run 'pip install .' in this project's source folder (this package is not the one on PyPI).")
+
+
+def help_requested(argv):
+    """Whether the process was started to print a command's help (``-h`` or ``--help`` among its arguments)."""
+    return any(argument in ("-h", "--help") for argument in argv[1:])

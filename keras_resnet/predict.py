@@ -29,10 +29,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data, files, model_file, registry
+from keras_resnet.choices import TRANSFORMS
 from keras_resnet.data.augment import EVAL_RESIZE
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-TRANSFORMS = ("auto", "center_crop", "resize")
 # Formats the SavedModel's predict_jpeg signature decodes itself; others are re-encoded as PNG (lossless).
 SIGNATURE_FORMATS = (b"\xff\xd8\xff", b"\x89PNG")
 

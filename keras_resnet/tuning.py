@@ -24,7 +24,7 @@ import keras_tuner as kt
 import tensorflow as tf
 
 from keras_resnet import data as data_lib
-from keras_resnet import files
+from keras_resnet import choices, files
 from keras_resnet.analysis.figures import save_figure
 from keras_resnet.architectures import cifar_layout
 from keras_resnet.registry import build, cifar_spec
@@ -32,7 +32,7 @@ from keras_resnet.spec import normalize_shortcut
 from keras_resnet.stats import model_stats
 from keras_resnet.training import Run
 
-TUNERS = {"random": kt.RandomSearch, "hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization}
+TUNERS = dict(zip(choices.TUNERS, (kt.RandomSearch, kt.Hyperband, kt.BayesianOptimization)))
 OBJECTIVE = kt.Objective("val_top1_error", direction="min")
 
 

@@ -84,13 +84,13 @@ def test_degradation_outputs(degradation_dir):
 @pytest.mark.slow  # trains the degradation experiment's eight networks
 def test_lesion_and_paths_commands(degradation_dir, tmp_path):
     model = str(degradation_dir / "runs" / "resnet20" / "model.keras")
-    assert cli.main(["experiment", "lesion", "--model", model, "--max-k", "2", "--draws", "1",
+    assert cli.main(["experiment", "lesion", model, "--max-k", "2", "--draws", "1",
                      "--output-dir", str(tmp_path)]) == 0
     lesion = json.loads((tmp_path / "lesion.json").read_text())
     assert [row["name"] for row in lesion["single"]][:3] == ["conv2_block1", "conv2_block2", "conv2_block3"]
     assert [row["k"] for row in lesion["deleted"]] == [1, 2] and len(lesion["swapped"]) == 2
     assert Image.open(tmp_path / "lesion.png").size == (1300, 400)
-    assert cli.main(["experiment", "paths", "--model", model, "--lengths", "1", "4", "9", "--samples", "1",
+    assert cli.main(["experiment", "paths", model, "--lengths", "1", "4", "9", "--samples", "1",
                      "--images", "8", "--output-dir", str(tmp_path)]) == 0
     paths = json.loads((tmp_path / "paths.json").read_text())
     assert paths["distribution"]["counts"] == [math.comb(9, k) for k in range(10)]

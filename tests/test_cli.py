@@ -15,3 +15,69 @@ def test_summary_bad_name_is_a_clear_error(capsys):
     assert cli.main(["summary", "resnt20"]) == 2
     err = capsys.readouterr().err
     assert "Unknown architecture 'resnt20'" in err and "'resnet20'" in err
+
+
+def _commands(parser):
+    """Every sub-command's argv prefix, nested ones too (``experiment lesion``), aliases left out."""
+    found, seen = [], set()
+    for name, sub in getattr(parser, "subcommands", {}).items():
+        if id(sub) not in seen:
+            seen.add(id(sub))
+            found += [[name]] + [[name, *rest] for rest in _commands(sub)]
+    return found
+
+
+HELP_WITHOUT_TENSORFLOW = """
+import contextlib, io, json, sys
+sys.argv = ["keras-resnet", "--help"]  # as the console script starts when asked for help
+from keras_resnet import cli
+helps = {}
+for argv in json.loads(sys.stdin.read()):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            cli.main([*argv, "--help"])
+        except SystemExit as exit:
+            code = exit.code
+    helps[" ".join(argv)] = [code, out.getvalue()]
+print(json.dumps({"helps": helps, "imported": sorted(m for m in ("tensorflow", "keras", "jax") if m in sys.modules)}))
+"""
+
+
+def test_help_of_every_command_prints_without_starting_tensorflow():
+    import json
+    import subprocess
+    import sys
+
+    commands = [[]] + _commands(cli.build_parser())
+    assert ["experiment", "lesion"] in commands and ["predict"] in commands
+    result = subprocess.run([sys.executable, "-c", HELP_WITHOUT_TENSORFLOW], input=json.dumps(commands),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["imported"] == []
+    for argv, (code, text) in report["helps"].items():
+        assert code == 0 and "usage: keras-resnet" in text, argv
+    top = report["helps"][""][1]
+    for argv in commands:  # one example per sub-command in the top-level help
+        if len(argv) == 1:
+            assert f"keras-resnet {argv[0]} " in top, argv
+
+
+def test_model_files_are_positional_and_model_is_a_registry_name(capsys, tmp_path):
+    parser = cli.build_parser()
+    args = parser.parse_args(["experiment", "lesion", "runs/x/model.keras", "--output-dir", "f"])
+    assert args.model == "runs/x/model.keras"
+    for argv in (["experiment", "lesion", "--output-dir", "f"], ["experiment", "paths", "--model", "m.keras",
+                                                                   "--output-dir", "f"]):
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exit:
+            assert exit.code == 2
+        else:
+            raise AssertionError(f"{argv} was accepted")
+    assert "MODEL_FILE" in capsys.readouterr().err
+    # A model file that is not there is named, with what to pass instead.
+    assert cli.main(["experiment", "lesion", str(tmp_path / "missing.keras"), "--output-dir",
+                     str(tmp_path / "out")]) == 2
+    assert "Model file not found" in capsys.readouterr().err

@@ -202,7 +202,7 @@ def test_a_run_at_another_image_size_exports_and_is_studied(tmp_path, capsys):
     assert cli.main(["export", str(run / "model.keras"), "--to", "saved_model", "--output", str(tmp_path / "s")]) == 0
     served = tf.saved_model.load(str(tmp_path / "s" / "1")).signatures["serving_default"]
     assert served(images=tf.constant(_images(1, 48)))["probabilities"].shape == (1, 10)
-    assert cli.main(["experiment", "lesion", "--model", str(run / "model.keras"), "--max-k", "1", "--draws", "1",
+    assert cli.main(["experiment", "lesion", str(run / "model.keras"), "--max-k", "1", "--draws", "1",
                      "--output-dir", str(tmp_path / "lesion")]) == 0, capsys.readouterr().err
     lesion = json.loads((tmp_path / "lesion" / "lesion.json").read_text())
     assert (lesion["model"], lesion["residual"]) == ("resnet8", True)

@@ -23,7 +23,7 @@ LAYER_ORDER = ("support", "modelling", "data", "training", "tasks", "cli")
 # Every subpackage, and the top-level modules that are not modelling modules: every other top-level module is a
 # modelling module.
 LAYERS = {
-    "support": ["files", "package_check", "tables", "timing", "validation"],
+    "support": ["choices", "files", "package_check", "tables", "timing", "validation"],
     "modelling": ["speech"],  # the speech networks (a subpackage built on the shared blocks)
     "data": ["data"],
     "training": ["training"],

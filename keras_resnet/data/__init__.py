@@ -4,14 +4,13 @@
     train = keras_resnet.data.train_dataset(source, batch_size=128, epochs=164)
 """
 
+from keras_resnet.choices import DATASETS
 from keras_resnet.data import cifar, digits, folder, imagenet
 from keras_resnet.data.pipeline import (apply_eval_transform, apply_ten_crop_transform, augmented_examples,
                                         eval_dataset, eval_transform, steps_per_epoch, ten_crop_dataset,
                                         train_dataset)
 from keras_resnet.data.source import (DatasetNotFoundError, DataSource, UnreadableImageError, naming_unreadable_images,
                                       unreadable_image)
-
-DATASETS = ("digits", "cifar10", "cifar100", "imagenet", "folder")
 
 
 def load(name, data_dir=None, download=False, manual_dir=None, image_size=None, val_fraction=0.2, seed=0):

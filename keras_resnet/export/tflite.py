@@ -14,11 +14,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import files, model_file
+from keras_resnet.choices import TFLITE_VARIANTS as VARIANTS
 from keras_resnet.export.saved_model import check_output_dir
 from keras_resnet.tables import format_table
 from keras_resnet.timing import median_latency
 
-VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "
                    "run's preprocessing.json beside the model), or leave int8 out of --variants.")
 

@@ -11,10 +11,7 @@ import argparse
 import dataclasses
 import math
 
-from keras_resnet.data import DATASETS
-from keras_resnet.training.distribute import STRATEGIES
-from keras_resnet.training.finetune import parse_freeze
-from keras_resnet.training.precision import JIT_COMPILE, PRECISIONS
+from keras_resnet.choices import DATASETS, JIT_COMPILE, PRECISIONS, STRATEGIES, parse_freeze
 from keras_resnet.validation import non_negative_float, positive_float, positive_int
 
 # Fields that must be positive when given (``None`` means the paper's value), and those that must not be negative.

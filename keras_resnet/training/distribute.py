@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "one_device")
+from keras_resnet.choices import STRATEGIES
 
 
 def make_strategy(name="auto"):

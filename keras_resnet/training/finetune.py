@@ -21,6 +21,7 @@ import zipfile
 import keras
 
 from keras_resnet import weight_records
+from keras_resnet.choices import parse_freeze
 from keras_resnet.builder import ResNet
 from keras_resnet.network import ResNetModel, spec_of
 
@@ -30,17 +31,6 @@ FREEZE_MODES = ("none", "all", "stages N")
 STEM = re.compile(r"^(conv1|pool1)_")
 STAGE = re.compile(r"^conv(\d+)_block\d+_")
 WEIGHT_FILES = (".keras", ".weights.h5")
-
-
-def parse_freeze(mode):
-    """``"none"`` -> ``("none", 0)``, ``"all"`` -> ``("all", 0)``, ``"stages 2"`` -> ``("stages", 2)``."""
-    words = str(mode).replace("=", " ").replace(":", " ").split() if isinstance(mode, str) else []
-    if words in (["none"], ["all"]):
-        return words[0], 0
-    if len(words) == 2 and words[0] == "stages" and words[1].isdigit() and int(words[1]) > 0:
-        return "stages", int(words[1])
-    raise ValueError(f"--freeze must be 'none', 'all' (all but the classifier) or 'stages N' (the stem and the first "
-                     f"N stages, N >= 1), got {mode!r}.")
 
 
 def check_weights(weights, spec):

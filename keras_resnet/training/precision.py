@@ -20,8 +20,8 @@ import dataclasses
 
 import keras
 
-PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-JIT_COMPILE = ("auto", "on", "off")
+from keras_resnet.choices import JIT_COMPILE, PRECISIONS
+
 DEVICES = ("cpu", "gpu", "tpu")
 # Keras dtype policy of each precision: 16-bit compute, float32 variables.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
