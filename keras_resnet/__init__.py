@@ -22,18 +22,20 @@ check_installation()  # before anything else: the Keras 2 package of the same na
 
 __version__ = "0.1.0"
 
-# Public name -> the module that defines it; the constructors (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
+# The module that defines each public name; the constructors (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
 # come from keras_resnet.applications, one per registered network.
-_EXPORTS = {
-    "Backbone": "backbone", "stage_outputs": "backbone",
-    "ResNet": "builder", "cifar_resnet": "builder", "imagenet_resnet": "builder",
-    "ZeroPadShortcut": "layers", "TopKError": "metrics",
-    "decode_predictions": "preprocessing", "preprocess_input": "preprocessing",
-    "preprocess_input_torch": "preprocessing", "preprocess_input_v2": "preprocessing",
-    "build": "registry", "list_models": "registry", "WRBN": "speech",
-    "count_flops": "stats", "model_stats": "stats",
-    "list_weights": "weight_records", "weights_info": "weight_records",
+_MODULES = {
+    "backbone": ("Backbone", "stage_outputs"),
+    "builder": ("ResNet", "cifar_resnet", "imagenet_resnet"),
+    "layers": ("ZeroPadShortcut",),
+    "metrics": ("TopKError",),
+    "preprocessing": ("decode_predictions", "preprocess_input", "preprocess_input_torch", "preprocess_input_v2"),
+    "registry": ("build", "list_models"),
+    "speech": ("WRBN",),
+    "stats": ("count_flops", "model_stats"),
+    "weight_records": ("list_weights", "weights_info"),
 }
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name):

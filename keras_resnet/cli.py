@@ -15,6 +15,7 @@
 """
 
 import argparse
+import functools
 import os
 import sys
 
@@ -22,6 +23,21 @@ from keras_resnet.choices import (DATASETS, EXPORT_FORMATS, JIT_COMPILE, PRECISI
                                   TFLITE_VARIANTS, TRANSFORMS, TUNERS)
 from keras_resnet.tables import format_table
 from keras_resnet.validation import non_negative_float, positive_float, positive_int
+
+COMMANDS = {  # sub-command: its one-line help; its example is the module docstring's line for it
+    "summary": "parameters and FLOPs of registered networks",
+    "train": "train a network with the paper's recipe (tf.distribute, resumable)",
+    "export": "SavedModel for TF Serving, or TFLite/LiteRT with a parity report",
+    "experiment": "the seeds' experiments: degradation, lesion study, path lengths, transfer",
+    "tune": "keras-tuner search over depth, shortcuts and optimisation",
+    "predict": "top-k classes of images or folders of images",
+    "explain": "Grad-CAM heat maps (last stage) of the top-k classes over an image, one PNG per class the size of "
+               "the image",
+    "convert": "convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model, exactly, "
+               "read without torch and without running code from it",
+    "evaluate": "top-1/top-5 of a model on a validation folder or TFDS split, with the weights' own evaluation "
+                "transform, beside the claimed numbers",
+}
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the tables
 
@@ -110,7 +126,8 @@ def _run_experiment(args):
     if args.experiment == "transfer":
         results = analysis.run_transfer(args.output_dir, shots=args.shots)
         figure = analysis.plot_transfer(results, os.path.join(args.output_dir, "transfer.png"))
-        lines = [f"k = {row['k']}: from scratch {100 * row['scratch']:.1f} %, fine-tuned {100 * row['fine_tuned']:.1f} %"
+        lines = [f"k = {row['k']}: from scratch {100 * row['scratch']:.1f} %, "
+                 f"fine-tuned {100 * row['fine_tuned']:.1f} %"
                  for row in results["rows"]]
     elif args.experiment == "degradation":
         results = analysis.run_degradation(args.output_dir, args.dataset, args.depths, args.epochs,
@@ -128,8 +145,8 @@ def _run_experiment(args):
                      f"{'block' if results['residual'] else 'layer'} deleted {100 * sum(singles) / len(singles):.2f} %"]
         else:
             distribution = analysis.path_length_distribution(model)
-            gradients = analysis.gradient_by_path_length(model, _experiment_data(args, model), args.lengths, args.samples,
-                                                         args.images)
+            gradients = analysis.gradient_by_path_length(model, _experiment_data(args, model), args.lengths,
+                                                         args.samples, args.images)
             results = {"distribution": distribution, "gradients": gradients}
             figure = analysis.plot_paths(distribution, gradients, os.path.join(args.output_dir, "paths.png"))
             first, last = gradients["effective_range"]
@@ -274,20 +291,19 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     parser.subcommands = commands.choices  # name -> parser, aliases included (the tests walk them)
-    summary = commands.add_parser("summary", help="parameters and FLOPs of registered networks")
+    command = functools.partial(_add_command, commands)
+    summary = command("summary", _summary)
     summary.add_argument("names", nargs="*", help="registry names (default: every registered network)")
     summary.add_argument("--input-size", type=positive_int, default=None,
                          help="input side in pixels (default: 224 ImageNet, 32 CIFAR)")
-    summary.set_defaults(run=_summary)
 
     from keras_resnet.training.config import add_arguments
 
-    train = commands.add_parser("train", help="train a network with the paper's recipe (tf.distribute, resumable)")
+    train = command("train", _train)
     add_arguments(train)
     parser.train_parser = train  # main() sets a named experiment's values as its defaults
-    train.set_defaults(run=_train)
 
-    export = commands.add_parser("export", help="SavedModel for TF Serving, or TFLite/LiteRT with a parity report")
+    export = command("export", _export)
     export.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras)")
     export.add_argument("--to", required=True, choices=EXPORT_FORMATS, help="export format")
     export.add_argument("--output-dir", "--output", dest="output_dir", required=True,
@@ -305,25 +321,18 @@ def build_parser():
     export.add_argument("--dataset", help="TFLite: dataset for int8 calibration and the parity report "
                                           "(default: the run's, from preprocessing.json)")
     export.add_argument("--data-dir", help="where that dataset is (as for train)")
-    export.add_argument("--calibration-steps", type=positive_int, default=100, help="int8 calibration images (default 100)")
+    export.add_argument("--calibration-steps", type=positive_int, default=100,
+                        help="int8 calibration images (default 100)")
     export.add_argument("--eval-images", type=positive_int, default=200, help="parity report images (default 200)")
     export.add_argument("--repeats", type=positive_int, default=50, help="latency runs per variant (median)")
-    export.set_defaults(run=_export)
 
-    add_experiment_parsers(commands.add_parser("experiment", aliases=["experiments"],
-                                               help="the seeds' experiments: degradation, lesion study, path lengths, "
-                                                    "transfer"))
+    add_experiment_parsers(command("experiment", _experiment, aliases=["experiments"]))
 
-    tune = commands.add_parser("tune", help="keras-tuner search over depth, shortcuts and optimisation")
-    add_tune_arguments(tune)
-    tune.set_defaults(run=_tune)
+    add_tune_arguments(command("tune", _tune))
 
-    predict = commands.add_parser(
-        "predict", help="top-k classes of images or folders of images",
-        description="Top-k classes of every image, e.g. keras-resnet predict runs/x/model.keras photos/ --top-k 3")
-    predict.add_argument("model", help="a .keras file, a SavedModel folder, or a registry name with --weights")
-    predict.add_argument("inputs", nargs="+", metavar="IMAGE|FOLDER", help="image files and folders of images")
-    _add_classifier_arguments(predict)
+    predict = command("predict", _predict)
+    _add_classifier_arguments(predict, "inputs", "IMAGE|FOLDER", "image files and folders of images",
+                              models="a .keras file, a SavedModel folder")
     predict.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
     predict.add_argument("--transform", default="auto", choices=TRANSFORMS,
                          help="how images become inputs (default: the run's evaluation transform; without a run, "
@@ -333,23 +342,13 @@ def build_parser():
     formats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     formats.add_argument("--csv", action="store_true", help="print CSV (image, rank, class, name, score)")
     predict.add_argument("--output-dir", help="also write predictions.json and predictions.csv here")
-    predict.set_defaults(run=_predict)
 
-    explain = commands.add_parser(
-        "explain", help="Grad-CAM heat maps of the top-k classes over an image, as PNGs",
-        description="Grad-CAM on the last stage, one PNG per class the size of the image, e.g. "
-                    "keras-resnet explain runs/x/model.keras cat.jpg --top-k 2 --output-dir cams")
-    explain.add_argument("model", help="a .keras file, or a registry name with --weights")
-    explain.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    _add_classifier_arguments(explain, default_k=3)
+    explain = command("explain", _explain)
+    _add_classifier_arguments(explain, "images", "IMAGE", "image files", models="a .keras file", default_k=3)
     explain.add_argument("--output-dir", required=True,
                          help="where <image>.gradcam-<rank>-<class>.png go")
-    explain.set_defaults(run=_explain)
 
-    convert = commands.add_parser(
-        "convert", help="convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model",
-        description="Exact conversion of a .pth/.th/.safetensors checkpoint, read without torch and without running "
-                    "code from it, e.g. keras-resnet convert resnet18-f37072fd.pth --model resnet18 --output r18.keras")
+    convert = command("convert", _convert)
     convert.add_argument("checkpoint", help="a .pth / .pt / .th (torch zip or legacy format) or .safetensors file")
     convert.add_argument("--model", required=True, help="registry name: resnet18 .. resnet152 (torchvision/timm), "
                                                         "resnet20 .. resnet1202 (CIFAR reference)")
@@ -358,12 +357,8 @@ def build_parser():
     convert.add_argument("--weights-tag", help="the published weights the checkpoint is (e.g. imagenet-v2): the model "
                                                "remembers them, so evaluate/export/predict use their preprocessing")
     convert.add_argument("--logits", action="store_true", help="no softmax on the classifier (logits out)")
-    convert.set_defaults(run=_convert)
 
-    evaluate = commands.add_parser(
-        "evaluate", help="top-1/top-5 of a model on a validation folder or TFDS split, beside the claimed numbers",
-        description="Top-1/top-5 with the weights' own evaluation transform, e.g. keras-resnet evaluate resnet50 "
-                    "--weights imagenet-v2 --data-dir ~/data/imagenet")
+    evaluate = command("evaluate", _evaluate)
     evaluate.add_argument("model", help="a registry name with --weights, or a .keras file")
     evaluate.add_argument("--weights", help="for a registry name: a weights tag (keras-resnet summary lists them) "
                                             "or a weights file")
@@ -375,7 +370,18 @@ def build_parser():
     evaluate.add_argument("--ten-crop", action="store_true", help="average the 10-crop views ([He16] Sec. 3.4)")
     evaluate.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (default 64)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
-    evaluate.set_defaults(run=_evaluate)
+    return parser
+
+
+def _add_command(commands, name, run, **options):
+    """One sub-command: its help (``COMMANDS``), its example (the module docstring's first line for it) in its own
+    ``--help``, and the function that runs it."""
+    help = COMMANDS[name]
+    example = next(line.split("  #")[0].strip() for line in __doc__.splitlines()
+                   if line.strip().startswith(f"keras-resnet {name} "))
+    parser = commands.add_parser(name, help=help, description=f"{help[0].upper()}{help[1:]}, e.g. {example}",
+                                 **options)
+    parser.set_defaults(run=run)
     return parser
 
 
@@ -387,7 +393,6 @@ def add_experiment_parsers(experiment):
     image_datasets = [name for name in DATASETS if name != "folder"]
     kinds = experiment.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     experiment.subcommands = kinds.choices
-    experiment.set_defaults(run=_experiment)
 
     degradation = kinds.add_parser("degradation", parents=[shared], help="plain vs residual nets of growing depth "
                                                                          "([He16] Fig. 6)")
@@ -418,8 +423,11 @@ def add_experiment_parsers(experiment):
                           help="labelled images per class of the new task (default 1 5 10 50)")
 
 
-def _add_classifier_arguments(parser, default_k=5):
-    """The options of ``predict`` and ``explain`` that say how to read the model."""
+def _add_classifier_arguments(parser, inputs, metavar, inputs_help, models, default_k=5):
+    """The arguments ``predict`` and ``explain`` share: the model (a file, or a registry name with ``--weights``),
+    the images (``inputs``), and how to read the model's classes and preprocessing."""
+    parser.add_argument("model", help=f"{models}, or a registry name with --weights")
+    parser.add_argument(inputs, nargs="+", metavar=metavar, help=inputs_help)
     parser.add_argument("--weights", help="for a registry name: imagenet, or a weights file")
     parser.add_argument("--top-k", type=positive_int, default=default_k,
                         help=f"classes per image (default {default_k})")
