@@ -28,7 +28,7 @@ COMMANDS = {  # sub-command: its one-line help; its example is the module docstr
     "summary": "parameters and FLOPs of registered networks",
     "train": "train a network with the paper's recipe (tf.distribute, resumable)",
     "export": "SavedModel for TF Serving, or TFLite/LiteRT with a parity report",
-    "experiment": "the seeds' experiments: degradation, lesion study, path lengths, transfer",
+    "experiment": "the seeds' experiments: degradation, lesion study, path lengths; transfer, fine-tuning recipe",
     "tune": "keras-tuner search over depth, shortcuts and optimisation",
     "predict": "top-k classes of images or folders of images",
     "explain": "Grad-CAM heat maps (last stage) of the top-k classes over an image, one PNG per class the size of "
@@ -129,6 +129,15 @@ def _run_experiment(args):
         lines = [f"k = {row['k']}: from scratch {100 * row['scratch']:.1f} %, "
                  f"fine-tuned {100 * row['fine_tuned']:.1f} %"
                  for row in results["rows"]]
+    elif args.experiment == "recipe":
+        results = analysis.recipe_sweep(args.output_dir, shots=args.shots)
+        results["best"] = analysis.best_setting(results)
+        figure = analysis.plot_recipe(results, os.path.join(args.output_dir, "recipe.png"))
+        lines = [f"k = {row['k']}: {row['head_epochs']} head epochs, phase 2 at {row['full_lr_factor']:g} x the rate "
+                 f"for {row['full_epochs']} epochs: {100 * row['fine_tuned']:.1f} %" for row in results["rows"]]
+        best = results["best"]
+        lines.append(f"best on average: --head-epochs {best['head_epochs']} --full-lr-factor "
+                     f"{best['full_lr_factor']:g} --epochs {best['full_epochs']} ({100 * best['mean_accuracy']:.1f} %)")
     elif args.experiment == "degradation":
         results = analysis.run_degradation(args.output_dir, args.dataset, args.depths, args.epochs,
                                            args.data_dir, batch_size=args.batch_size, learning_rate=args.lr)
@@ -267,10 +276,12 @@ def _convert(args):
 
 
 def _evaluate(args):
-    from keras_resnet import evaluate
+    from keras_resnet import evaluate, files
 
     _exactly_one(args.data_dir, args.tfds, "Which images? Pass --data-dir (a folder with val/<class>/ or <class>/ "
                  "sub-folders) or --tfds NAME (a prepared TFDS dataset, with --split).")
+    if args.output_dir:
+        files.check_writable_folder(args.output_dir)
     model, metadata = evaluate.load_model(args.model, args.weights)
     images = (evaluate.folder_images(args.data_dir) if args.tfds is None else
               evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))
@@ -282,6 +293,17 @@ def _evaluate(args):
     print(format_table(evaluate.report_rows(result, claims), ["metric", "measured", "claimed"]))
     if record is not None:
         print(f"claimed: {record.metrics_source}")
+    if args.output_dir:
+        path = os.path.join(args.output_dir, "evaluation.json")
+        os.makedirs(args.output_dir, exist_ok=True)
+        files.write_json(path, {
+            "model": model.name, "weights": record.tag if record is not None else None,
+            "data": images.description, "images": result.images, "ten_crop": result.ten_crop,
+            "transform": result.transform, "preprocessing": result.preprocessing,
+            "accuracy": {f"top-{k}": value for k, value in result.accuracy.items()},
+            "claimed": {f"top-{k}": None if value is None else value / 100 for k, value in claims.items()},
+            "claimed_source": record.metrics_source if record is not None else None})
+        print(f"Wrote {path}")
     return 0
 
 
@@ -370,6 +392,7 @@ def build_parser():
     evaluate.add_argument("--ten-crop", action="store_true", help="average the 10-crop views ([He16] Sec. 3.4)")
     evaluate.add_argument("--batch-size", type=positive_int, default=64, help="images per batch (default 64)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.add_argument("--output-dir", help="also write evaluation.json (measured and claimed accuracies) here")
     return parser
 
 
@@ -421,6 +444,10 @@ def add_experiment_parsers(experiment):
                                                                    "per class (digits)")
     transfer.add_argument("--shots", type=positive_int, nargs="+", default=[1, 5, 10, 50],
                           help="labelled images per class of the new task (default 1 5 10 50)")
+    recipe = kinds.add_parser("recipe", parents=[shared], help="the fine-tuning recipe's settings measured on the "
+                                                               "transfer task (its defaults come from here)")
+    recipe.add_argument("--shots", type=positive_int, nargs="+", default=[10, 50],
+                        help="labelled images per class of the new task (default 10 50)")
 
 
 def _add_classifier_arguments(parser, inputs, metavar, inputs_help, models, default_k=5):

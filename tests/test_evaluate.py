@@ -54,9 +54,13 @@ def test_converted_weights_are_evaluated_with_their_records_transform(tree, tmp_
     expected = {1: _top_k(scores, labels, 1), 5: _top_k(scores, labels, 5)}
     assert 0 < expected[1] < expected[5] < 1  # the numbers are not those of a model that ignores its inputs
 
-    assert cli.main(["evaluate", str(path), "--data-dir", str(tree), "--batch-size", "7"]) == 0
+    assert cli.main(["evaluate", str(path), "--data-dir", str(tree), "--batch-size", "7",
+                     "--output-dir", str(tmp_path / "report")]) == 0
     out = capsys.readouterr().out
     assert _printed(out) == {k: round(100 * value, 2) for k, value in expected.items()}
+    report = json.loads((tmp_path / "report" / "evaluation.json").read_text())
+    assert report["accuracy"] == {f"top-{k}": value for k, value in expected.items()}
+    assert report["claimed"] == {"top-1": pytest.approx(0.9173), "top-5": None} and report["weights"] == "cifar10"
     assert "(cifar10 weights) on 20 images" in out and "resized to 32x32, torch normalisation" in out
     assert re.search(r"^top-1\s+[\d.]+ %\s+91.73 %$", out, re.MULTILINE)  # beside the record's claim
     assert re.search(r"^top-5\s+[\d.]+ %\s+-\s*$", out, re.MULTILINE)  # the reference publishes no top-5

@@ -4,6 +4,7 @@ included), the new classifier, and the acceptance runs of issue 12 on the scikit
 import io
 import json
 import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -233,6 +234,36 @@ def test_transfer_experiment_writes_a_table_and_a_plot(tmp_path):
     assert (tmp_path / "k5" / "finetune" / "full" / "model.keras").exists()
     path = plot_transfer(results, str(tmp_path / "transfer.png"))
     assert Image.open(path).size == (600, 400)
+
+
+@pytest.mark.slow  # a pretraining and two fine-tunings
+def test_recipe_sweep_measures_every_setting_and_the_command_names_the_best(tmp_path, capsys, monkeypatch):
+    import keras_resnet.analysis as analysis
+    from keras_resnet.analysis.transfer import recipe_sweep
+
+    small_grid = {"head_epochs": (1,), "full_lr_factors": (0.1, 1.0), "full_epochs": (1,), "pretrain_epochs": 1}
+    monkeypatch.setattr(analysis, "recipe_sweep", lambda output_dir, shots: recipe_sweep(output_dir, shots,
+                                                                                          **small_grid))
+    assert cli.main(["experiment", "recipe", "--shots", "1", "--output-dir", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "recipe.json").read_text())
+    assert [(row["k"], row["full_lr_factor"]) for row in results["rows"]] == [(1, 0.1), (1, 1.0)]
+    assert (tmp_path / "sweep" / "k1-h1-f0.1-e1" / "full" / "model.keras").exists()
+    best = max(results["rows"], key=lambda row: row["fine_tuned"])
+    assert results["best"]["mean_accuracy"] == best["fine_tuned"]
+    assert "best on average: --head-epochs 1" in capsys.readouterr().out
+    assert Image.open(tmp_path / "recipe.png").size == (500, 400)
+
+
+def test_the_recipe_defaults_are_the_measured_best():
+    """finetune's defaults are the best setting of the committed measurement (keras-resnet experiment recipe)."""
+    from keras_resnet.analysis.transfer import best_setting
+
+    measured = json.loads((Path(__file__).parents[1] / "docs" / "finetune-recipe.json").read_text())
+    best = best_setting(measured)
+    assert measured["best"] == best
+    assert (finetune.HEAD_EPOCHS, finetune.FULL_LR_FACTOR, finetune.FULL_EPOCHS) == (
+        best["head_epochs"], best["full_lr_factor"], best["full_epochs"])
+    assert {row["k"] for row in measured["rows"]} == {10, 50} and len(measured["rows"]) == 24  # the whole grid
 
 
 def test_weights_tag_brings_its_architecture_normalisation_and_a_new_head(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 matplotlib's object API (``Figure``) writes the files without a display or a global backend.
 """
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from keras_resnet import files
@@ -98,4 +99,23 @@ def plot_transfer(results, path):
              title=f"{results['model']}: digits 0-4 -> 5-9")
     axes.grid(alpha=0.3)
     axes.legend()
+    return save_figure(figure, path)
+
+
+def plot_recipe(results, path):
+    """Fine-tuned test accuracy against phase 2's learning-rate factor (log scale), one panel per ``k``, one line per
+    phase 1 / phase 2 epoch count (``analysis.recipe_sweep``)."""
+    shots = sorted({row["k"] for row in results["rows"]})
+    figure = Figure(figsize=(5 * len(shots), 4))
+    for axes, k in zip(np.atleast_1d(figure.subplots(1, len(shots))), shots):
+        rows = [row for row in results["rows"] if row["k"] == k]
+        for head, epochs in sorted({(row["head_epochs"], row["full_epochs"]) for row in rows}):
+            line = sorted((row["full_lr_factor"], 100 * row["fine_tuned"]) for row in rows
+                          if (row["head_epochs"], row["full_epochs"]) == (head, epochs))
+            axes.plot(*zip(*line), "o-", label=f"{head} head + {epochs} full epochs")
+        axes.set_xscale("log")
+        axes.set(xlabel="phase 2 learning rate / phase 1's", ylabel="fine-tuned test accuracy (%)",
+                 title=f"{results['model']}, k = {k} images per class")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
     return save_figure(figure, path)
