@@ -32,6 +32,7 @@ import tensorflow as tf  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet import data  # noqa: E402
+from keras_resnet.validation import positive_int  # noqa: E402
 from keras_resnet.tables import format_table  # noqa: E402
 from keras_resnet.data import augment  # noqa: E402
 from keras_resnet.data.source import from_arrays  # noqa: E402
@@ -108,10 +109,11 @@ def cifar_source(count=50_000):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=int, default=256, help="training JPEGs written (500x375)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; each pipeline keeps its best")
-    parser.add_argument("--batches", type=int, default=8, help="JPEG batches of 32 timed per round")
-    parser.add_argument("--cifar-batches", type=int, default=40, help="CIFAR batches of 128 timed per round")
+    parser.add_argument("--images", type=positive_int, default=256, help="training JPEGs written (500x375)")
+    parser.add_argument("--rounds", type=positive_int, default=3,
+                        help="alternating rounds; each pipeline keeps its best")
+    parser.add_argument("--batches", type=positive_int, default=8, help="JPEG batches of 32 timed per round")
+    parser.add_argument("--cifar-batches", type=positive_int, default=40, help="CIFAR batches of 128 timed per round")
     parser.add_argument("--models", nargs="*", default=["resnet20"], help="CIFAR nets whose training is timed")
     args = parser.parse_args(argv)
     for name in ("images", "rounds", "batches", "cifar_batches"):

@@ -1,7 +1,7 @@
 """Batch-1 latency of every TFLite/LiteRT variant against the Keras model, in one run, with accuracy.
 
     python benchmarks/tflite.py                          # trains a digits ResNet-20 first (about a minute)
-    python benchmarks/tflite.py --model runs/x/model.keras
+    python benchmarks/tflite.py runs/x/model.keras
 
 Prints the parity report of ``keras-resnet export --to tflite``: size, top-1 agreement with Keras, largest probability
 difference, accuracy on the held-out set and the median batch-1 latency of each variant, as a ratio to the Keras
@@ -17,14 +17,16 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_resnet.export import export_tflite, format_report  # noqa: E402
+from keras_resnet.validation import positive_int  # noqa: E402
 from keras_resnet.training import TrainConfig, train  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", help="a model.keras written by training (default: train one on the digits)")
-    parser.add_argument("--epochs", type=int, default=15, help="epochs of the digits ResNet-20 trained first")
-    parser.add_argument("--repeats", type=int, default=200, help="latency runs per variant (median)")
+    parser.add_argument("model", nargs="?", metavar="MODEL_FILE",
+                        help="a model.keras written by training (default: train one on the digits)")
+    parser.add_argument("--epochs", type=positive_int, default=15, help="epochs of the digits ResNet-20 trained first")
+    parser.add_argument("--repeats", type=positive_int, default=200, help="latency runs per variant (median)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         model = args.model

@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet.tables import format_table  # noqa: E402
+from keras_resnet.validation import positive_int  # noqa: E402
 from keras_resnet.timing import median_latency  # noqa: E402
 
 
@@ -35,10 +36,11 @@ def images_per_second(model, batch_size, steps, train):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--image-size", type=int, default=224, help="ResNet-50 input side (default 224)")
-    parser.add_argument("--batch-size", type=int, default=16, help="ResNet-50 batch (CIFAR nets use 128)")
-    parser.add_argument("--steps", type=int, default=5, help="timed batches per measurement")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours vs keras.applications")
+    parser.add_argument("--image-size", type=positive_int, default=224, help="ResNet-50 input side (default 224)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="ResNet-50 batch (CIFAR nets use 128)")
+    parser.add_argument("--steps", type=positive_int, default=5, help="timed batches per measurement")
+    parser.add_argument("--rounds", type=positive_int, default=2,
+                        help="alternating rounds of ours vs keras.applications")
     parser.add_argument("--cifar", nargs="*", default=["resnet20", "resnet56", "resnet110"])
     args = parser.parse_args(argv)
 

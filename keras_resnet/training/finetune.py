@@ -16,6 +16,7 @@ BN layers kept using and updating batch statistics.
 import dataclasses
 import os
 import re
+import warnings
 import zipfile
 
 import keras
@@ -198,7 +199,9 @@ def two_phase(config, head_epochs=HEAD_EPOCHS, full_lr_factor=FULL_LR_FACTOR, so
             if run.finished is None:
                 model = run.build_model()
                 if previous is not None and completed_epochs(run.run_dir) == 0:
-                    model.load_weights(previous)  # phase 1's network and classifier
+                    with warnings.catch_warnings():  # phase 1's optimizer state is not wanted: a new optimizer
+                        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+                        model.load_weights(previous)  # phase 1's network and classifier
                 run.fit(model)
                 run.finish(model)
             summaries[phase] = run.finished
