@@ -19,9 +19,9 @@ import functools
 import os
 import sys
 
-from keras_resnet.choices import (DATASETS, EXPORT_FORMATS, JIT_COMPILE, PRECISIONS, PREPROCESSING, STRATEGIES,
-                                  TFLITE_VARIANTS, TRANSFORMS, TUNERS)
-from keras_resnet.tables import format_table
+from keras_resnet.choices import (DATASETS, EXPORT_FORMATS, EXPORT_PRECISIONS, JIT_COMPILE, PRECISIONS, PREPROCESSING,
+                                  STRATEGIES, TFLITE_VARIANTS, TRANSFORMS, TUNERS)
+from keras_resnet.tables import format_percent, format_table
 from keras_resnet.validation import non_negative_float, positive_float, positive_int
 
 COMMANDS = {  # sub-command: its one-line help; its example is the module docstring's line for it
@@ -88,10 +88,19 @@ def _export(args):
 
     if args.to == "saved_model":
         path, info = export.export_saved_model(args.model, args.output_dir, args.version, args.overwrite, args.top_k,
-                                               args.preprocessing, args.labels)
-        print(f"SavedModel version {info['version']} in {path} (signatures serving_default: uint8 images, "
-              f"predict_jpeg: encoded JPEG/PNG; preprocessing {info['preprocessing']}, top {info['top_k']} of "
-              f"{info['classes']} classes).\nServe it with:\n  {info['docker']}")
+                                               args.preprocessing, args.labels, args.precision, args.dataset,
+                                               args.data_dir, args.eval_images)
+        print(f"SavedModel version {info['version']} in {path} ({info['precision']}; signatures serving_default: "
+              f"uint8 images, predict_jpeg: encoded JPEG/PNG; preprocessing {info['preprocessing']}, top "
+              f"{info['top_k']} of {info['classes']} classes).\nServe it with:\n  {info['docker']}")
+        if "parity" in info:
+            parity = info["parity"]
+            print(f"bfloat16 vs float32 on {parity['eval_images']} images"
+                  f"{' of ' + parity['dataset'] if parity['dataset'] else ' (random: no dataset)'}: top-1 agreement "
+                  f"{100 * parity['top1_agreement']:.1f} %, max |dp| {parity['max_abs_prob_diff']:.2e}, accuracy "
+                  f"{format_percent(parity['accuracy'])} (float32 "
+                  f"{format_percent(parity['accuracy_float32'])}), batch-1 latency {parity['speedup']:.2f}x "
+                  f"float32's; {info['parity_path']}")
     else:
         report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
                                       args.calibration_steps, args.eval_images, args.repeats)
@@ -340,12 +349,16 @@ def build_parser():
     export.add_argument("--labels", help="text file with one class name per line")
     export.add_argument("--variants", nargs="+", default=list(TFLITE_VARIANTS), choices=TFLITE_VARIANTS,
                         help="TFLite conversions (default: all four)")
-    export.add_argument("--dataset", help="TFLite: dataset for int8 calibration and the parity report "
-                                          "(default: the run's, from preprocessing.json)")
+    export.add_argument("--precision", default="float32", choices=EXPORT_PRECISIONS,
+                        help="SavedModel: float32, or bfloat16 (mixed precision, float32 outputs) with a parity "
+                             "report against float32 in DIR/parity-<version>.json")
+    export.add_argument("--dataset", help="TFLite: dataset for int8 calibration; TFLite and bfloat16: the parity "
+                                          "report's (default: the run's, from preprocessing.json)")
     export.add_argument("--data-dir", help="where that dataset is (as for train)")
     export.add_argument("--calibration-steps", type=positive_int, default=100,
                         help="int8 calibration images (default 100)")
-    export.add_argument("--eval-images", type=positive_int, default=200, help="parity report images (default 200)")
+    export.add_argument("--eval-images", type=positive_int, default=200,
+                        help="parity report images (default 200)")
     export.add_argument("--repeats", type=positive_int, default=50, help="latency runs per variant (median)")
 
     add_experiment_parsers(command("experiment", _experiment, aliases=["experiments"]))

@@ -11,3 +11,8 @@ def format_table(rows, columns):
         lines.append("  ".join(cell.rjust(width) if cell[:1].isdigit() else cell.ljust(width)
                                for cell, width in zip(line, widths)))
     return "\n".join(lines)
+
+
+def format_percent(fraction):
+    """``0.9889`` -> ``"98.89 %"``; ``None`` (not measured) -> ``"-"``."""
+    return "-" if fraction is None else f"{100 * fraction:.2f} %"

@@ -208,3 +208,24 @@ def test_a_run_at_another_image_size_exports_and_is_studied(tmp_path, capsys):
     assert (lesion["model"], lesion["residual"]) == ("resnet8", True)
     assert [row["name"] for row in lesion["single"]][:1] == ["conv2_block1"]
     assert [row["k"] for row in lesion["deleted"]] == [1]
+
+
+def test_bfloat16_saved_model_serves_the_mixed_precision_twin_with_a_parity_report(digits_run, tmp_path, capsys):
+    assert cli.main(["export", str(digits_run / "model.keras"), "--to", "saved_model", "--precision", "bfloat16",
+                     "--eval-images", "100", "--output-dir", str(tmp_path / "bf16")]) == 0
+    assert "bfloat16 vs float32 on 100 images of digits: top-1 agreement" in capsys.readouterr().out
+    parity = json.loads((tmp_path / "bf16" / "parity-1.json").read_text())
+    assert parity["precision"] == "mixed_bfloat16" and parity["eval_images"] == 100
+    assert parity["top1_agreement"] >= 0.97 and 0 < parity["max_abs_prob_diff"] < 0.1  # bf16: ~3 significant digits
+    assert abs(parity["accuracy"] - parity["accuracy_float32"]) <= 0.03
+
+    model = keras.saving.load_model(digits_run / "model.keras", safe_mode=True)
+    images = _images(8, 32, seed=4)
+    expected = np.asarray(model(images.astype("float32"), training=False))
+    served = tf.saved_model.load(str(tmp_path / "bf16" / "1")).signatures["serving_default"]
+    probabilities = served(images=tf.constant(images))["probabilities"]
+    assert probabilities.dtype == tf.float32  # the classifier stays float32
+    difference = np.abs(probabilities.numpy() - expected).max()
+    assert 0 < difference < 0.1  # computed in bfloat16 (not the float32 graph), close to it
+    with pytest.raises(ValueError, match="--precision must be one of float32, bfloat16"):
+        export_saved_model(digits_run / "model.keras", tmp_path / "x", precision="float16")

@@ -21,9 +21,12 @@ import os
 import shutil
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data, files, model_file
+from keras_resnet.choices import EXPORT_PRECISIONS
+from keras_resnet.training.precision import with_dtype_policy
 from keras_resnet.data.augment import EVAL_RESIZE
 
 SERVING_PORT_REST = 8501
@@ -114,17 +117,24 @@ def models_config(name, base_path):
 
 
 def export_saved_model(model_path, output_dir, version=None, overwrite=False, top_k=5, preprocessing="auto",
-                       labels_file=None):
+                       labels_file=None, precision="float32", dataset=None, data_dir=None, eval_images=200):
     """Writes ``model_path`` as SavedModel version ``version`` (default: the next) under ``output_dir``.
 
     The version folder appears whole or not at all (written beside it, then renamed). Returns ``(version folder,
     info dict)``. A version that exists is never replaced unless ``overwrite``.
+
+    ``precision="bfloat16"`` serves the model's mixed-bfloat16 twin (``precision.with_dtype_policy``: 16-bit
+    compute, float32 weights and outputs) and writes ``parity-<version>.json`` beside the versions: its top-1
+    agreement with the float32 model, largest probability difference, accuracies and batch-1 latencies on
+    ``eval_images`` test images of ``dataset`` (default: the run's; random images when there is none).
     """
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
         raise ValueError(f"--version must be a positive integer (TF Serving loads versions 1, 2, ...), got "
                          f"{version!r}")
+    if precision not in EXPORT_PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(EXPORT_PRECISIONS)}, got {precision!r}")
     check_output_dir(output_dir)
     model = model_file.load_model(model_path)
     metadata = model_file.run_metadata(model_path)
@@ -137,9 +147,10 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
         raise ValueError(f"Version {version} already exists in {output_dir!r}: TF Serving may be serving it. "
                          "Export as a new version (leave out --version) or pass --overwrite.")
 
-    serve_images, serve_encoded = serving_functions(model, mode, names, top_k, transform)
+    served = model if precision == "float32" else with_dtype_policy(model, "mixed_bfloat16")
+    serve_images, serve_encoded = serving_functions(served, mode, names, top_k, transform)
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive.track(served)
     archive.add_endpoint("serving_default", serve_images,
                          input_signature=[tf.TensorSpec((None, None, None, None), tf.uint8, name="images")])
     archive.add_endpoint("predict_jpeg", serve_encoded,
@@ -164,8 +175,40 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
     if not os.path.exists(config_path):
         files.write_text(config_path, models_config(name, f"/models/{name}"))
     info = {"name": name, "version": version, "path": target, "preprocessing": mode, "classes": len(names),
-            "top_k": min(top_k, len(names)), "transform": transform, "docker": docker_command(output_dir, name)}
+            "top_k": min(top_k, len(names)), "transform": transform, "precision": precision,
+            "docker": docker_command(output_dir, name)}
+    if served is not model:
+        dataset = dataset or metadata.get("dataset")
+        info["parity"] = parity_report(model, served, mode, dataset, data_dir, eval_images)
+        info["parity_path"] = os.path.join(output_dir, f"parity-{version}.json")
+        files.write_json(info["parity_path"], info["parity"])
     return target, info
+
+
+def parity_report(model, twin, preprocessing, dataset=None, data_dir=None, eval_images=200, repeats=20):
+    """How the reduced-precision ``twin`` of ``model`` answers on ``eval_images`` images of ``dataset``'s test split
+    (random images without a dataset): top-1 agreement, largest probability difference, the accuracy of each, and
+    their median batch-1 latencies in this process."""
+    from keras_resnet.export.tflite import evaluation_images, keras_latency
+
+    if not isinstance(eval_images, int) or isinstance(eval_images, bool) or eval_images < 1:
+        raise ValueError(f"--eval-images must be a positive integer, got {eval_images!r}")
+    if dataset is not None:
+        images, labels = evaluation_images(dataset, eval_images, data_dir)
+    else:
+        height, width = model_file.input_size(model)
+        images = np.random.default_rng(0).uniform(0, 255, (eval_images, height, width, 3)).astype("float32")
+        labels = None
+    images = np.asarray(model_file.preprocess(tf.constant(images), preprocessing))
+    reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
+    reduced = np.asarray(twin.predict(images, batch_size=64, verbose=0), dtype="float32")
+    accuracy = (lambda p: None) if labels is None else (lambda p: float(np.mean(p.argmax(-1) == labels)))
+    float32_ms, reduced_ms = (1000 * keras_latency(net, images[0], repeats) for net in (model, twin))
+    return {"dataset": dataset, "eval_images": len(images), "precision": str(twin.layers[1].dtype_policy.name),
+            "top1_agreement": float(np.mean(reduced.argmax(-1) == reference.argmax(-1))),
+            "max_abs_prob_diff": float(np.abs(reduced - reference).max()),
+            "accuracy_float32": accuracy(reference), "accuracy": accuracy(reduced),
+            "latency_ms_float32": float32_ms, "latency_ms": reduced_ms, "speedup": float32_ms / reduced_ms}
 
 
 def docker_command(output_dir, name):

@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras_resnet import files, model_file
 from keras_resnet.choices import TFLITE_VARIANTS as VARIANTS
 from keras_resnet.export.saved_model import check_output_dir
-from keras_resnet.tables import format_table
+from keras_resnet.tables import format_percent, format_table
 from keras_resnet.timing import median_latency
 
 INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "
@@ -182,18 +182,15 @@ def format_report(report):
     """The parity report as a table."""
     keras_row = report["keras"]
     rows = [{"variant": "keras (float32)", "size MB": "-", "top-1 agreement": "-", "max |dp|": "-",
-             "accuracy": _percent(keras_row["accuracy"]), "latency ms": f"{keras_row['latency_ms']:.3f}",
+             "accuracy": format_percent(keras_row["accuracy"]), "latency ms": f"{keras_row['latency_ms']:.3f}",
              "speed-up": "1.00x"}]
     for variant, row in report["variants"].items():
         rows.append({"variant": variant, "size MB": f"{row['size_mb']:.2f}",
                      "top-1 agreement": f"{100 * row['top1_agreement']:.1f} %",
-                     "max |dp|": f"{row['max_abs_prob_diff']:.2e}", "accuracy": _percent(row["accuracy"]),
+                     "max |dp|": f"{row['max_abs_prob_diff']:.2e}", "accuracy": format_percent(row["accuracy"]),
                      "latency ms": f"{row['latency_ms']:.3f}", "speed-up": f"{row['speedup_vs_keras']:.2f}x"})
     columns = ["variant", "size MB", "top-1 agreement", "max |dp|", "accuracy", "latency ms", "speed-up"]
     return (format_table(rows, columns) + "\n\n" + f"{report['eval_images']} evaluation images"
             + (f" of {report['dataset']}" if report["dataset"] else " (random: no dataset)")
             + "; latency: median of batch-1 runs, LiteRT interpreter vs the Keras model in a tf.function.")
 
-
-def _percent(value):
-    return "-" if value is None else f"{100 * value:.2f} %"

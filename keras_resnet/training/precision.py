@@ -110,3 +110,21 @@ def resolve(precision="auto", jit_compile="auto", device=None):
     description = (f"{policy} ({'16-bit compute, float32 variables' if chosen != 'float32' else 'full precision'}"
                    f"{', loss scaling' if chosen == 'float16' else ''}), XLA {'on' if jit else 'off'}{reason}")
     return Precision(policy, jit, device, description)
+
+
+def with_dtype_policy(model, policy):
+    """A copy of the functional ``model`` that computes under the Keras dtype ``policy`` (e.g. ``"mixed_bfloat16"``)
+    with the same weights (variables stay float32); the last layer (the classifier) keeps float32, so the outputs
+    stay float32 as in training. Used to export a bfloat16 SavedModel from a float32 model.
+    Shapes: as ``model``'s.
+    """
+    config = model.get_config()
+    classifier = model.layers[-1].name
+    for layer in config["layers"]:
+        dtype = layer["config"].get("dtype")
+        if layer["config"]["name"] != classifier and isinstance(dtype, dict) and dtype.get("class_name") == \
+                "DTypePolicy":
+            layer["config"]["dtype"] = {**dtype, "config": {"name": policy}}
+    twin = model.__class__.from_config(config)
+    twin.set_weights(model.get_weights())
+    return twin
