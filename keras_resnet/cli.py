@@ -99,8 +99,8 @@ def _export(args):
                   f"{' of ' + parity['dataset'] if parity['dataset'] else ' (random: no dataset)'}: top-1 agreement "
                   f"{100 * parity['top1_agreement']:.1f} %, max |dp| {parity['max_abs_prob_diff']:.2e}, accuracy "
                   f"{format_percent(parity['accuracy'])} (float32 "
-                  f"{format_percent(parity['accuracy_float32'])}), batch-1 latency {parity['speedup']:.2f}x "
-                  f"float32's; {info['parity_path']}")
+                  f"{format_percent(parity['accuracy_float32'])}), batch-1 latency {parity['latency_ms']:.2f} ms "
+                  f"(float32 {parity['latency_ms_float32']:.2f} ms); {info['parity_path']}")
     else:
         report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
                                       args.calibration_steps, args.eval_images, args.repeats)
