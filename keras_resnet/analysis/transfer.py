@@ -7,10 +7,12 @@ pretrained on the digits 0-4; the digits 5-9 are the new task, with ``k`` traini
 - ``scratch``: the network trained from random weights, the CIFAR recipe ([He16] Sec. 4.2), ``head_epochs +
   epochs`` epochs;
 - ``head``: phase 1 of ``finetune.two_phase``, the pretrained network frozen and a new classifier trained;
-- ``fine_tuned``: phase 2, the whole network fine-tuned from there (the two-phase recipe, ``recipes/finetune.py``).
+- ``fine_tuned``: phase 2, the whole network fine-tuned from there (the two-phase recipe, ``recipes/finetune.py``,
+  with its default epochs and rate factor).
 
 Every k-shot run uses batches of ``min(BATCH, 5k)`` images at a learning rate of ``LEARNING_RATE`` (phase 2 of the
-fine-tuning: a tenth of it), so the arms train for the same number of steps at the same rate.
+fine-tuning: ``full_lr_factor`` of it), so the arms train for the same number of steps. ``recipe_sweep`` measures the
+recipe's settings on the same task; its best setting is the recipe's default.
 """
 
 import itertools
@@ -21,7 +23,7 @@ import numpy as np
 from keras_resnet.data import digits
 from keras_resnet.data.source import from_arrays
 from keras_resnet.training import TrainConfig, train
-from keras_resnet.training.finetune import FULL_LR_FACTOR, two_phase
+from keras_resnet.training.finetune import FULL_EPOCHS, FULL_LR_FACTOR, HEAD_EPOCHS, two_phase
 from keras_resnet.training.trainer import Run
 
 PRETRAIN_CLASSES = (0, 1, 2, 3, 4)
@@ -104,8 +106,8 @@ def _check_shots(shots):
     return shots
 
 
-def run_transfer(output_dir, shots=(1, 5, 10, 50), model="resnet8", pretrain_epochs=15, head_epochs=15, epochs=15,
-                 full_lr_factor=FULL_LR_FACTOR, seed=0, verbose=0):
+def run_transfer(output_dir, shots=(1, 5, 10, 50), model="resnet8", pretrain_epochs=15, head_epochs=HEAD_EPOCHS,
+                 epochs=FULL_EPOCHS, full_lr_factor=FULL_LR_FACTOR, seed=0, verbose=0):
     """Pretrains ``model`` on the digits 0-4, then compares fine-tuning and training from scratch on the digits 5-9
     with ``k`` images per class for every ``k`` in ``shots``.
 
