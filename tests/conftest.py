@@ -28,3 +28,19 @@ def randomize_batchnorm(model, rng, variance_scale=1.0):
             weight.assign(rng.uniform(0.5, 1.5, weight.shape) * variance_scale)
         elif "moving_mean" in weight.path or "beta" in weight.path:
             weight.assign(rng.normal(0.0, 0.1, weight.shape))
+
+
+def channels_first_twin(name="resnet8", classes=4, size=32):
+    """``(model, twin)``: the registered network ``name`` in channels_last and its channels_first twin holding the
+    same weights (the global data format is restored afterwards)."""
+    import keras_resnet
+
+    model = keras_resnet.build(name, classes=classes, input_shape=(size, size, 3))
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        twin = keras_resnet.build(name, classes=classes, input_shape=(3, size, size))
+    finally:
+        keras.config.set_image_data_format(previous)
+    twin.set_weights(model.get_weights())
+    return model, twin

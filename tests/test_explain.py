@@ -7,7 +7,7 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_resnet
-from conftest import randomize_batchnorm
+from conftest import channels_first_twin, randomize_batchnorm
 from datasets import write_sample_photos
 from keras_resnet import cli, explain, predict
 
@@ -55,15 +55,7 @@ def test_grad_cam_is_the_class_activation_map(name, side, rng):
 
 def test_channels_first_gives_the_same_map(rng):
     images = rng.uniform(0, 1, (1, 32, 32, 3)).astype("float32")
-    model = keras_resnet.build("resnet8", classes=4)
-    weights = model.get_weights()
-    previous = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    try:
-        transposed = keras_resnet.build("resnet8", classes=4, input_shape=(3, 32, 32))
-    finally:
-        keras.config.set_image_data_format(previous)
-    transposed.set_weights(weights)
+    model, transposed = channels_first_twin()
     np.testing.assert_allclose(explain.grad_cam(transposed, tf.transpose(images, (0, 3, 1, 2)), [0, 2]),
                                explain.grad_cam(model, images, [0, 2]), atol=1e-5)
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_resnet
+from conftest import channels_first_twin
 from datasets import write_sample_photos
 from keras_resnet import cli, data, predict
 from keras_resnet.training import build_model
@@ -169,14 +170,7 @@ def test_bad_input_is_one_clear_line(trained_like, photos, capsys):
 
 def test_channels_first_model_gives_the_same_scores(photos, tmp_path):
     images, _ = photos
-    model = keras_resnet.build("resnet8", classes=4)
-    previous = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    try:
-        transposed = keras_resnet.build("resnet8", classes=4, input_shape=(3, 32, 32))
-    finally:
-        keras.config.set_image_data_format(previous)
-    transposed.set_weights(model.get_weights())
+    model, transposed = channels_first_twin()
     tops = []
     for which, network in (("last", model), ("first", transposed)):
         network.save(tmp_path / f"{which}.keras")
