@@ -3,7 +3,6 @@ the weights and history of an uninterrupted run, and no file in its folder is ev
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import zipfile

@@ -9,7 +9,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from keras_resnet import cli, data, registry

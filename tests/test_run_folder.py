@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from keras_resnet import cli, files
-from keras_resnet.training import TrainConfig, train
+from keras_resnet.training import TrainConfig
 from keras_resnet.training import callbacks as callbacks_lib
 
 QUICK = ["train", "--dataset", "digits", "--model", "resnet8", "--batch-size", "64", "--steps-per-epoch", "3",

@@ -1,7 +1,6 @@
 """The training recipe: it learns, logs to TensorBoard, saves what loads, resumes exactly, and fails clearly."""
 
 import json
-import os
 
 import keras
 import numpy as np

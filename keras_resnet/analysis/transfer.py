@@ -22,7 +22,7 @@ import numpy as np
 
 from keras_resnet.data import digits
 from keras_resnet.data.source import from_arrays
-from keras_resnet.training import TrainConfig, train
+from keras_resnet.training import TrainConfig
 from keras_resnet.training.finetune import FULL_EPOCHS, FULL_LR_FACTOR, HEAD_EPOCHS, two_phase
 from keras_resnet.training.trainer import Run
 
