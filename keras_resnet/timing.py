@@ -4,9 +4,9 @@ import statistics
 import time
 
 
-def median_latency(call, repeats=50):
-    """Median seconds of ``call()`` over ``repeats`` runs, after three warm-up runs."""
-    for _ in range(3):
+def median_latency(call, repeats=50, warmup=3):
+    """Median seconds of ``call()`` over ``repeats`` runs, after ``warmup`` untimed runs."""
+    for _ in range(warmup):
         call()
     times = []
     for _ in range(repeats):
