@@ -43,14 +43,25 @@ AUTOTUNE = tf.data.AUTOTUNE
 SIZE, BATCH = 224, 32
 
 
-def write_jpegs(folder, count, classes=8):
-    """``count`` random 500x375 JPEGs (quality 90) in ``folder/train/<class>/`` and two per class in ``val/``."""
+def random_image(rng, content):
+    """A 500x375 image: uniform noise (the hardest to decode: ~170 kB as JPEG) or smooth waves with mild noise
+    (~30 kB, decoding about as cheap as a photo's)."""
+    if content == "noise":
+        return rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
+    y, x = np.meshgrid(np.arange(375), np.arange(500), indexing="ij")
+    period = rng.uniform(10, 40, 3)
+    waves = [128 + 90 * np.sin(2 * np.pi * (x * np.cos(k) + y * np.sin(k)) / p) for k, p in enumerate(period)]
+    return np.clip(np.stack(waves, -1) + rng.normal(0, 6, (375, 500, 3)), 0, 255).astype(np.uint8)
+
+
+def write_jpegs(folder, count, content, classes=8):
+    """``count`` 500x375 JPEGs (quality 90) in ``folder/train/<class>/`` and two per class in ``val/``."""
     rng = np.random.default_rng(0)
     for split, per_class in (("train", -(-count // classes)), ("val", 2)):
         for label in range(classes):
             os.makedirs(os.path.join(folder, split, f"n{label:02d}"))
             for index in range(per_class):
-                image = rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
+                image = random_image(rng, content)
                 path = os.path.join(folder, split, f"n{label:02d}", f"{index}.JPEG")
                 tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
 
@@ -110,6 +121,8 @@ def cifar_source(count=50_000):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=positive_int, default=256, help="training JPEGs written (500x375)")
+    parser.add_argument("--content", choices=["noise", "smooth"], default="noise",
+                        help="what the JPEGs show: uniform noise (costly to decode) or smooth waves (photo-like cost)")
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="alternating rounds; each pipeline keeps its best")
     parser.add_argument("--batches", type=positive_int, default=8, help="JPEG batches of 32 timed per round")
@@ -122,7 +135,7 @@ def main(argv=None):
     cores = os.cpu_count()
 
     with tempfile.TemporaryDirectory() as folder:
-        write_jpegs(folder, args.images)
+        write_jpegs(folder, args.images, args.content)
         source = data.load("imagenet", data_dir=folder, image_size=SIZE)
         paths, labels, _ = data.imagenet.list_tree(os.path.join(folder, "train"))
         epochs = -(-(args.batches + 1) * args.rounds * BATCH // source.num_train) + 1
@@ -152,7 +165,7 @@ def main(argv=None):
                      "per core": f"{speed / cores:.0f}", "vs before": "-",
                      "vs plain tf.data": f"CIFAR pipeline {cifar_speed / speed:.1f}x"})
     print(format_table(rows, ["pipeline", "batch", "images/s", "per core", "vs before", "vs plain tf.data"]))
-    print(f"\n{args.images} random 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating rounds of "
+    print(f"\n{args.images} {args.content} 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating rounds of "
           f"{args.batches} batches; {cores} CPU cores, TensorFlow {tf.__version__}, keras {keras.__version__}.")
     return 0
 
