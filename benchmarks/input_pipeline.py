@@ -165,8 +165,9 @@ def main(argv=None):
                      "per core": f"{speed / cores:.0f}", "vs before": "-",
                      "vs plain tf.data": f"CIFAR pipeline {cifar_speed / speed:.1f}x"})
     print(format_table(rows, ["pipeline", "batch", "images/s", "per core", "vs before", "vs plain tf.data"]))
-    print(f"\n{args.images} {args.content} 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating rounds of "
-          f"{args.batches} batches; {cores} CPU cores, TensorFlow {tf.__version__}, keras {keras.__version__}.")
+    print(f"\n{args.images} {args.content} 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating "
+          f"rounds of {args.batches} batches; {cores} CPU cores, TensorFlow {tf.__version__}, "
+          f"keras {keras.__version__}.")
     return 0
 
 

@@ -228,8 +228,8 @@ def test_windowed_views_are_those_of_the_whole_image(shape, size, tolerance):
     for encoded, pixels in ((jpeg, decoded), (tf.io.encode_png(image), image), (tf.constant(image), image)):
         for i in range(8):
             seed = tf.constant([5, i], tf.int64)
-            np.testing.assert_allclose(augment.imagenet_train(encoded, seed, size), _reference_train(pixels, seed, size),
-                                       atol=tolerance)
+            np.testing.assert_allclose(augment.imagenet_train(encoded, seed, size),
+                                       _reference_train(pixels, seed, size), atol=tolerance)
         resized = augment.resize_shorter_side(pixels, round(size * augment.EVAL_RESIZE))
         np.testing.assert_allclose(augment.imagenet_eval(encoded, size), augment.center_crop(resized, size),
                                    atol=tolerance)

@@ -23,7 +23,7 @@ PCA_EIGENVALUES = (0.2175, 0.0188, 0.0045)
 PCA_EIGENVECTORS = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
 PCA_STDDEV = 0.1
 # Windows shrunk by more than this factor are resampled with an antialiasing (area-weighted triangle) filter;
-# milder scalings use plain bilinear sampling, whose aliasing there is negligible and which is several times cheaper.
+# milder scalings use plain bilinear sampling (fewer taps), whose aliasing there is negligible.
 ANTIALIAS_ABOVE = 2.0
 # Leading bytes of the encoded formats ``tf.io.decode_image`` reads.
 IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"GIF8": "GIF", b"BM": "BMP"}
