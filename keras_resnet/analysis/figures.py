@@ -94,12 +94,16 @@ def plot_transfer(results, path):
     for arm, label, style in (("scratch", "from scratch", "o--"), ("head", "pretrained, new classifier only", "s:"),
                               ("fine_tuned", "fine-tuned (two phases)", "o-")):
         axes.plot(shots, [100 * row[arm] for row in results["rows"]], style, label=label)
-    axes.set_xscale("log")
-    axes.set(xlabel="labelled images per class (k)", ylabel="test accuracy (%)",
-             title=f"{results['model']}: digits 0-4 -> 5-9")
-    axes.grid(alpha=0.3)
-    axes.legend()
+    _log_x_panel(axes, "labelled images per class (k)", "test accuracy (%)", f"{results['model']}: digits 0-4 -> 5-9")
     return save_figure(figure, path)
+
+
+def _log_x_panel(axes, xlabel, ylabel, title, legend_size=None):
+    """Log-scale x axis, labels, a light grid and the legend of an accuracy panel."""
+    axes.set_xscale("log")
+    axes.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=legend_size)
 
 
 def plot_recipe(results, path):
@@ -113,9 +117,6 @@ def plot_recipe(results, path):
             line = sorted((row["full_lr_factor"], 100 * row["fine_tuned"]) for row in rows
                           if (row["head_epochs"], row["full_epochs"]) == (head, epochs))
             axes.plot(*zip(*line), "o-", label=f"{head} head + {epochs} full epochs")
-        axes.set_xscale("log")
-        axes.set(xlabel="phase 2 learning rate / phase 1's", ylabel="fine-tuned test accuracy (%)",
-                 title=f"{results['model']}, k = {k} images per class")
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
+        _log_x_panel(axes, "phase 2 learning rate / phase 1's", "fine-tuned test accuracy (%)",
+                     f"{results['model']}, k = {k} images per class", legend_size="small")
     return save_figure(figure, path)

@@ -86,6 +86,10 @@ class _Task:
         return from_arrays(name, (images, labels), _subset(self.x_test, self.y_test, classes),
                            [digits.CLASS_NAMES[c] for c in classes], flip=False)
 
+    def few_shot_sets(self, shots):
+        """``(k, source, rate options)`` for every ``k`` in ``shots`` (see ``few``)."""
+        return [(k, *self.few(k)) for k in _check_shots(shots)]
+
     def few(self, k):
         """The new task with ``k`` training images per class, and the batch and learning rate of its runs."""
         labels = _subset(self.x_train, self.y_train, TARGET_CLASSES)[1]
@@ -118,11 +122,10 @@ def run_transfer(output_dir, shots=(1, 5, 10, 50), model="resnet8", pretrain_epo
         dict: ``model``, ``pretrain_accuracy`` (digits 0-4 test), ``test_images`` (digits 5-9 test), ``epochs``, and
         ``rows``: per ``k`` the test accuracy of every arm (``scratch``, ``head``, ``fine_tuned``).
     """
-    shots = _check_shots(shots)
+    _check_shots(shots)  # before the pretraining
     task = _Task(output_dir, model, pretrain_epochs, seed, verbose)
     rows = []
-    for k in shots:
-        few, rate = task.few(k)
+    for k, few, rate in task.few_shot_sets(shots):
         folder = os.path.join(output_dir, f"k{k}")
         scratch = _train(TrainConfig(epochs=head_epochs + epochs, output_dir=os.path.join(folder, "scratch"),
                                      **rate, **task.common), few)
@@ -149,11 +152,9 @@ def recipe_sweep(output_dir, shots=(10, 50), head_epochs=(5, 15), full_lr_factor
         dict: ``rows``, one per setting and ``k``: ``k``, ``head_epochs``, ``full_lr_factor``, ``full_epochs``,
         ``head`` and ``fine_tuned`` (test accuracy after phase 1 and phase 2); ``pretrain_accuracy``.
     """
-    shots = _check_shots(shots)
-    task = _Task(output_dir, model, pretrain_epochs, seed, verbose)
-    rows = []
-    for k in shots:
-        few, rate = task.few(k)
+    _check_shots(shots)
+    task, rows = _Task(output_dir, model, pretrain_epochs, seed, verbose), []
+    for k, few, rate in task.few_shot_sets(shots):
         for head, factor, epochs in itertools.product(head_epochs, full_lr_factors, full_epochs):
             folder = os.path.join(output_dir, "sweep", f"k{k}-h{head}-f{factor:g}-e{epochs}")
             tuned = task.fine_tune(few, rate, folder, head, epochs, factor)
