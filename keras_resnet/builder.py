@@ -14,6 +14,7 @@ from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activ
 from keras_resnet.layers import PixelNormalization
 from keras_resnet.network import ResNetModel, deep_graph
 from keras_resnet.spec import ArchSpec, field_names
+from keras_resnet.validation import check_positive_int
 
 POOLINGS = (None, "avg", "max")
 
@@ -100,8 +101,7 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
     name = name or spec.name
     _choice(pooling, POOLINGS, "pooling")
     classes = family.classes if classes is None else classes
-    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 1:
-        raise ValueError(f"classes must be a positive integer, got {classes!r}")
+    check_positive_int(classes, "classes")
     data_format = keras.config.image_data_format()
     record = weights_lib.check_weights_argument(weights, spec, include_top, classes, input_shape, data_format)
     if weights is not None and classifier_activation not in (None, "softmax"):

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from keras_resnet import data, files, model_file, predict, registry, weight_records
 from keras_resnet.data import imagenet
+from keras_resnet.validation import check_positive_int
 
 TOP_K = (1, 5)
 
@@ -138,8 +139,7 @@ def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progre
     Returns:
         ``Evaluation``: accuracies for ``k`` in ``TOP_K`` (top-5 is top-``classes`` for fewer classes).
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     metadata = metadata or {}
     transform = predict.eval_transform(model, metadata)
     preprocessing = model_file.resolve_preprocessing(model)

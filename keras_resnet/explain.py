@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras_resnet import data, files
 from keras_resnet import predict as predict_lib
 from keras_resnet.backbone import stage_outputs
+from keras_resnet.validation import check_positive_int
 
 COLORMAP = "jet"
 ALPHA = 0.45  # weight of the heat map over the image
@@ -127,8 +128,7 @@ def explain_image(classifier, path, top_k=3):
     if not isinstance(classifier, predict_lib.KerasClassifier):
         raise ValueError("explain needs the Keras model (gradients): pass the .keras file or a registry name with "
                          "--weights, not a SavedModel.")
-    if not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    check_positive_int(top_k, "top_k")
     try:
         image, _ = predict_lib.decode(path)
     except ValueError as error:

@@ -31,6 +31,7 @@ import tensorflow as tf
 from keras_resnet import data, files, model_file, registry
 from keras_resnet.choices import TRANSFORMS
 from keras_resnet.data.augment import EVAL_RESIZE
+from keras_resnet.validation import check_positive_int
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # Formats the SavedModel's predict_jpeg signature decodes itself; others are re-encoded as PNG (lossless).
@@ -261,8 +262,7 @@ def predict_files(classifier, paths, k=5, batch_size=32, progress=False):
     ``progress`` shows a progress bar on stderr.
     """
     for value, what in ((k, "top_k"), (batch_size, "batch_size")):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{what} must be a positive integer, got {value!r}")
+        check_positive_int(value, what)
     from tqdm import tqdm
 
     results, skipped, batch, batch_paths = [], [], [], []

@@ -15,6 +15,7 @@ import re
 
 from keras_resnet.architectures import BLOCKS, FAMILIES, LAYERS_PER_BLOCK
 from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.validation import check_positive_int
 
 SHORTCUTS = ("A", "B", "C", "none")
 STRIDE_ON = ("1x1", "3x3")
@@ -36,11 +37,6 @@ def normalize_shortcut(shortcut):
 def _choice(value, allowed, what):
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-
-
-def _positive_int(value, what):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +89,7 @@ class ArchSpec:
         _choice(self.shortcut_pad, SHORTCUT_PADS, "shortcut_pad")
         _choice(self.preact, (False, True), "preact")
         _choice(self.use_bias, (False, True), "use_bias")
-        _positive_int(self.width, "width (the widening factor)")
+        check_positive_int(self.width, "width (the widening factor)")
         if isinstance(self.bn_momentum, bool) or not isinstance(self.bn_momentum, (int, float)) \
                 or not 0 <= self.bn_momentum < 1:
             raise ValueError(f"bn_momentum must be in [0, 1), got {self.bn_momentum!r}")

@@ -31,6 +31,7 @@ from keras_resnet.registry import build, cifar_spec
 from keras_resnet.spec import normalize_shortcut
 from keras_resnet.stats import model_stats
 from keras_resnet.training import Run
+from keras_resnet.validation import check_positive_int
 
 TUNERS = dict(zip(choices.TUNERS, (kt.RandomSearch, kt.Hyperband, kt.BayesianOptimization)))
 OBJECTIVE = kt.Objective("val_top1_error", direction="min")
@@ -160,8 +161,7 @@ def make_tuner(name, hypermodel, output_dir, max_trials=10, executions_per_trial
     """The keras-tuner tuner ``name`` (``random``, ``hyperband``, ``bayesian``) over ``hypermodel``."""
     if name not in TUNERS:
         raise ValueError(f"Unknown tuner {name!r}: choose one of {', '.join(TUNERS)}.")
-    if not isinstance(max_trials, int) or max_trials < 1:
-        raise ValueError(f"--max-trials must be a positive integer, got {max_trials!r}")
+    check_positive_int(max_trials, "--max-trials")
     if overwrite:  # a fresh search: the trials' run folders go with the tuner's state
         shutil.rmtree(os.path.join(output_dir, "runs"), ignore_errors=True)
     common = {"objective": OBJECTIVE, "directory": output_dir, "project_name": "search", "overwrite": overwrite,

@@ -26,3 +26,10 @@ def _number(convert, minimum, strict, what):
 positive_int = _number(int, 1, False, "a positive integer")
 positive_float = _number(float, 0, True, "a positive number")
 non_negative_float = _number(float, 0, False, "a number >= 0")
+
+
+def check_positive_int(value, what, why=""):
+    """The library's own check of a count: ``value`` must be an ``int`` >= 1 (``True`` is not a count); otherwise
+    ``ValueError: {what} must be a positive integer{why}, got {value!r}``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be a positive integer{why}, got {value!r}")

@@ -26,8 +26,9 @@ import tensorflow as tf
 
 from keras_resnet import data, files, model_file
 from keras_resnet.choices import EXPORT_PRECISIONS
-from keras_resnet.training.precision import with_dtype_policy
 from keras_resnet.data.augment import EVAL_RESIZE
+from keras_resnet.training.precision import with_dtype_policy
+from keras_resnet.validation import check_positive_int
 
 SERVING_PORT_REST = 8501
 # Magic numbers of the formats the JPEG signature accepts.
@@ -128,13 +129,12 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
     agreement with the float32 model, largest probability difference, accuracies and batch-1 latencies on
     ``eval_images`` test images of ``dataset`` (default: the run's; random images when there is none).
     """
-    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
-        raise ValueError(f"--version must be a positive integer (TF Serving loads versions 1, 2, ...), got "
-                         f"{version!r}")
+    check_positive_int(top_k, "top_k")
+    if version is not None:
+        check_positive_int(version, "--version", " (TF Serving loads versions 1, 2, ...)")
     if precision not in EXPORT_PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(EXPORT_PRECISIONS)}, got {precision!r}")
+    check_positive_int(eval_images, "--eval-images")  # before anything is written
     check_output_dir(output_dir)
     model = model_file.load_model(model_path)
     metadata = model_file.run_metadata(model_path)
@@ -189,25 +189,18 @@ def parity_report(model, twin, preprocessing, dataset=None, data_dir=None, eval_
     """How the reduced-precision ``twin`` of ``model`` answers on ``eval_images`` images of ``dataset``'s test split
     (random images without a dataset): top-1 agreement, largest probability difference, the accuracy of each, and
     their median batch-1 latencies in this process."""
-    from keras_resnet.export.tflite import evaluation_images, keras_latency
+    from keras_resnet.export.tflite import keras_latency, parity_images, top1_accuracy
 
-    if not isinstance(eval_images, int) or isinstance(eval_images, bool) or eval_images < 1:
-        raise ValueError(f"--eval-images must be a positive integer, got {eval_images!r}")
-    if dataset is not None:
-        images, labels = evaluation_images(dataset, eval_images, data_dir)
-    else:
-        height, width = model_file.input_size(model)
-        images = np.random.default_rng(0).uniform(0, 255, (eval_images, height, width, 3)).astype("float32")
-        labels = None
+    check_positive_int(eval_images, "--eval-images")
+    images, labels = parity_images(model, dataset, eval_images, data_dir)
     images = np.asarray(model_file.preprocess(tf.constant(images), preprocessing))
     reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
     reduced = np.asarray(twin.predict(images, batch_size=64, verbose=0), dtype="float32")
-    accuracy = (lambda p: None) if labels is None else (lambda p: float(np.mean(p.argmax(-1) == labels)))
     float32_ms, reduced_ms = (1000 * keras_latency(net, images[0], repeats) for net in (model, twin))
     return {"dataset": dataset, "eval_images": len(images), "precision": str(twin.layers[1].dtype_policy.name),
             "top1_agreement": float(np.mean(reduced.argmax(-1) == reference.argmax(-1))),
             "max_abs_prob_diff": float(np.abs(reduced - reference).max()),
-            "accuracy_float32": accuracy(reference), "accuracy": accuracy(reduced),
+            "accuracy_float32": top1_accuracy(reference, labels), "accuracy": top1_accuracy(reduced, labels),
             "latency_ms_float32": float32_ms, "latency_ms": reduced_ms, "speedup": float32_ms / reduced_ms}
 
 

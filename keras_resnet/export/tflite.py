@@ -18,6 +18,7 @@ from keras_resnet.choices import TFLITE_VARIANTS as VARIANTS
 from keras_resnet.export.saved_model import check_output_dir
 from keras_resnet.tables import format_percent, format_table
 from keras_resnet.timing import median_latency
+from keras_resnet.validation import check_positive_int
 
 INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "
                    "run's preprocessing.json beside the model), or leave int8 out of --variants.")
@@ -117,6 +118,15 @@ def evaluation_images(dataset, count, data_dir=None, split="test"):
     return np.concatenate(images)[:count], np.concatenate(labels)[:count]
 
 
+def parity_images(model, dataset, count, data_dir=None):
+    """``(images, labels)`` for a parity report: ``count`` test images of ``dataset``, or without a dataset seeded
+    random images at ``model``'s input size (``labels`` ``None``)."""
+    if dataset is not None:
+        return evaluation_images(dataset, count, data_dir)
+    height, width = model_file.input_size(model)
+    return np.random.default_rng(0).uniform(0, 255, (count, height, width, 3)).astype("float32"), None
+
+
 def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_dir=None, calibration_steps=100,
                   eval_images=200, repeats=50):
     """Converts ``model_path`` to each of ``variants`` in ``output_dir`` and writes ``parity.json``.
@@ -130,8 +140,7 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
             raise ValueError(f"TFLite variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     for what, value in (("calibration_steps", calibration_steps), ("eval_images", eval_images),
                         ("repeats", repeats)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"--{what.replace('_', '-')} must be a positive integer, got {value!r}")
+        check_positive_int(value, f"--{what.replace('_', '-')}")
     check_output_dir(output_dir)
     model = model_file.load_model(model_path)
     if model_file.resolve_preprocessing(model) != "none":
@@ -141,19 +150,14 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
     if "int8" in variants and dataset is None:
         raise ValueError(INT8_NEEDS_DATA)
     os.makedirs(output_dir, exist_ok=True)
-    if dataset is not None:
-        images, labels = evaluation_images(dataset, eval_images, data_dir)
-        calibration, _ = evaluation_images(dataset, calibration_steps, data_dir, split="train")
-    else:
-        height, width = model_file.input_size(model)
-        images = np.random.default_rng(0).uniform(0, 255, (eval_images, height, width, 3)).astype("float32")
-        labels, calibration = None, None
+    images, labels = parity_images(model, dataset, eval_images, data_dir)
+    calibration = None if dataset is None else evaluation_images(dataset, calibration_steps, data_dir, "train")[0]
 
     reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
     keras_seconds = keras_latency(model, images[0], repeats)
     report = {"model": os.fspath(model_path), "dataset": dataset, "eval_images": len(images),
               "keras": {"latency_ms": 1000 * keras_seconds,
-                        "accuracy": _accuracy(reference, labels)}, "variants": {}}
+                        "accuracy": top1_accuracy(reference, labels)}, "variants": {}}
     with tempfile.TemporaryDirectory() as saved:
         model.export(saved, format="tf_saved_model", verbose=False)
         for variant in variants:
@@ -167,14 +171,15 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
                 "path": path, "size_mb": len(content) / 2 ** 20,
                 "top1_agreement": float(np.mean(probabilities.argmax(-1) == reference.argmax(-1))),
                 "max_abs_prob_diff": float(np.abs(probabilities - reference).max()),
-                "accuracy": _accuracy(probabilities, labels), "latency_ms": 1000 * seconds,
+                "accuracy": top1_accuracy(probabilities, labels), "latency_ms": 1000 * seconds,
                 "speedup_vs_keras": keras_seconds / seconds,
             }
     files.write_json(os.path.join(output_dir, "parity.json"), report)
     return report
 
 
-def _accuracy(probabilities, labels):
+def top1_accuracy(probabilities, labels):
+    """The fraction of rows of ``probabilities`` whose best class is the label (``None`` without labels)."""
     return None if labels is None else float(np.mean(probabilities.argmax(-1) == labels))
 
 

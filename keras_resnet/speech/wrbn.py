@@ -24,6 +24,7 @@ from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activ
 from keras_resnet.layers import stride_pair
 from keras_resnet.spec import normalize_shortcut
 from keras_resnet.speech.layers import FrameMask, SpectrogramInput, ZeroMaskedFrames
+from keras_resnet.validation import check_positive_int
 
 DEFAULT_STAGES = ((1, 16), (2, 32), (2, 64))  # (S, C / k) of each ResBlock
 
@@ -73,8 +74,7 @@ def WRBN(num_features, num_classes, blocks=2, width=2, stages=DEFAULT_STAGES, co
         per-frame probabilities, ``T' = T`` (or ``ceil(T / prod(S))`` with ``stride_time``).
     """
     for what, value in (("num_features", num_features), ("num_classes", num_classes), ("width", width)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{what} must be a positive integer, got {value!r}")
+        check_positive_int(value, what)
     if not isinstance(blocks, int) or blocks < 1:
         raise ValueError(f"ResBlock needs N >= 1 residual blocks, got {blocks!r}")
     shortcut = normalize_shortcut(shortcut)

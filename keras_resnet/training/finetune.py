@@ -22,9 +22,10 @@ import zipfile
 import keras
 
 from keras_resnet import weight_records
-from keras_resnet.choices import parse_freeze
 from keras_resnet.builder import ResNet
+from keras_resnet.choices import parse_freeze
 from keras_resnet.network import ResNetModel, spec_of
+from keras_resnet.validation import check_positive_int
 
 HEAD = "predictions"
 POOLED = "avg_pool"
@@ -180,8 +181,7 @@ def two_phase(config, head_epochs=HEAD_EPOCHS, full_lr_factor=FULL_LR_FACTOR, so
     if config.weights is None:
         raise ValueError("Fine-tuning starts from pretrained weights: pass --weights (a tag such as imagenet, or an "
                          "earlier run's model.keras).")
-    if isinstance(head_epochs, bool) or not isinstance(head_epochs, int) or head_epochs < 1:
-        raise ValueError(f"--head-epochs must be a positive integer, got {head_epochs!r}")
+    check_positive_int(head_epochs, "--head-epochs")
     if not full_lr_factor > 0:
         raise ValueError(f"--full-lr-factor must be positive, got {full_lr_factor!r}")
     output_dir = config.output_dir or default_output_dir(config.model)
