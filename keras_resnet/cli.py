@@ -216,11 +216,10 @@ def _search(args, space, output_dir):
 
 
 def _predict(args):
-    from keras_resnet import predict
-    from keras_resnet.export.saved_model import check_output_dir
+    from keras_resnet import files, predict
 
     if args.output_dir:
-        check_output_dir(args.output_dir)
+        files.check_writable_folder(args.output_dir)
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing, args.transform)
     paths, ignored = predict.list_images(args.inputs)
     if not paths:
@@ -250,10 +249,9 @@ def _predict(args):
 
 
 def _explain(args):
-    from keras_resnet import explain, predict
-    from keras_resnet.export.saved_model import check_output_dir
+    from keras_resnet import explain, files, predict
 
-    check_output_dir(args.output_dir)
+    files.check_writable_folder(args.output_dir)
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing)
     for image in args.images:
         explanation = explain.explain_image(classifier, image, args.top_k)
