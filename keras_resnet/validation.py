@@ -33,3 +33,9 @@ def check_positive_int(value, what, why=""):
     ``ValueError: {what} must be a positive integer{why}, got {value!r}``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{what} must be a positive integer{why}, got {value!r}")
+
+
+def check_val_fraction(value):
+    """``--val-fraction``: a number strictly between 0 and 1 (the share of each class held out for validation)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"--val-fraction must be between 0 and 1 (exclusive), got {value!r}.")

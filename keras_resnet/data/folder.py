@@ -23,6 +23,7 @@ import tensorflow as tf
 from keras_resnet import files
 from keras_resnet.data import augment, imagenet
 from keras_resnet.data.source import DataSource, DatasetNotFoundError, naming_unreadable_images
+from keras_resnet.validation import check_val_fraction
 
 EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 # Inputs larger than this get the ImageNet augmentation (scale augmentation, crop, lighting); smaller ones CIFAR's.
@@ -31,15 +32,10 @@ LARGE_IMAGE = 64
 MEAN_IMAGES = 2000
 
 
-def _check_fraction(val_fraction):
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
-        raise ValueError(f"--val-fraction must be between 0 and 1 (exclusive), got {val_fraction!r}.")
-
-
 def stratified_split(labels, val_fraction, seed=0):
     """``(train indices, val indices)``: ``round(val_fraction * n)`` of each class's ``n`` images to validation, at
     least one and never all (classes of one image stay in training), drawn with ``seed``."""
-    _check_fraction(val_fraction)
+    check_val_fraction(val_fraction)
     rng = np.random.default_rng(seed)
     train, val = [], []
     for label in np.unique(labels):
@@ -106,7 +102,7 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
     """
     data_dir = files.existing(data_dir, "folder", DatasetNotFoundError, "--dataset folder needs --data-dir, a folder "
                               f"with one sub-folder of images per class (got {data_dir!r}).")
-    _check_fraction(val_fraction)
+    check_val_fraction(val_fraction)
     train_paths, train_labels, val_paths, val_labels, class_names = _splits(data_dir, val_fraction, seed)
     reader = imagenet.shuffled_reader(train_paths, train_labels)
 

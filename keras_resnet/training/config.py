@@ -12,7 +12,7 @@ import dataclasses
 import math
 
 from keras_resnet.choices import DATASETS, JIT_COMPILE, PRECISIONS, STRATEGIES, parse_freeze
-from keras_resnet.validation import non_negative_float, positive_float, positive_int
+from keras_resnet.validation import check_val_fraction, non_negative_float, positive_float, positive_int
 
 # Fields that must be positive when given (``None`` means the paper's value), and those that must not be negative.
 POSITIVE = ("image_size", "epochs", "steps_per_epoch", "batch_size", "batch_per_replica", "learning_rate", "width")
@@ -96,8 +96,7 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {value!r}.")
         if self.bn_momentum is not None and not 0 <= self.bn_momentum < 1:
             raise ValueError(f"--bn-momentum must be in [0, 1), got {self.bn_momentum!r} (the paper's models: 0.9).")
-        if isinstance(self.val_fraction, bool) or not _finite(self.val_fraction) or not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction!r}.")
+        check_val_fraction(self.val_fraction)
         parse_freeze(self.freeze)
         if self.freeze != "none" and self.weights is None:
             raise ValueError(f"--freeze {self.freeze} freezes pretrained layers: pass --weights too (a tag such as "
