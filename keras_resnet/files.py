@@ -126,7 +126,8 @@ class FolderLock:
     """An exclusive lock on a folder, held until ``release()`` or the death of the process.
 
     Args:
-        folder: the folder to lock; created if missing.
+        folder: the folder to lock; created if missing (and removed again when the ``with`` block that created it
+            fails before anything but the lock file was written).
         what: what the folder is, for the message (``"run folder"``, ``"search folder"``).
 
     Raises:
@@ -137,6 +138,7 @@ class FolderLock:
     def __init__(self, folder, what="folder"):
         self.folder = os.fspath(folder)
         self.path = os.path.join(self.folder, LOCK_FILE)
+        self.created = not os.path.exists(self.folder)
         os.makedirs(self.folder, exist_ok=True)
         self._file = open(self.path, "a+")
         if fcntl is not None:
@@ -167,5 +169,9 @@ class FolderLock:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, error_type, *exc):
         self.release()
+        # Work that failed in a folder this lock created, before writing anything, leaves no folder behind.
+        if error_type is not None and self.created and os.listdir(self.folder) == [LOCK_FILE]:
+            os.remove(self.path)
+            os.rmdir(self.folder)

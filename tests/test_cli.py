@@ -77,7 +77,8 @@ def test_model_files_are_positional_and_model_is_a_registry_name(capsys, tmp_pat
         else:
             raise AssertionError(f"{argv} was accepted")
     assert "MODEL_FILE" in capsys.readouterr().err
-    # A model file that is not there is named, with what to pass instead.
+    # A model file that is not there is named, with what to pass instead, and nothing is written.
     assert cli.main(["experiment", "lesion", str(tmp_path / "missing.keras"), "--output-dir",
                      str(tmp_path / "out")]) == 2
     assert "Model file not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # a failed start leaves no folder
