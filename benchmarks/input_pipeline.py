@@ -2,10 +2,10 @@
 Keras' directory loader, and the CIFAR pipeline against what training consumes; one table, one run.
 
     python benchmarks/input_pipeline.py                  # 256 JPEGs, 3 alternating rounds
-    python benchmarks/input_pipeline.py --images 512 --rounds 5
+    python benchmarks/input_pipeline.py --images 512 --rounds 5 --content smooth
 
 JPEG rows, all on the same tree of 500x375 JPEGs written to a temporary folder, batch 32, alternating rounds (each
-keeps its best round):
+keeps its best round of 24 batches, timed after 2 warm-up batches):
 
 - "before": the pipeline as it was, kept here as the reference: encoded files read into a shuffle buffer, then each
   image decoded whole, its shorter side resized (antialiased) to a random side in [256, 480], random 224 crop,
@@ -125,7 +125,7 @@ def main(argv=None):
                         help="what the JPEGs show: uniform noise (costly to decode) or smooth waves (photo-like cost)")
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="alternating rounds; each pipeline keeps its best")
-    parser.add_argument("--batches", type=positive_int, default=8, help="JPEG batches of 32 timed per round")
+    parser.add_argument("--batches", type=positive_int, default=24, help="JPEG batches of 32 timed per round")
     parser.add_argument("--cifar-batches", type=positive_int, default=40, help="CIFAR batches of 128 timed per round")
     parser.add_argument("--models", nargs="*", default=["resnet20"], help="CIFAR nets whose training is timed")
     args = parser.parse_args(argv)
@@ -138,7 +138,7 @@ def main(argv=None):
         write_jpegs(folder, args.images, args.content)
         source = data.load("imagenet", data_dir=folder, image_size=SIZE)
         paths, labels, _ = data.imagenet.list_tree(os.path.join(folder, "train"))
-        epochs = -(-(args.batches + 1) * args.rounds * BATCH // source.num_train) + 1
+        epochs = -(-(args.batches + 2) * BATCH // source.num_train) + 1  # one round's batches and the warm-up
         jpeg = {
             "before: whole decode + antialiased resize": lambda: before_pipeline(paths, labels),
             "ours: windowed decode": lambda: data.train_dataset(source, BATCH, epochs=epochs),

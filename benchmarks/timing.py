@@ -4,11 +4,12 @@
 import time
 
 
-def dataset_images_per_second(dataset, batches):
-    """Images/s of iterating ``batches`` batches of ``(images, labels)``, after a first untimed batch (tracing and
-    the first fill of the prefetch buffers)."""
+def dataset_images_per_second(dataset, batches, warmup=2):
+    """Images/s of iterating ``batches`` batches of ``(images, labels)``, after ``warmup`` untimed batches (tracing,
+    the parallel calls' ramp-up and the first fill of the prefetch buffers)."""
     iterator = iter(dataset)
-    next(iterator)
+    for _ in range(warmup):
+        next(iterator)
     start, count = time.perf_counter(), 0
     for _ in range(batches):
         images, _ = next(iterator)

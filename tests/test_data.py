@@ -240,15 +240,17 @@ def test_windowed_views_are_those_of_the_whole_image(shape, size, tolerance):
 
 def test_windowed_views_sample_where_resizing_samples():
     """Without antialiasing (windows shrunk by at most 2x) the views are those of bilinearly resizing the whole
-    image, to float rounding, on random pixels, where any misplaced sample shows."""
+    image, to float rounding, on random pixels, where any misplaced sample shows: a sample 1e-4 pixels off (the
+    float32 rounding of positions in a 500-pixel window) moves a grey level by at most 0.03, a sample 0.01 pixels off
+    already by about 1."""
     rng = np.random.default_rng(3)
     for shape, size in (((375, 500), 224), ((90, 50), 32), ((33, 200), 32)):
         image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
         resized = tf.image.resize(image, augment.shorter_side_size(shape, round(size * augment.EVAL_RESIZE)))
         np.testing.assert_allclose(augment.imagenet_eval(tf.constant(image), size), augment.center_crop(resized, size),
-                                   atol=0.02)
+                                   atol=0.05)
         np.testing.assert_allclose(augment.imagenet_ten_crop(tf.constant(image), size),
-                                   augment.ten_crops(resized, size), atol=0.02)
+                                   augment.ten_crops(resized, size), atol=0.05)
 
 
 def _write_big_tree(root, classes=20, per_class=600):

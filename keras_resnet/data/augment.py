@@ -93,15 +93,17 @@ def random_crop_offset(resized, size, seed):
 class Views:
     """``size x size`` views of an image resized to ``resized``, as sampling positions in source pixels.
 
-    ``offsets`` ``(n, 2)`` are the views' top-left corners in the resized image. Resizing ``(H, W)`` to ``(H', W')``
-    samples output pixel ``i`` at source position ``(i + 0.5) * H / H' - 0.5`` (pixel centres), so view ``k`` starts
-    at ``starts[k] = (offsets[k] + 0.5) * step - 0.5`` and advances ``step = (H / H', W / W')`` per pixel.
+    ``offsets`` ``(n, 2)`` are the views' top-left corners in the resized image; ``mirrored`` ``(n,)`` bool (default
+    none) marks views sampled right to left, i.e. horizontally flipped. Resizing ``(H, W)`` to ``(H', W')`` samples
+    output pixel ``i`` at source position ``(i + 0.5) * H / H' - 0.5`` (pixel centres), so view ``k`` starts at
+    ``starts[k] = (offsets[k] + 0.5) * step - 0.5`` and advances ``step = (H / H', W / W')`` per pixel.
     """
 
-    def __init__(self, shape, resized, offsets, size):
+    def __init__(self, shape, resized, offsets, size, mirrored=None):
         self.size = size
         self.step = tf.cast(shape, tf.float32) / tf.cast(resized, tf.float32)
         self.starts = (tf.cast(offsets, tf.float32) + 0.5) * self.step - 0.5
+        self.mirrored = tf.zeros(tf.shape(self.starts)[:1], tf.bool) if mirrored is None else mirrored
         self.antialias = tf.reduce_max(self.step) > ANTIALIAS_ABOVE
         # Source pixels the views read: their sampling range plus the filter's reach (one step when antialiased).
         reach = tf.math.ceil(tf.maximum(self.step, 1.0)) + 1.0
@@ -114,18 +116,44 @@ class Views:
     def resample(self, window):
         """The views from the decoded window ``uint8 (h, w, 3)`` at ``origin``. -> float32 ``(n, size, size, 3)``.
 
-        ``ScaleAndTranslate`` with the triangle kernel is the op behind ``tf.image.resize``: without antialiasing it
-        samples bilinearly (clamped at the edges), with it the kernel widens to the step; here it samples each view
-        at its sub-pixel start.
+        Bilinear views (windows shrunk by at most ``ANTIALIAS_ABOVE``) are one ``crop_and_resize`` of the window,
+        whose boxes put the first and last samples exactly at the views' source positions (swapped for mirrored
+        views, which costs nothing). Strongly shrunk views are antialiased with ``ScaleAndTranslate``, the op behind
+        ``tf.image.resize(..., antialias=True)``, sampling each view at its sub-pixel start.
         """
-        image, scale = window[None], 1.0 / self.step
-        starts = tf.unstack(self.starts - tf.cast(self.origin, tf.float32), num=self.starts.shape[0])
+        starts = self.starts - tf.cast(self.origin, tf.float32)
+        ends = starts + (self.size - 1) * self.step
+        return tf.cond(self.antialias, lambda: self._antialiased(window, starts),
+                       lambda: self._bilinear(window, starts, ends))
 
-        def views(antialias):
-            return lambda: tf.concat([tf.raw_ops.ScaleAndTranslate(
-                images=image, size=[self.size, self.size], scale=scale, translation=0.5 - (start + 0.5) * scale,
-                kernel_type="triangle", antialias=antialias) for start in starts], axis=0)
-        return tf.cond(self.antialias, views(True), views(False))
+    def _bilinear(self, window, starts, ends):
+        # Resizing clamps samples that fall outside the image to its edge (up to half a pixel beyond it, where an
+        # upscaled view touches the border); crop_and_resize would extrapolate, so the window then gets a one-pixel
+        # border repeating its edge.
+        last = tf.cast(tf.shape(window)[:2] - 1, tf.float32)
+        outside = tf.reduce_any(starts < 0.0) | tf.reduce_any(ends > last)
+        window = tf.cond(outside, lambda: _repeat_edges(window), lambda: window)
+        border = tf.cast(outside, tf.float32)
+        last = tf.maximum(tf.cast(tf.shape(window)[:2] - 1, tf.float32), 1.0)
+        low, high = (starts + border) / last, (ends + border) / last
+        left = tf.where(self.mirrored, high[:, 1], low[:, 1])
+        right = tf.where(self.mirrored, low[:, 1], high[:, 1])
+        boxes = tf.stack([low[:, 0], left, high[:, 0], right], axis=1)
+        return tf.image.crop_and_resize(window[None], boxes, tf.zeros(tf.shape(boxes)[:1], tf.int32),
+                                        [self.size, self.size])
+
+    def _antialiased(self, window, starts):
+        image, scale = window[None], 1.0 / self.step
+        views = tf.concat([tf.raw_ops.ScaleAndTranslate(
+            images=image, size=[self.size, self.size], scale=scale, translation=0.5 - (start + 0.5) * scale,
+            kernel_type="triangle", antialias=True) for start in tf.unstack(starts, num=starts.shape[0])], axis=0)
+        return tf.where(self.mirrored[:, None, None, None], tf.reverse(views, axis=[2]), views)
+
+
+def _repeat_edges(image):
+    """``(h, w, c)`` -> ``(h + 2, w + 2, c)``: a one-pixel border repeating the edge pixels."""
+    image = tf.concat([image[:1], image, image[-1:]], axis=0)
+    return tf.concat([image[:, :1], image, image[:, -1:]], axis=1)
 
 
 def decode_views(image, views_of_shape):
@@ -149,31 +177,39 @@ def decode_views(image, views_of_shape):
     return tf.cond(tf.strings.substr(image, 0, len(JPEG_SIGNATURE)) == JPEG_SIGNATURE, jpeg, other)
 
 
+def random_flip(seed):
+    """Whether to mirror the image: the draw of ``tf.image.stateless_random_flip_left_right`` with ``seed``."""
+    return tf.random.stateless_uniform((), seed) < 0.5
+
+
 def imagenet_train(image, seed, size=224, flip=True):
     """[He16] Sec. 3.4: shorter side random in [256, 480] (for 224), random crop, flip, PCA lighting. -> float32.
 
-    The crop is that of ``tf.image.stateless_random_crop`` on the resized image, decoded and resampled only inside
-    its window (see the module docstring).
+    The crop (and its flip) is that of ``tf.image.stateless_random_crop`` (and ``stateless_random_flip_left_right``)
+    on the resized image, decoded and resampled only inside its window (see the module docstring).
     """
     seeds = tf.random.experimental.stateless_split(seed, 4)
+    mirrored = random_flip(seeds[2])[None] if flip else None
 
     def views(shape):
         resized = shorter_side_size(shape, random_shorter_side(seeds[0], size))
-        return Views(shape, resized, random_crop_offset(resized, size, seeds[1])[None], size)
+        return Views(shape, resized, random_crop_offset(resized, size, seeds[1])[None], size, mirrored)
 
     image = decode_views(image, views)[0]
-    if flip:
-        image = tf.image.stateless_random_flip_left_right(image, seed=seeds[2])
     return tf.clip_by_value(pca_lighting(image, seeds[3]), 0.0, 255.0)
 
 
 def _eval_views(size, corners, resize=None):
+    """``shape -> Views``: the centre crop, or (``corners``) the 10 crops of ``ten_crops``, of the image resized."""
     def views(shape):
         resized = shorter_side_size(shape, resize or round(size * EVAL_RESIZE))
         height, width = resized[0] - size, resized[1] - size
         offsets = [(0, 0), (0, width), (height, 0), (height, width)] if corners else []
-        return Views(shape, resized, tf.stack([tf.stack(o) for o in offsets] + [tf.stack([height // 2, width // 2])]),
-                     size)
+        offsets = tf.stack([tf.stack(o) for o in offsets] + [tf.stack([height // 2, width // 2])])
+        if not corners:
+            return Views(shape, resized, offsets, size)
+        mirrored = tf.repeat([False, True], 5)
+        return Views(shape, resized, tf.concat([offsets, offsets], axis=0), size, mirrored)
     return views
 
 
@@ -203,9 +239,9 @@ def ten_crops(image, size):
 
 def imagenet_ten_crop(image, size=224, resize=None):
     """The ``ten_crops`` of the image with its shorter side resized to ``resize`` (default 256 for 224), each
-    resampled from the decoded window of the five crops. -> float32 ``(10, size, size, 3)``."""
-    crops = decode_views(image, _eval_views(size, corners=True, resize=resize))
-    return tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
+    resampled (the mirrored five right to left) from the decoded window of the five crops.
+    -> float32 ``(10, size, size, 3)``."""
+    return decode_views(image, _eval_views(size, corners=True, resize=resize))
 
 
 def cifar_ten_crop(image, size=32):

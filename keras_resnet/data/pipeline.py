@@ -97,13 +97,15 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
 
     def one_epoch(epoch):  # Python-int seeds: the epoch's data depends on (seed, epoch) only
         epoch_seed = seed * 1_000_003 + epoch
-        data = source.train_epoch(epoch_seed).enumerate()
-        data = data.map(lambda index, example: (
-            train_augment(example[0], tf.stack([tf.constant(epoch_seed, tf.int64), index])), example[1]),
-            num_parallel_calls=AUTOTUNE)
-        return data.batch(batch_size, drop_remainder=True).take(steps)
+        data = source.train_epoch(epoch_seed).take(steps * batch_size).enumerate()
+        return data.map(lambda index, example: (*example, tf.stack([tf.constant(epoch_seed, tf.int64), index])))
 
+    # One augmentation map over all epochs: its parallel calls stay busy across epoch boundaries (a map per epoch
+    # would drain and refill there, which costs much on small folders). Every epoch brings whole batches.
     data = functools.reduce(tf.data.Dataset.concatenate, (one_epoch(e) for e in range(start_epoch, epochs)))
+    data = data.map(lambda image, label, image_seed: (train_augment(image, image_seed), label),
+                    num_parallel_calls=AUTOTUNE)
+    data = data.batch(batch_size, drop_remainder=True)
     return data.prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))
 
 
