@@ -11,7 +11,7 @@ keeps its best round of 24 batches, timed after 2 warm-up batches):
   image decoded whole, its shorter side resized (antialiased) to a random side in [256, 480], random 224 crop,
   flip, PCA lighting.
 - "ours": ``keras_resnet.data.train_dataset`` (the whole list shuffled, files read in parallel, only the crop window
-  decoded and resampled; same augmentation).
+  decoded, the crop sampled from it by one ``crop_and_resize`` with the flip in its box; same augmentation).
 - "plain tf.data": decode, resize the shorter side to [256, 480] without antialiasing, random crop, flip.
 - "keras image_dataset_from_directory": Keras' loader resizing to 256x341 (shorter side 256), then a random crop.
 
