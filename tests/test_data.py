@@ -242,7 +242,7 @@ def test_windowed_views_sample_where_resizing_samples():
     """Without antialiasing (windows shrunk by at most 2x) the views are those of bilinearly resizing the whole
     image, to float rounding, on random pixels, where any misplaced sample shows: a sample 1e-4 pixels off (the
     float32 rounding of positions in a 500-pixel window) moves a grey level by at most 0.03, a sample 0.01 pixels off
-    already by about 1."""
+    by up to 2.5."""
     rng = np.random.default_rng(3)
     for shape, size in (((375, 500), 224), ((90, 50), 32), ((33, 200), 32)):
         image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
