@@ -7,7 +7,8 @@
     model.compile(optimizer=setting.optimizer(keras.optimizers.SGD(0.1)), loss=..., jit_compile=setting.jit_compile)
 
 ``auto`` picks per device what ``benchmarks/throughput.py`` measured fastest: on a CPU float32 without XLA (there,
-bfloat16 speeds up inference but slows training, and XLA slows training); on a GPU mixed float16 with XLA (tensor
+bfloat16 speeds up inference but slows training, and XLA slows training; an explicit float16 gets XLA, without which
+TensorFlow's CPU kernels run it about 40x slower); on a GPU mixed float16 with XLA (tensor
 cores; NVIDIA's published ResNet-50 figures are ~2.6x float32 with AMP + XLA); on a TPU mixed bfloat16 with XLA (its
 native type; TPUs always compile). Mixed precision computes in 16 bits and keeps the variables in float32; the
 network's classifier computes in float32, so outputs (and the loss) stay float32. float16's narrow range needs loss
@@ -30,6 +31,10 @@ AUTO = {
     "cpu": ("float32", False, "on CPU bfloat16 and XLA slow training down"),
     "gpu": ("float16", True, "tensor cores with loss scaling, fused by XLA"),
     "tpu": ("bfloat16", True, "the TPU's native type; TPUs always compile"),
+}
+# Where "auto" XLA differs for an explicitly chosen precision: (device, precision) -> (XLA, why).
+AUTO_JIT = {
+    ("cpu", "float16"): (True, "TensorFlow's CPU kernels emulate float16 slowly, XLA compiles it to fast code"),
 }
 
 
@@ -103,6 +108,8 @@ def resolve(precision="auto", jit_compile="auto", device=None):
         raise ValueError(f"Unknown device {device!r}: choose one of {', '.join(DEVICES)}.")
     auto_precision, auto_jit, why = AUTO[device]
     chosen = auto_precision if precision == "auto" else precision
+    if jit_compile == "auto" and (device, chosen) in AUTO_JIT:
+        auto_jit, why = AUTO_JIT[device, chosen]
     jit = auto_jit if jit_compile == "auto" else jit_compile == "on"
     policy = POLICIES[chosen]
     picked = [name for name, value in (("precision", precision), ("jit_compile", jit_compile)) if value == "auto"]
