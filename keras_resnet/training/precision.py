@@ -8,7 +8,7 @@
 
 ``auto`` picks per device what ``benchmarks/throughput.py`` measured fastest: on a CPU float32 without XLA (there,
 bfloat16 speeds up inference but slows training, and XLA slows training; an explicit float16 gets XLA, without which
-TensorFlow's CPU kernels run it about 40x slower); on a GPU mixed float16 with XLA (tensor
+TensorFlow's CPU kernels run it about 15x slower); on a GPU mixed float16 with XLA (tensor
 cores; NVIDIA's published ResNet-50 figures are ~2.6x float32 with AMP + XLA); on a TPU mixed bfloat16 with XLA (its
 native type; TPUs always compile). Mixed precision computes in 16 bits and keeps the variables in float32; the
 network's classifier computes in float32, so outputs (and the loss) stay float32. float16's narrow range needs loss
