@@ -1,8 +1,9 @@
 """Training and inference speed of our networks against keras.applications, per precision and XLA setting, as
 images/s, achieved FLOP/s and the fraction of the machine's measured peak; one table, one run.
 
-    python benchmarks/throughput.py        # quick (~3 minutes on 2 cores): ResNet-50 at 96px without XLA, ResNet-20
-    python benchmarks/throughput.py --image-size 224 --batch-size 16 --rounds 3 --resnet50-jit off on \
+    python benchmarks/throughput.py        # ~7 minutes on 2 cores: ResNet-50 at 224px without XLA, ResNet-20
+    python benchmarks/throughput.py --image-size 96 --batch-size 8     # quicker
+    python benchmarks/throughput.py --rounds 3 --resnet50-jit off on \
         --cifar resnet20 resnet56 resnet110 --precisions float32 bfloat16 float16
 
 Every (model, precision, XLA) configuration is built under its Keras dtype policy and compiled once (SGD, sparse
@@ -68,8 +69,8 @@ def matmul_flops_per_second(dtype, size, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--image-size", type=positive_int, default=96, help="ResNet-50 input side (the paper's: 224)")
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="ResNet-50 batch")
+    parser.add_argument("--image-size", type=positive_int, default=224, help="ResNet-50 input side (the paper's)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="ResNet-50 batch")
     parser.add_argument("--cifar", nargs="*", default=["resnet20"], help="CIFAR nets timed at batch --cifar-batch")
     parser.add_argument("--cifar-batch", type=positive_int, default=64)
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"],
