@@ -68,7 +68,8 @@ def main(argv=None):
                      "loss scale": "-" if scale is None else f"{scale:g}", "seconds": f"{seconds:.0f}"})
     print(format_table(rows, ["precision", "accuracy", f"vs {names[0]}", "loss scale", "seconds"]))
     print(f"\nResNet-8 on the {args.image_size}x{args.image_size} digits (1,437 training, 360 held-out images), "
-          f"{args.epochs} epochs of batch 32, SGD {args.lr} with momentum 0.9; TensorFlow on {os.cpu_count()} CPU cores.")
+          f"{args.epochs} epochs of batch 32, SGD {args.lr} with momentum 0.9; TensorFlow on {os.cpu_count()} CPU "
+          "cores.")
     return 0
 
 

@@ -75,7 +75,8 @@ class TrainConfig:
     precision: str = option("auto", "numeric precision: auto picks what benchmarks/throughput.py measured fastest "
                                     "on this device (float32 on CPU, mixed float16 on GPU, mixed bfloat16 on TPU)",
                             choices=PRECISIONS)
-    jit_compile: str = option("auto", "XLA compilation (auto: off on CPU but for float16, on on GPU and TPU)", choices=JIT_COMPILE)
+    jit_compile: str = option("auto", "XLA compilation (auto: off on CPU but for float16, on on GPU and TPU)",
+                              choices=JIT_COMPILE)
     output_dir: str | None = option(None, "run folder (default runs/<model>-<timestamp>); rerun with it to resume")
     seed: int = option(0, "random seed of the weights, the data order and the augmentation", type=int)
     deterministic: bool = option(False, "bitwise reproducible across processes on one machine (one inter-op "

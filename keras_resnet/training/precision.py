@@ -6,9 +6,9 @@
         model = keras_resnet.build("resnet20")
     model.compile(optimizer=setting.optimizer(keras.optimizers.SGD(0.1)), loss=..., jit_compile=setting.jit_compile)
 
-``auto`` picks per device what ``benchmarks/throughput.py`` measured fastest: on a CPU float32 without XLA (there,
-bfloat16 speeds up inference but slows training, and XLA slows training; an explicit float16 gets XLA, without which
-TensorFlow's CPU kernels run it about 15x slower); on a GPU mixed float16 with XLA (tensor
+``auto`` picks per device what ``benchmarks/throughput.py`` measured: on a CPU float32 without XLA (XLA slows
+training there; bfloat16 is faster only on CPUs with bfloat16 units, pass it explicitly there; an explicit float16
+gets XLA, without which TensorFlow's CPU kernels run it about 15x slower); on a GPU mixed float16 with XLA (tensor
 cores; NVIDIA's published ResNet-50 figures are ~2.6x float32 with AMP + XLA); on a TPU mixed bfloat16 with XLA (its
 native type; TPUs always compile). Mixed precision computes in 16 bits and keeps the variables in float32; the
 network's classifier computes in float32, so outputs (and the loss) stay float32. float16's narrow range needs loss
@@ -28,7 +28,8 @@ DEVICES = ("cpu", "gpu", "tpu")
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 # What "auto" picks per device: (precision, XLA), and why.
 AUTO = {
-    "cpu": ("float32", False, "on CPU bfloat16 and XLA slow training down"),
+    "cpu": ("float32", False,
+            "float32 runs well on every CPU, bfloat16 only on those with bfloat16 units; XLA slows training"),
     "gpu": ("float16", True, "tensor cores with loss scaling, fused by XLA"),
     "tpu": ("bfloat16", True, "the TPU's native type; TPUs always compile"),
 }
