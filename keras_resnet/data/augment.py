@@ -208,7 +208,7 @@ def _eval_views(size, corners, resize=None):
         offsets = tf.stack([tf.stack(o) for o in offsets] + [tf.stack([height // 2, width // 2])])
         if not corners:
             return Views(shape, resized, offsets, size)
-        mirrored = tf.repeat([False, True], 5)
+        mirrored = tf.repeat([False, True], offsets.shape[0])  # the five crops, then their mirror images
         return Views(shape, resized, tf.concat([offsets, offsets], axis=0), size, mirrored)
     return views
 

@@ -189,7 +189,7 @@ def parity_report(model, twin, preprocessing, dataset=None, data_dir=None, eval_
     """How the reduced-precision ``twin`` of ``model`` answers on ``eval_images`` images of ``dataset``'s test split
     (random images without a dataset): top-1 agreement, largest probability difference, the accuracy of each, and
     their median batch-1 latencies in this process."""
-    from keras_resnet.export.tflite import keras_latency, parity_images, top1_accuracy
+    from keras_resnet.export.tflite import agreement, keras_latency, parity_images, top1_accuracy
 
     check_positive_int(eval_images, "--eval-images")
     images, labels = parity_images(model, dataset, eval_images, data_dir)
@@ -198,9 +198,7 @@ def parity_report(model, twin, preprocessing, dataset=None, data_dir=None, eval_
     reduced = np.asarray(twin.predict(images, batch_size=64, verbose=0), dtype="float32")
     float32_ms, reduced_ms = (1000 * keras_latency(net, images[0], repeats) for net in (model, twin))
     return {"dataset": dataset, "eval_images": len(images), "precision": str(twin.layers[1].dtype_policy.name),
-            "top1_agreement": float(np.mean(reduced.argmax(-1) == reference.argmax(-1))),
-            "max_abs_prob_diff": float(np.abs(reduced - reference).max()),
-            "accuracy_float32": top1_accuracy(reference, labels), "accuracy": top1_accuracy(reduced, labels),
+            **agreement(reduced, reference, labels), "accuracy_float32": top1_accuracy(reference, labels),
             "latency_ms_float32": float32_ms, "latency_ms": reduced_ms, "speedup": float32_ms / reduced_ms}
 
 

@@ -168,14 +168,19 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
             probabilities = run(runner, images)
             seconds = tflite_latency(runner, images[0], repeats)
             report["variants"][variant] = {
-                "path": path, "size_mb": len(content) / 2 ** 20,
-                "top1_agreement": float(np.mean(probabilities.argmax(-1) == reference.argmax(-1))),
-                "max_abs_prob_diff": float(np.abs(probabilities - reference).max()),
-                "accuracy": top1_accuracy(probabilities, labels), "latency_ms": 1000 * seconds,
-                "speedup_vs_keras": keras_seconds / seconds,
+                "path": path, "size_mb": len(content) / 2 ** 20, **agreement(probabilities, reference, labels),
+                "latency_ms": 1000 * seconds, "speedup_vs_keras": keras_seconds / seconds,
             }
     files.write_json(os.path.join(output_dir, "parity.json"), report)
     return report
+
+
+def agreement(probabilities, reference, labels):
+    """How a converted or reduced-precision model's ``probabilities`` ``(N, classes)`` answer against the float32
+    ``reference``'s on the same images: ``top1_agreement``, ``max_abs_prob_diff`` and its ``accuracy``."""
+    return {"top1_agreement": float(np.mean(probabilities.argmax(-1) == reference.argmax(-1))),
+            "max_abs_prob_diff": float(np.abs(probabilities - reference).max()),
+            "accuracy": top1_accuracy(probabilities, labels)}
 
 
 def top1_accuracy(probabilities, labels):

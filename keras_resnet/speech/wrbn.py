@@ -27,6 +27,7 @@ from keras_resnet.speech.layers import FrameMask, SpectrogramInput, ZeroMaskedFr
 from keras_resnet.validation import check_positive_int
 
 DEFAULT_STAGES = ((1, 16), (2, 32), (2, 64))  # (S, C / k) of each ResBlock
+RESBLOCK_N = " (a ResBlock needs N >= 1 residual blocks)"
 
 
 def Conv(x, A, S, filters, config, name="conv1"):
@@ -44,8 +45,7 @@ def ResBlock(x, S, C, N, config, name, shortcut="B"):
 
     Shapes: ``(batch, T, F, C_in) -> (batch, ceil(T / S_t), ceil(F / S_f), C)``.
     """
-    if not isinstance(N, int) or N < 1:
-        raise ValueError(f"ResBlock needs N >= 1 residual blocks, got {N!r}")
+    check_positive_int(N, "N", RESBLOCK_N)
     return stage(x, "basic", C, N, S, normalize_shortcut(shortcut), config, name)
 
 
@@ -75,8 +75,7 @@ def WRBN(num_features, num_classes, blocks=2, width=2, stages=DEFAULT_STAGES, co
     """
     for what, value in (("num_features", num_features), ("num_classes", num_classes), ("width", width)):
         check_positive_int(value, what)
-    if not isinstance(blocks, int) or blocks < 1:
-        raise ValueError(f"ResBlock needs N >= 1 residual blocks, got {blocks!r}")
+    check_positive_int(blocks, "blocks", RESBLOCK_N)
     shortcut = normalize_shortcut(shortcut)
     inputs = keras.Input((None, None), name="features")  # the feature size is checked by SpectrogramInput
     frames = FrameMask(mask_value, name="frame_mask_input")(inputs)
