@@ -32,6 +32,17 @@ def test_resolution_table(device, asked, policy, jit):
     assert ("auto" in setting.description) == ("auto" in asked)
 
 
+def test_no_xla_with_determinism():
+    """TensorFlow's op determinism excludes XLA (Keras then compiles without it): auto says so, on is refused."""
+    for device, precision_name in (("cpu", "float16"), ("gpu", "auto")):
+        setting = precision.resolve(precision_name, "auto", device=device, deterministic=True)
+        assert not setting.jit_compile and "XLA off for --deterministic" in setting.description
+        assert precision.resolve(precision_name, "auto", device=device).jit_compile
+    with pytest.raises(ValueError, match="--jit-compile on cannot be combined with --deterministic"):
+        precision.resolve("float16", "on", device="cpu", deterministic=True)
+    assert not precision.resolve("float32", "off", device="gpu", deterministic=True).jit_compile
+
+
 def test_auto_on_this_machine_and_bad_values():
     setting = precision.resolve()
     assert setting.device == precision.device_kind()

@@ -95,9 +95,11 @@ def device_kind():
     return "cpu"
 
 
-def resolve(precision="auto", jit_compile="auto", device=None):
+def resolve(precision="auto", jit_compile="auto", device=None, deterministic=False):
     """The ``Precision`` to use: ``precision`` in ``PRECISIONS``, ``jit_compile`` in ``JIT_COMPILE`` (or a bool),
-    ``device`` in ``DEVICES`` (default: this machine's, ``device_kind()``)."""
+    ``device`` in ``DEVICES`` (default: this machine's, ``device_kind()``). With ``deterministic`` (TensorFlow's op
+    determinism, ``training.make_deterministic``) XLA is off: Keras compiles without it there anyway, so ``auto``
+    says so and ``on`` is refused."""
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}.")
     if isinstance(jit_compile, bool):
@@ -111,6 +113,12 @@ def resolve(precision="auto", jit_compile="auto", device=None):
     chosen = auto_precision if precision == "auto" else precision
     if jit_compile == "auto" and (device, chosen) in AUTO_JIT:
         auto_jit, why = AUTO_JIT[device, chosen]
+    if deterministic and keras.backend.backend() == "tensorflow":
+        if jit_compile == "on":
+            raise ValueError("--jit-compile on cannot be combined with --deterministic: TensorFlow's op determinism "
+                             "excludes XLA (Keras would compile without it); pass --jit-compile auto or off.")
+        if auto_jit:
+            auto_jit, why = False, f"{why}; XLA off for --deterministic, which TensorFlow's XLA does not support"
     jit = auto_jit if jit_compile == "auto" else jit_compile == "on"
     policy = POLICIES[chosen]
     picked = [name for name, value in (("precision", precision), ("jit_compile", jit_compile)) if value == "auto"]

@@ -195,7 +195,8 @@ class Run:
         config = self.config
         keras.utils.set_random_seed(config.seed)
         self.strategy = strategy or distribute.make_strategy(config.strategy)
-        self.precision = precision_lib.resolve(config.precision, config.jit_compile)
+        self.precision = precision_lib.resolve(config.precision, config.jit_compile,
+                                                deterministic=config.deterministic)
         self.batch = distribute.global_batch_size(self.strategy, config.batch_size, config.batch_per_replica,
                                                   default=self.recipe.batch_size)
         image_size = config.image_size or (FAMILIES[self.spec.family].input_size if config.dataset == "folder"
