@@ -10,8 +10,9 @@ keeps its best round of 24 batches, timed after 2 warm-up batches):
 - "before": the pipeline as it was, kept here as the reference: encoded files read into a shuffle buffer, then each
   image decoded whole, its shorter side resized (antialiased) to a random side in [256, 480], random 224 crop,
   flip, PCA lighting.
-- "ours": ``keras_resnet.data.train_dataset`` (the whole list shuffled, files read in parallel, only the crop window
-  decoded, the crop sampled from it by one ``crop_and_resize`` with the flip in its box; same augmentation).
+- "ours": ``keras_resnet.data.train_dataset`` (the whole list shuffled, files read in parallel, the scale
+  augmentation's crop taken as a window in source pixels: only it is decoded, flipped and resized to 224; same
+  augmentation).
 - "plain tf.data": decode, resize the shorter side to [256, 480] without antialiasing, random crop, flip.
 - "keras image_dataset_from_directory": Keras' loader resizing to 256x341 (shorter side 256), then a random crop.
 

@@ -207,21 +207,20 @@ def _wave_image(height, width):
 
 
 def _reference_train(image, seed, size):
-    """Today's recipe on the whole image: resize the shorter side (antialiased), random crop, flip, lighting."""
+    """The training view from the whole decoded image: the scale augmentation's window cut out, flipped, resized
+    (antialiased where it shrinks more than 2x), lit."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    image = augment.resize_shorter_side(image, augment.random_shorter_side(seeds[0], size))
-    image = tf.image.stateless_random_crop(image, (size, size, 3), seed=seeds[1])
-    image = tf.image.stateless_random_flip_left_right(image, seed=seeds[2])
-    return tf.clip_by_value(augment.pca_lighting(image, seeds[3]), 0.0, 255.0)
+    y, x, height, width = augment.train_window(tf.shape(image)[:2], seeds, size).numpy()
+    window = tf.image.stateless_random_flip_left_right(image[y:y + height, x:x + width], seed=seeds[2])
+    view = tf.image.resize(window, (size, size), antialias=bool(max(height, width) > 2 * size))
+    return tf.clip_by_value(augment.pca_lighting(view, seeds[3]), 0.0, 255.0)
 
 
-@pytest.mark.parametrize("shape, size, tolerance", [
-    ((375, 500), 224, 3.0),  # mild scaling: bilinear on the window instead of the antialiased whole image
-    ((90, 50), 32, 3.0),  # portrait, upscaled (a crop one pixel off differs by ~30 grey levels)
-    ((480, 720), 40, 0.01),  # strong downscaling: antialiased on the window, identical to the whole image
-])
-def test_windowed_views_are_those_of_the_whole_image(shape, size, tolerance):
-    """Decoding only the crop window gives the crops (and evaluation views) of resizing the whole image."""
+@pytest.mark.parametrize("shape, size", [((375, 500), 224), ((90, 50), 32), ((480, 720), 40)])
+def test_training_views_are_windows_of_the_whole_image(shape, size):
+    """Decoding only the training crop's window (JPEG) or slicing it (PNG, pixels) gives the crop of the whole
+    decoded image, border pixels included: mild scaling, upscaling (portrait) and strong downscaling
+    (antialiased)."""
     image = _wave_image(*shape)
     jpeg = tf.io.encode_jpeg(image, quality=95)
     decoded = tf.io.decode_jpeg(jpeg, channels=3)  # the reference sees the same JPEG pixels
@@ -229,13 +228,41 @@ def test_windowed_views_are_those_of_the_whole_image(shape, size, tolerance):
         for i in range(8):
             seed = tf.constant([5, i], tf.int64)
             np.testing.assert_allclose(augment.imagenet_train(encoded, seed, size),
-                                       _reference_train(pixels, seed, size), atol=tolerance)
+                                       _reference_train(pixels, seed, size), atol=1e-3)
+
+
+def test_training_windows_follow_the_scale_augmentation():
+    """[He16] Sec. 3.4 in source pixels: a 500x375 image resized to a shorter side in [256, 480] and cropped to 224
+    is a square window of 175..328 source pixels (shorter side 224 * 375 / window, uniform), anywhere in the image."""
+    windows = np.array([augment.train_window(tf.constant([375, 500]), tf.constant([[0, i], [1, i]]), 224).numpy()
+                        for i in range(2000)])
+    y, x, height, width = windows.T
+    assert (height == width).all() and height.min() == 175 and height.max() == 328
+    sides = 224 * 375 / height
+    counts, _ = np.histogram(sides, bins=5, range=(256, 481))
+    assert counts.min() > 0.7 * counts.mean()
+    assert (y >= 0).all() and (y + height <= 375).all() and (x >= 0).all() and (x + width <= 500).all()
+    for position in (y / (375 - height + 1), x / (500 - width + 1)):  # relative position, uniform in [0, 1)
+        assert abs(position.mean() - 0.5) < 0.03 and position.min() < 0.01 and position.max() > 0.98
+    assert (augment.train_window(tf.constant([1, 900]), tf.constant([[0, 1], [1, 1]]), 224).numpy()[2:] == 1).all()
+
+
+@pytest.mark.parametrize("shape, size, tolerance", [
+    ((375, 500), 224, 3.0),  # mild scaling: bilinear on the window instead of the antialiased whole image
+    ((90, 50), 32, 3.0),  # portrait, upscaled (a crop one pixel off differs by ~30 grey levels)
+    ((480, 720), 40, 0.01),  # strong downscaling: antialiased on the window, identical to the whole image
+])
+def test_evaluation_views_are_those_of_the_whole_image(shape, size, tolerance):
+    """Decoding only the window of the centre crop or the 10 crops gives the crops of resizing the whole image."""
+    image = _wave_image(*shape)
+    jpeg = tf.io.encode_jpeg(image, quality=95)
+    decoded = tf.io.decode_jpeg(jpeg, channels=3)  # the reference sees the same JPEG pixels
+    for encoded, pixels in ((jpeg, decoded), (tf.io.encode_png(image), image), (tf.constant(image), image)):
         resized = augment.resize_shorter_side(pixels, round(size * augment.EVAL_RESIZE))
         np.testing.assert_allclose(augment.imagenet_eval(encoded, size), augment.center_crop(resized, size),
                                    atol=tolerance)
         np.testing.assert_allclose(augment.imagenet_ten_crop(encoded, size), augment.ten_crops(resized, size),
                                    atol=tolerance)
-
 
 
 def test_windowed_views_sample_where_resizing_samples():

@@ -3,12 +3,17 @@
 Stateless randomness makes an epoch a pure function of ``(seed, epoch)``, so a resumed run sees exactly the images
 that an uninterrupted run would have seen. Images are float32 in [0, 255]; mean subtraction happens in the model.
 
-The ImageNet views (scale augmentation, evaluation's centre crop, the 10 crops) are computed as windows in source
-pixels from the image's shape alone: a JPEG is then decoded only inside the window
-(``tf.io.decode_and_crop_jpeg``) and only the ``size x size`` output pixels are resampled, at the positions where
-resizing the whole image and cropping it would have sampled them. The crops are therefore exactly those of
-"resize the shorter side, then crop" (same seeds, same offsets), at a fraction of the cost. Other formats (PNG, GIF,
-BMP) are decoded whole and take the same windows.
+Every ImageNet view is a window in source pixels computed from the image's shape alone, so a JPEG is decoded only
+inside it (``tf.io.decode_and_crop_jpeg``); other formats (PNG, GIF, BMP) are decoded whole and take the same
+windows.
+
+- Training (scale augmentation, Sec. 3.4): the shorter side ``s`` is drawn from [256, 480] as in the paper and the
+  224 crop of the image resized to ``s`` is taken in source pixels: a square window of side
+  ``round(224 * shorter / s)`` at a uniformly random position, resized to 224 x 224. The distribution of crops
+  (scale and position) is that of "resize the shorter side to ``s``, random crop" up to the rounding of the window
+  to whole source pixels (under 0.3 % in scale); only the window is decoded and resized.
+- Evaluation (centre crop, 10 crops): the views are exactly those of resizing the whole image and cropping it,
+  sampled from the decoded window at the positions where that resize samples (``Views``).
 """
 
 import tensorflow as tf
@@ -81,13 +86,35 @@ def random_shorter_side(seed, size=224):
     return tf.random.stateless_uniform((), seed, minval=low, maxval=high + 1, dtype=tf.int32)
 
 
-def random_crop_offset(resized, size, seed):
-    """The top-left corner ``(y, x)`` int32 of a uniformly random ``size`` crop of an image of shape ``resized``.
-
-    Draws exactly as ``tf.image.stateless_random_crop`` does on an ``(H', W', 3)`` image with the same seed.
-    """
-    limit = tf.concat([resized - size + 1, [1]], axis=0)
+def random_offset(shape, size, seed):
+    """The top-left corner ``(y, x)`` int32 of a uniformly random ``size`` (``(h, w)``) window of an image of
+    ``shape`` ``(H, W)``: the draw of ``tf.image.stateless_random_crop`` on an ``(H, W, 3)`` image with the same
+    seed."""
+    limit = tf.concat([shape - size + 1, [1]], axis=0)
     return (tf.random.stateless_uniform((3,), seed, maxval=tf.int32.max, dtype=tf.int32) % limit)[:2]
+
+
+def train_window(shape, seeds, size=224):
+    """[He16] Sec. 3.4's scale augmentation as a window in source pixels: ``(y, x, side, side)`` int32 of an image of
+    ``shape`` ``(H, W)``.
+
+    The shorter side drawn by ``random_shorter_side(seeds[0])`` gives the window side
+    ``round(size * min(H, W) / shorter_side)`` (the ``size`` crop of the resized image, in source pixels); its
+    position is uniform (``random_offset(seeds[1])``).
+    """
+    shape = tf.cast(shape, tf.int32)
+    side = tf.cast(random_shorter_side(seeds[0], size), tf.float32)
+    window = tf.cast(tf.round(size * tf.cast(tf.reduce_min(shape), tf.float32) / side), tf.int32)
+    window = tf.clip_by_value(window, 1, tf.reduce_min(shape))
+    return tf.concat([random_offset(shape, tf.stack([window, window]), seeds[1]), [window, window]], axis=0)
+
+
+def resize_window(window, size):
+    """A decoded window uint8 ``(h, w, 3)`` -> float32 ``(size, size, 3)``: bilinear, antialiased only where the
+    window shrinks by more than ``ANTIALIAS_ABOVE``."""
+    shrink = tf.cast(tf.reduce_max(tf.shape(window)[:2]), tf.float32) / size
+    return tf.cond(shrink > ANTIALIAS_ABOVE, lambda: tf.image.resize(window, (size, size), antialias=True),
+                   lambda: tf.image.resize(window, (size, size)))
 
 
 class Views:
@@ -156,47 +183,60 @@ def _repeat_edges(image):
     return tf.concat([image[:, :1], image, image[:, -1:]], axis=1)
 
 
+def read_window(image, view):
+    """``view(shape, crop)`` of an image whose pixels are read only inside the windows that ``view`` asks ``crop``
+    for.
+
+    ``image``: encoded bytes (JPEG: only the window is decoded; other formats whole) or a uint8 ``(H, W, 3)``
+    image; ``view`` gets the ``(H, W)`` int32 shape and ``crop``: ``(y, x, h, w)`` int32 -> uint8 ``(h, w, 3)``,
+    the pixels of the whole image's decode. A JPEG window is decoded with one more pixel on each side: the border
+    pixels of a decoded window miss their neighbours' chroma (off by up to ~50 grey levels on busy images).
+    """
+    if image.dtype != tf.string:
+        return view(tf.shape(image)[:2], lambda window: tf.slice(image, tf.concat([window[:2], [0]], 0),
+                                                                 tf.concat([window[2:], [3]], 0)))
+
+    def jpeg():
+        shape = tf.image.extract_jpeg_shape(image)[:2]
+
+        def crop(window):  # decoded with a one-pixel margin, then cut to the window
+            low = tf.maximum(window[:2] - 1, 0)
+            high = tf.minimum(window[:2] + window[2:] + 1, shape)
+            pixels = tf.io.decode_and_crop_jpeg(image, tf.concat([low, high - low], axis=0), channels=3)
+            return tf.slice(pixels, tf.concat([window[:2] - low, [0]], 0), tf.concat([window[2:], [3]], 0))
+        return view(shape, crop)
+
+    return tf.cond(tf.strings.substr(image, 0, len(JPEG_SIGNATURE)) == JPEG_SIGNATURE, jpeg,
+                   lambda: read_window(decode(image), view))
+
+
 def decode_views(image, views_of_shape):
     """Decodes only the window that the views need and resamples them. -> float32 ``(n, size, size, 3)``.
 
-    ``image``: encoded bytes (JPEG: only the window is decoded; other formats whole) or a uint8 ``(H, W, 3)``
-    image; ``views_of_shape``: ``(H, W)`` int32 -> ``Views``.
+    ``image`` as for ``read_window``; ``views_of_shape``: ``(H, W)`` int32 -> ``Views``.
     """
-    if image.dtype != tf.string:
-        views = views_of_shape(tf.shape(image)[:2])
-        return views.resample(tf.slice(image, tf.concat([views.origin, [0]], 0), tf.concat([views.extent, [3]], 0)))
-
-    def jpeg():
-        views = views_of_shape(tf.image.extract_jpeg_shape(image)[:2])
-        window = tf.concat([views.origin, views.extent], axis=0)
-        return views.resample(tf.io.decode_and_crop_jpeg(image, window, channels=3))
-
-    def other():
-        return decode_views(decode(image), views_of_shape)
-
-    return tf.cond(tf.strings.substr(image, 0, len(JPEG_SIGNATURE)) == JPEG_SIGNATURE, jpeg, other)
-
-
-def random_flip(seed):
-    """Whether to mirror the image: the draw of ``tf.image.stateless_random_flip_left_right`` with ``seed``."""
-    return tf.random.stateless_uniform((), seed) < 0.5
+    def view(shape, crop):
+        views = views_of_shape(shape)
+        return views.resample(crop(tf.concat([views.origin, views.extent], axis=0)))
+    return read_window(image, view)
 
 
 def imagenet_train(image, seed, size=224, flip=True):
-    """[He16] Sec. 3.4: shorter side random in [256, 480] (for 224), random crop, flip, PCA lighting. -> float32.
+    """[He16] Sec. 3.4: shorter side random in [256, 480] (for 224), random crop, flip, PCA lighting. -> float32
+    ``(size, size, 3)``.
 
-    The crop (and its flip) is that of ``tf.image.stateless_random_crop`` (and ``stateless_random_flip_left_right``)
-    on the resized image, decoded and resampled only inside its window (see the module docstring).
+    The crop is ``train_window``'s window in source pixels (only it is decoded), flipped with
+    ``stateless_random_flip_left_right`` and resized to ``size x size`` (see the module docstring).
     """
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    mirrored = random_flip(seeds[2])[None] if flip else None
 
-    def views(shape):
-        resized = shorter_side_size(shape, random_shorter_side(seeds[0], size))
-        return Views(shape, resized, random_crop_offset(resized, size, seeds[1])[None], size, mirrored)
+    def view(shape, crop):
+        window = crop(train_window(shape, seeds, size))
+        if flip:
+            window = tf.image.stateless_random_flip_left_right(window, seed=seeds[2])
+        return resize_window(window, size)
 
-    image = decode_views(image, views)[0]
-    return tf.clip_by_value(pca_lighting(image, seeds[3]), 0.0, 255.0)
+    return tf.clip_by_value(pca_lighting(read_window(image, view), seeds[3]), 0.0, 255.0)
 
 
 def _eval_views(size, corners, resize=None):
