@@ -111,3 +111,23 @@ def test_a_search_killed_in_its_trial_bookkeeping_resumes(tmp_path):
     with open(tmp_path / "trials.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert sorted(row["shortcut"] for row in rows) == ["A", "none"]
+
+
+@pytest.mark.slow  # three processes that train in float16 (slow on CPUs without XLA, which --deterministic excludes)
+def test_a_killed_float16_run_resumes_with_its_loss_scale(tmp_path):
+    """float16 trains through a LossScaleOptimizer: killed twice, the run resumes to the weights of an uninterrupted
+    one, with the loss scale's state (scale, steps since it last changed) carried across the kills."""
+    argv = [*TRAIN, "--precision", "float16"]
+    assert run("none", tmp_path / "reference", argv).returncode == 0
+    folder = tmp_path / "killed"
+    for point in ("batch:6", "replace:state.json:1"):
+        assert run(point, folder, argv).returncode == KILLED
+    assert run("none", folder, argv).returncode == 0
+    for ours, theirs in zip(weights(folder / "model.keras"), weights(tmp_path / "reference" / "model.keras")):
+        np.testing.assert_array_equal(ours, theirs)
+    states = []
+    for run_folder in (folder, tmp_path / "reference"):
+        optimizer = keras.saving.load_model(run_folder / "model.keras", safe_mode=True).optimizer
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        states.append({v.path: float(v.numpy()) for v in optimizer.variables if v.shape == ()})
+    assert states[0] == states[1] and states[0]["loss_scale_optimizer/step_counter"] == 12  # 3 epochs of 4 steps
