@@ -193,8 +193,7 @@ def read_window(image, view):
     pixels of a decoded window miss their neighbours' chroma (off by up to ~50 grey levels on busy images).
     """
     if image.dtype != tf.string:
-        return view(tf.shape(image)[:2], lambda window: tf.slice(image, tf.concat([window[:2], [0]], 0),
-                                                                 tf.concat([window[2:], [3]], 0)))
+        return view(tf.shape(image)[:2], lambda window: _cut(image, window[:2], window[2:]))
 
     def jpeg():
         shape = tf.image.extract_jpeg_shape(image)[:2]
@@ -203,11 +202,16 @@ def read_window(image, view):
             low = tf.maximum(window[:2] - 1, 0)
             high = tf.minimum(window[:2] + window[2:] + 1, shape)
             pixels = tf.io.decode_and_crop_jpeg(image, tf.concat([low, high - low], axis=0), channels=3)
-            return tf.slice(pixels, tf.concat([window[:2] - low, [0]], 0), tf.concat([window[2:], [3]], 0))
+            return _cut(pixels, window[:2] - low, window[2:])
         return view(shape, crop)
 
     return tf.cond(tf.strings.substr(image, 0, len(JPEG_SIGNATURE)) == JPEG_SIGNATURE, jpeg,
                    lambda: read_window(decode(image), view))
+
+
+def _cut(pixels, corner, size):
+    """The ``size`` ``(h, w)`` part of ``pixels`` ``(H, W, 3)`` whose top-left corner is ``corner`` ``(y, x)``."""
+    return tf.slice(pixels, tf.concat([corner, [0]], 0), tf.concat([size, [3]], 0))
 
 
 def decode_views(image, views_of_shape):
