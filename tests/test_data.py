@@ -343,3 +343,36 @@ def test_a_file_that_is_not_an_image_is_named(tmp_path):
     with pytest.raises(data.UnreadableImageError, match="notes.jpg is not a JPEG"):
         with data.naming_unreadable_images():
             list(data.eval_dataset(source, batch_size=4))
+
+
+def test_a_truncated_or_damaged_image_is_named(tmp_path):
+    """A file that starts like an image but cannot be decoded fails in TensorFlow's decoder, whose message has no
+    path: the error names the file, for a JPEG cut short in training (found by searching the listed files) and,
+    once that one is mended, a PNG cut short in validation."""
+    root = write_jpeg_tree(tmp_path, per_class=4)
+    bad = root / "train" / "n02" / "img1.JPEG"
+    bad.write_bytes(bad.read_bytes()[:200])
+    source = data.load("imagenet", data_dir=root, image_size=16)
+    with pytest.raises(data.UnreadableImageError, match=f"^{bad} cannot be decoded .*truncated or damaged"):
+        with data.naming_unreadable_images():
+            for _ in data.train_dataset(source, batch_size=4, epochs=2):
+                pass
+    bad.write_bytes(tf.io.encode_jpeg(np.zeros((48, 64, 3), np.uint8)).numpy())  # mended
+    png = root / "val" / "n03" / "img9.png"
+    png.write_bytes(tf.io.encode_png(np.zeros((40, 40, 3), np.uint8)).numpy()[:60])
+    source = data.load("imagenet", data_dir=root, image_size=16)
+    with pytest.raises(data.UnreadableImageError, match=f"^{png} cannot be decoded"):
+        with data.naming_unreadable_images():
+            list(data.eval_dataset(source, batch_size=4))
+
+
+def test_the_search_for_an_undecodable_image_keeps_order_past_its_buffers(tmp_path):
+    """``first_undecodable`` decodes in parallel: among 600 files with damaged ones at 437 and 500 it names 437."""
+    good = tf.io.encode_jpeg(np.full((20, 30, 3), 90, np.uint8)).numpy()
+    paths = []
+    for index in range(600):
+        path = tmp_path / f"{index}.jpg"
+        path.write_bytes(good[:100] if index in (437, 500) else good)
+        paths.append(str(path))
+    assert data.source.first_undecodable(paths) == paths[437]
+    assert data.source.first_undecodable(paths[:437]) is None and data.source.first_undecodable([]) is None

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from keras_resnet import files
 from keras_resnet.data import augment
-from keras_resnet.data.source import NOT_AN_IMAGE, DataSource, DatasetNotFoundError
+from keras_resnet.data.source import NOT_AN_IMAGE, DataSource, DatasetNotFoundError, listed_images
 
 # Per-channel RGB mean of the ImageNet training set, in [0, 255] (the mean behind the published Caffe weights).
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], "float32")
@@ -31,7 +31,8 @@ TFDS_SHUFFLE_BUFFER = 10_000
 
 
 def list_tree(folder, class_names=None, extensions=IMAGE_EXTENSIONS):
-    """``(paths, labels, class names)`` of a one-sub-folder-per-class tree (files ending in ``extensions``)."""
+    """``(paths, labels, class names)`` of a one-sub-folder-per-class tree (files ending in ``extensions``); the
+    paths are recorded as where an undecodable image is looked for (``source.listed_images``)."""
     class_names = class_names or sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     paths, labels = [], []
     for label, class_name in enumerate(class_names):
@@ -40,7 +41,7 @@ def list_tree(folder, class_names=None, extensions=IMAGE_EXTENSIONS):
             if os.path.isdir(class_folder) else []
         paths += [os.path.join(class_folder, name) for name in files]
         labels += [label] * len(files)
-    return paths, np.asarray(labels, "int64"), class_names
+    return listed_images(paths), np.asarray(labels, "int64"), class_names
 
 
 def read(path, label):

@@ -4,9 +4,12 @@ TensorFlow-only (tf.data). A source holds unbatched, unshuffled ``(image, label)
 the paper uses for it, and the preprocessing numbers (the training-set mean) that the model stores.
 """
 
+import collections
 import contextlib
 import dataclasses
+import os
 import re
+import sys
 from typing import Callable
 
 import numpy as np
@@ -15,6 +18,14 @@ import tensorflow as tf
 
 # The first item of the failed in-graph check on a file that is not an image; the second item is its path.
 NOT_AN_IMAGE = "keras_resnet: not an image:"
+# What TensorFlow's decoders say of an encoded image they cannot decode (a truncated or damaged file). Its path is
+# not in the message: the files listed in this process are searched for it (``listed_images``).
+UNDECODABLE = re.compile(r"jpeg::Uncompress failed|Invalid (?:JPEG|PNG|GIF|BMP)\b|Failed to decode gif")
+# The image lists that this process's latest sources read (``listed_images``), newest last, kept by reference:
+# searched newest first, so the files of the source that failed come first.
+_LISTED = collections.deque(maxlen=8)
+# Lists longer than this get a line on stderr before they are searched (a full decode of every file).
+ANNOUNCE_SEARCH = 10_000
 
 
 class DatasetNotFoundError(ValueError):
@@ -25,17 +36,59 @@ class UnreadableImageError(ValueError):
     """A file in an image folder is not an image; the message names the file and the fix."""
 
 
+def listed_images(paths):
+    """Records ``paths``, the image files a source will read, as where an undecodable image is looked for
+    (``unreadable_image``); returns them."""
+    _LISTED.append(paths)
+    return paths
+
+
+def first_undecodable(paths):
+    """The first of ``paths`` that exists but that TensorFlow cannot decode whole, or ``None``.
+
+    Decodes in parallel (tf.data), keeping order; a file whose decode fails is dropped (``ignore_errors``), so the
+    first missing index is the file sought, and the search stops there.
+    """
+    paths = [path for path in paths if os.path.isfile(path)]  # files since removed are not the culprit
+    if not paths:
+        return None
+    decoded = tf.data.Dataset.from_tensor_slices((tf.range(len(paths), dtype=tf.int64), tf.constant(paths))).map(
+        lambda index, path: (index, tf.shape(tf.io.decode_image(tf.io.read_file(path), channels=3,
+                                                                  expand_animations=False))),
+        num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    expected = 0
+    for index, _ in decoded:
+        if int(index) != expected:
+            break
+        expected += 1
+    return paths[expected] if expected < len(paths) else None
+
+
 def unreadable_image(error):
     """The ``UnreadableImageError`` behind a pipeline's ``tf.errors.InvalidArgumentError``, or ``None``.
 
     The image-folder reader checks each file's leading bytes in the graph and fails with its path; TensorFlow reports
-    that deep inside a long message, from wherever the dataset was iterated (``fit``, ``evaluate``, a loop).
+    that deep inside a long message, from wherever the dataset was iterated (``fit``, ``evaluate``, a loop). A file
+    that starts like an image but cannot be decoded (truncated, damaged) fails in a decoder whose message has no
+    path: the lists of ``listed_images`` are then decoded, newest first, until the file is found.
     """
-    match = re.search(re.escape(NOT_AN_IMAGE) + r"\] \[(.+?)\]\s*$", str(error), re.MULTILINE)
-    if match is None:
+    message = str(error)
+    match = re.search(re.escape(NOT_AN_IMAGE) + r"\] \[(.+?)\]\s*$", message, re.MULTILINE)
+    if match is not None:
+        return UnreadableImageError(f"{match.group(1)} is not a JPEG, PNG, GIF or BMP image: remove it from the "
+                                    "image folder or replace it with the image.")
+    failure = UNDECODABLE.search(message)
+    if failure is None:
         return None
-    return UnreadableImageError(f"{match.group(1)} is not a JPEG, PNG, GIF or BMP image: remove it from the "
-                                "image folder or replace it with the image.")
+    for paths in reversed(_LISTED):
+        if len(paths) > ANNOUNCE_SEARCH:
+            print(f"An image could not be decoded ({failure.group(0)}): looking for it among {len(paths):,} files.",
+                  file=sys.stderr, flush=True)
+        path = first_undecodable(paths)
+        if path is not None:
+            return UnreadableImageError(f"{path} cannot be decoded ({failure.group(0)}): the file is truncated or "
+                                        "damaged; remove it from the image folder or replace it with an intact copy.")
+    return None
 
 
 @contextlib.contextmanager
