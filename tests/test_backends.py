@@ -53,3 +53,45 @@ def test_same_outputs_under_jax_without_tensorflow(tmp_path, rng):
         "importing keras_resnet, building networks with their weights and running them under JAX imported TensorFlow"
     for case, outputs in zip(cases, expected):
         np.testing.assert_allclose(np.load(case["outputs"]), outputs, atol=1e-5, err_msg=str(case))
+
+
+BENCHMARK_SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import throughput_jax as bench  # sets KERAS_BACKEND=jax itself
+import keras, keras_resnet
+results = {}
+for precision in ("float32", "bfloat16"):
+    model = bench.build(lambda: keras_resnet.build("resnet8", input_shape=(16, 16, 3), classes=4), precision)
+    stepper = bench.Stepper(model, batch_size=16)
+    moving = [np.array(v, dtype="float32") for v in stepper.state[1]]
+    losses = [float(stepper.train()) for _ in range(40)]
+    changed = max(float(np.abs(np.array(a, dtype="float32") - b).max()) for a, b in zip(stepper.state[1], moving))
+    predictions = np.argmax(np.asarray(stepper.infer(), dtype="float32"), axis=-1)
+    results[precision] = {"first": losses[0], "last": losses[-1], "moving_changed": changed,
+                          "compute_dtype": model.layers[2].compute_dtype,
+                          "train_accuracy": float(np.mean(predictions == np.asarray(stepper.y)))}
+results["tensorflow imported"] = "tensorflow" in sys.modules
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.slow  # starts JAX in a process of its own
+def test_the_jax_benchmark_steps_are_real_training_steps():
+    """``benchmarks/throughput_jax.py`` times jit-compiled steps under JAX without TensorFlow; they must train: on its
+    fixed random batch the loss falls to memorisation, batch-norm statistics move, and the bfloat16 policy computes
+    in bfloat16, otherwise its images/s would time something other than training."""
+    pytest.importorskip("jax")
+    benchmarks = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+    run = subprocess.run([sys.executable, "-c", BENCHMARK_SCRIPT, benchmarks],
+                         env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert results.pop("tensorflow imported") is False
+    for precision, result in results.items():
+        assert result["last"] < 0.5 * result["first"], (precision, result)
+        assert result["moving_changed"] > 1e-3, (precision, result)
+        assert result["train_accuracy"] >= 0.9, (precision, result)
+    assert results["float32"]["compute_dtype"] == "float32"
+    assert results["bfloat16"]["compute_dtype"] == "bfloat16"
