@@ -73,7 +73,9 @@ def before_augment(image_bytes, seed):
     image = augment.resize_shorter_side(augment.decode(image_bytes), augment.random_shorter_side(seeds[0], SIZE))
     image = tf.image.stateless_random_crop(image, (SIZE, SIZE, 3), seed=seeds[1])
     image = tf.image.stateless_random_flip_left_right(image, seed=seeds[2])
-    return tf.clip_by_value(augment.pca_lighting(image, seeds[3]), 0.0, 255.0)
+    alpha = tf.random.stateless_normal((3,), seed=seeds[3], stddev=augment.PCA_STDDEV)  # its PCA lighting, as it was
+    lighting = tf.linalg.matvec(tf.constant(augment.PCA_EIGENVECTORS), alpha * tf.constant(augment.PCA_EIGENVALUES))
+    return tf.clip_by_value(image + 255.0 * lighting, 0.0, 255.0)
 
 
 def before_pipeline(paths, labels):

@@ -169,6 +169,12 @@ def test_imagenet_scale_augmentation_and_lighting():
     expected = 255 * augment.PCA_STDDEV * augment.PCA_EIGENVALUES[0]  # ~5.5 grey levels
     assert along_first.std() == pytest.approx(expected, rel=0.15) and abs(along_first.mean()) < 1.0
     assert augment.imagenet_eval(tf.io.encode_jpeg(image), size=56).shape == (56, 56, 3)
+    # One shift for every pixel of a non-square image (added as rows of W * 3 values for speed), none else.
+    pixels = np.random.default_rng(0).uniform(0, 255, (7, 5, 3)).astype("float32")
+    lit = augment.pca_lighting(tf.constant(pixels), tf.constant([0, 3])).numpy()
+    shift = augment.pca_lighting(tf.zeros((1, 1, 3)), tf.constant([0, 3])).numpy()[0, 0]
+    assert lit.shape == (7, 5, 3) and np.abs(shift).max() > 0.1
+    np.testing.assert_allclose(lit, pixels + shift, atol=1e-4)
 
 
 def test_ten_crops_are_corners_centre_and_flips():

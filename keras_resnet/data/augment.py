@@ -76,8 +76,12 @@ def resize_shorter_side(image, side):
 def pca_lighting(image, seed, stddev=PCA_STDDEV):
     """Adds ``eigenvectors @ (alpha * eigenvalues) * 255`` to every pixel, ``alpha ~ N(0, stddev)``."""
     alpha = tf.random.stateless_normal((3,), seed=seed, stddev=stddev)
-    rgb = tf.linalg.matvec(tf.constant(PCA_EIGENVECTORS), alpha * tf.constant(PCA_EIGENVALUES))
-    return image + 255.0 * rgb
+    rgb = 255.0 * tf.linalg.matvec(tf.constant(PCA_EIGENVECTORS), alpha * tf.constant(PCA_EIGENVALUES))
+    # The same sum as ``image + rgb``, added to rows of W * 3 values: broadcasting a 3-vector over two axes is
+    # TensorFlow's slow CPU path (~160 us for a 224x224 image, against ~65 us as rows).
+    shape = tf.shape(image)
+    rows = tf.reshape(image, tf.stack([-1, shape[-2] * shape[-1]])) + tf.tile(rgb, shape[-2:-1])
+    return tf.reshape(rows, shape)
 
 
 def random_shorter_side(seed, size=224):
