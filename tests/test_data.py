@@ -1,5 +1,6 @@
 """Datasets and tf.data pipelines, on data the tests write in the real formats."""
 
+import dataclasses
 import os
 import pickle
 
@@ -321,6 +322,35 @@ def test_image_folders_are_shuffled_whole_every_epoch(tmp_path):
     assert (full[0] != full[1]).mean() > 0.8  # the two epochs are ordered differently
     np.testing.assert_array_equal(labels(2, start_epoch=1), full[1:])  # a resumed epoch 1 is epoch 1
     assert (labels(1, seed=2)[0] != full[0]).mean() > 0.8
+
+
+@pytest.mark.parametrize("dataset", ["imagenet", "folder"])
+def test_epochs_streamed_as_one_are_the_epochs_in_turn(tmp_path, dataset):
+    """A folder's epochs are read by one parallel map over all of them (``ShuffledFiles.epochs``): the examples and
+    augmentation seeds must be those of its epochs taken one by one (``train_epoch``), in turn."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "tree"
+    for split, count in (("train", 7), ("val", 2)):
+        for label in range(3):
+            (root / split / f"c{label}").mkdir(parents=True)
+            for index in range(count):
+                pixels = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+                (root / split / f"c{label}" / f"{index}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    if dataset == "imagenet":
+        source = data.load("imagenet", data_dir=str(root), image_size=8)
+    else:
+        source = data.load("folder", data_dir=str(root / "train"), image_size=8, val_fraction=0.25)
+    assert hasattr(source.shuffle_train, "epochs")
+    one_by_one = dataclasses.replace(source, shuffle_train=lambda epoch_seed: source.shuffle_train(epoch_seed))
+    seeds, count = [5, 9, 1_000_003], source.num_train - 2
+    streamed, expected = (list(s.train_epochs(seeds, count).as_numpy_iterator()) for s in (source, one_by_one))
+    assert len(streamed) == len(seeds) * count == len(expected)
+    for (image, label, seed), (image_1, label_1, seed_1) in zip(streamed, expected):
+        np.testing.assert_array_equal(image, image_1)
+        assert label == label_1 and list(seed) == list(seed_1)
+    assert [list(e[2]) for e in streamed[count - 1:count + 1]] == [[5, count - 1], [9, 0]]
+    epochs = [[e[1] for e in streamed[k * count:(k + 1) * count]] for k in range(3)]
+    assert epochs[0] != epochs[1] != epochs[2]  # each epoch has its own order
 
 
 def test_a_file_that_is_not_an_image_is_named(tmp_path):

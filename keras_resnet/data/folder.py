@@ -104,7 +104,6 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
                               f"with one sub-folder of images per class (got {data_dir!r}).")
     check_val_fraction(val_fraction)
     train_paths, train_labels, val_paths, val_labels, class_names = _splits(data_dir, val_fraction, seed)
-    reader = imagenet.shuffled_reader(train_paths, train_labels)
 
     def split(paths, labels):
         return tf.data.Dataset.from_tensor_slices((paths, labels)).map(imagenet.read,
@@ -116,14 +115,12 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
     if large:
         views = train.shard(step, 0).map(lambda image, label: augment.imagenet_eval(image, image_size),
                                          num_parallel_calls=tf.data.AUTOTUNE)
-        shuffle_train = reader
+        shuffle_train = imagenet.ShuffledFiles(train_paths, train_labels)
     else:
         decode = _resized(image_size)
         train, test = (data.map(decode, num_parallel_calls=tf.data.AUTOTUNE) for data in (train, test))
         views = train.shard(step, 0).map(lambda image, label: image)
-
-        def shuffle_train(epoch_seed):
-            return reader(epoch_seed).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        shuffle_train = imagenet.ShuffledFiles(train_paths, train_labels, then=decode)
     return DataSource("folder", train, test, len(train_paths), len(val_paths), class_names, image_size,
                       "imagenet" if large else "cifar", _mean(views, MEAN_IMAGES, not large), encoded=large,
                       shuffle_train=shuffle_train)

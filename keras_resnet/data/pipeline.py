@@ -7,8 +7,6 @@ decoding and augmentation run in parallel (AUTOTUNE) and batches are prefetched;
 unless asked otherwise.
 """
 
-import functools
-
 import tensorflow as tf
 
 from keras_resnet.data import augment
@@ -95,14 +93,10 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
     if start_epoch >= epochs:
         raise ValueError(f"No epochs left to train: start_epoch={start_epoch}, epochs={epochs}")
 
-    def one_epoch(epoch):  # Python-int seeds: the epoch's data depends on (seed, epoch) only
-        epoch_seed = seed * 1_000_003 + epoch
-        data = source.train_epoch(epoch_seed).take(steps * batch_size).enumerate()
-        return data.map(lambda index, example: (*example, tf.stack([tf.constant(epoch_seed, tf.int64), index])))
-
-    # One augmentation map over all epochs: its parallel calls stay busy across epoch boundaries (a map per epoch
-    # would drain and refill there, which costs much on small folders). Every epoch brings whole batches.
-    data = functools.reduce(tf.data.Dataset.concatenate, (one_epoch(e) for e in range(start_epoch, epochs)))
+    # Python-int seeds: an epoch's data depends on (seed, epoch) only. One augmentation map over all epochs: its
+    # parallel calls stay busy across epoch boundaries (a map per epoch would drain and refill there, which costs
+    # much on small folders). Every epoch brings whole batches.
+    data = source.train_epochs([seed * 1_000_003 + epoch for epoch in range(start_epoch, epochs)], steps * batch_size)
     data = data.map(lambda image, label, image_seed: (train_augment(image, image_seed), label),
                     num_parallel_calls=AUTOTUNE)
     data = data.batch(batch_size, drop_remainder=True)

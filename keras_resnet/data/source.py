@@ -7,6 +7,7 @@ the paper uses for it, and the preprocessing numbers (the training-set mean) tha
 import collections
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import sys
@@ -119,7 +120,9 @@ class DataSource:
         flip: random horizontal flips in training (off for the digits: a mirrored digit is another symbol).
         encoded: images are encoded bytes (decoded inside the pipeline).
         shuffle_train: how one epoch orders the training split: a function ``epoch_seed (int) -> dataset`` of
-            ``(image, label)``; ``None``: ``train`` shuffled whole, in memory (see ``train_epoch``).
+            ``(image, label)``; ``None``: ``train`` shuffled whole, in memory (see ``train_epoch``). One with an
+            ``epochs(epoch_seeds, count)`` method (``imagenet.ShuffledFiles``) also streams several epochs as one
+            dataset (see ``train_epochs``).
     """
 
     name: str
@@ -148,6 +151,18 @@ class DataSource:
         if self.shuffle_train is not None:
             return self.shuffle_train(epoch_seed)
         return self.train.shuffle(self.num_train, seed=epoch_seed, reshuffle_each_iteration=False)
+
+    def train_epochs(self, epoch_seeds, count):
+        """``(image, label, seed)`` of the first ``count`` examples of each epoch in ``epoch_seeds`` (Python ints),
+        in turn, each epoch in ``train_epoch``'s order; ``seed``: int64 ``[epoch_seed, position in the epoch]``, the
+        stateless seed of the example's augmentation."""
+        if hasattr(self.shuffle_train, "epochs"):
+            return self.shuffle_train.epochs(list(epoch_seeds), count)
+
+        def one_epoch(epoch_seed):
+            data = self.train_epoch(epoch_seed).take(count).enumerate()
+            return data.map(lambda index, example: (*example, tf.stack([tf.constant(epoch_seed, tf.int64), index])))
+        return functools.reduce(tf.data.Dataset.concatenate, map(one_epoch, epoch_seeds))
 
 
 def from_arrays(name, train, test, class_names, flip=True):
