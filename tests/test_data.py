@@ -343,12 +343,13 @@ def test_epochs_streamed_as_one_are_the_epochs_in_turn(tmp_path, dataset):
     assert hasattr(source.shuffle_train, "epochs")
     one_by_one = dataclasses.replace(source, shuffle_train=lambda epoch_seed: source.shuffle_train(epoch_seed))
     seeds, count = [5, 9, 1_000_003], source.num_train - 2
-    streamed, expected = (list(s.train_epochs(seeds, count).as_numpy_iterator()) for s in (source, one_by_one))
+    streamed, expected = (list(s.train_epochs(seeds, count, lambda image, seed: (image, seed)).as_numpy_iterator())
+                          for s in (source, one_by_one))
     assert len(streamed) == len(seeds) * count == len(expected)
-    for (image, label, seed), (image_1, label_1, seed_1) in zip(streamed, expected):
+    for ((image, seed), label), ((image_1, seed_1), label_1) in zip(streamed, expected):
         np.testing.assert_array_equal(image, image_1)
         assert label == label_1 and list(seed) == list(seed_1)
-    assert [list(e[2]) for e in streamed[count - 1:count + 1]] == [[5, count - 1], [9, 0]]
+    assert [list(e[0][1]) for e in streamed[count - 1:count + 1]] == [[5, count - 1], [9, 0]]
     epochs = [[e[1] for e in streamed[k * count:(k + 1) * count]] for k in range(3)]
     assert epochs[0] != epochs[1] != epochs[2]  # each epoch has its own order
 

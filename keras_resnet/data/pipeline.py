@@ -93,12 +93,9 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
     if start_epoch >= epochs:
         raise ValueError(f"No epochs left to train: start_epoch={start_epoch}, epochs={epochs}")
 
-    # Python-int seeds: an epoch's data depends on (seed, epoch) only. One augmentation map over all epochs: its
-    # parallel calls stay busy across epoch boundaries (a map per epoch would drain and refill there, which costs
-    # much on small folders). Every epoch brings whole batches.
-    data = source.train_epochs([seed * 1_000_003 + epoch for epoch in range(start_epoch, epochs)], steps * batch_size)
-    data = data.map(lambda image, label, image_seed: (train_augment(image, image_seed), label),
-                    num_parallel_calls=AUTOTUNE)
+    # Python-int seeds: an epoch's data depends on (seed, epoch) only. Every epoch brings whole batches.
+    epoch_seeds = [seed * 1_000_003 + epoch for epoch in range(start_epoch, epochs)]
+    data = source.train_epochs(epoch_seeds, steps * batch_size, train_augment)
     data = data.batch(batch_size, drop_remainder=True)
     return data.prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))
 

@@ -121,8 +121,8 @@ class DataSource:
         encoded: images are encoded bytes (decoded inside the pipeline).
         shuffle_train: how one epoch orders the training split: a function ``epoch_seed (int) -> dataset`` of
             ``(image, label)``; ``None``: ``train`` shuffled whole, in memory (see ``train_epoch``). One with an
-            ``epochs(epoch_seeds, count)`` method (``imagenet.ShuffledFiles``) also streams several epochs as one
-            dataset (see ``train_epochs``).
+            ``epochs(epoch_seeds, count, augment)`` method (``imagenet.ShuffledFiles``) also streams several epochs
+            as one dataset (see ``train_epochs``).
     """
 
     name: str
@@ -152,17 +152,20 @@ class DataSource:
             return self.shuffle_train(epoch_seed)
         return self.train.shuffle(self.num_train, seed=epoch_seed, reshuffle_each_iteration=False)
 
-    def train_epochs(self, epoch_seeds, count):
-        """``(image, label, seed)`` of the first ``count`` examples of each epoch in ``epoch_seeds`` (Python ints),
-        in turn, each epoch in ``train_epoch``'s order; ``seed``: int64 ``[epoch_seed, position in the epoch]``, the
-        stateless seed of the example's augmentation."""
+    def train_epochs(self, epoch_seeds, count, augment):
+        """``(augment(image, seed), label)`` of the first ``count`` examples of each epoch in ``epoch_seeds`` (Python
+        ints), in turn, each epoch in ``train_epoch``'s order; ``seed``: int64 ``[epoch_seed, position in the
+        epoch]``, the stateless seed of the example's augmentation. Augmented in parallel, in order."""
         if hasattr(self.shuffle_train, "epochs"):
-            return self.shuffle_train.epochs(list(epoch_seeds), count)
+            return self.shuffle_train.epochs(list(epoch_seeds), count, augment)
 
         def one_epoch(epoch_seed):
             data = self.train_epoch(epoch_seed).take(count).enumerate()
             return data.map(lambda index, example: (*example, tf.stack([tf.constant(epoch_seed, tf.int64), index])))
-        return functools.reduce(tf.data.Dataset.concatenate, map(one_epoch, epoch_seeds))
+        # One augmentation map over all epochs: its parallel calls stay busy across epoch boundaries.
+        data = functools.reduce(tf.data.Dataset.concatenate, map(one_epoch, epoch_seeds))
+        return data.map(lambda image, label, seed: (augment(image, seed), label),
+                        num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def from_arrays(name, train, test, class_names, flip=True):
