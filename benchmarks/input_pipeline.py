@@ -2,7 +2,7 @@
 Keras' directory loader, and the CIFAR pipeline against what training consumes; one table, one run.
 
     python benchmarks/input_pipeline.py                  # 256 JPEGs, 3 alternating rounds
-    python benchmarks/input_pipeline.py --images 512 --rounds 5 --content smooth
+    python benchmarks/input_pipeline.py --images 512 --rounds 5 --content photo     # or smooth
 
 JPEG rows, all on the same tree of 500x375 JPEGs written to a temporary folder, batch 32, alternating rounds (each
 keeps its best round of 24 batches, timed after 2 warm-up batches):
@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from sklearn.datasets import load_sample_images  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet import data  # noqa: E402
@@ -42,13 +43,20 @@ from timing import alternate, dataset_images_per_second  # noqa: E402
 
 AUTOTUNE = tf.data.AUTOTUNE
 SIZE, BATCH = 224, 32
+PHOTOS = load_sample_images().images  # china.jpg and flower.jpg, 427x640
 
 
 def random_image(rng, content):
-    """A 500x375 image: uniform noise (the hardest to decode: ~170 kB as JPEG) or smooth waves with mild noise
-    (~30 kB, decoding about as cheap as a photo's)."""
+    """A 500x375 image: uniform noise (the hardest to decode: ~170 kB as JPEG of quality 90), a random crop of one
+    of scikit-learn's two sample photographs (427x640), randomly mirrored (~55 kB), or smooth waves with mild noise
+    (~80 kB). ImageNet's training JPEGs average about 110 kB."""
     if content == "noise":
         return rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
+    if content == "photo":
+        photo = PHOTOS[rng.integers(len(PHOTOS))]
+        top, left = rng.integers(0, photo.shape[0] - 375 + 1), rng.integers(0, photo.shape[1] - 500 + 1)
+        crop = photo[top:top + 375, left:left + 500]
+        return crop[:, ::-1] if rng.integers(2) else crop
     y, x = np.meshgrid(np.arange(375), np.arange(500), indexing="ij")
     period = rng.uniform(10, 40, 3)
     waves = [128 + 90 * np.sin(2 * np.pi * (x * np.cos(k) + y * np.sin(k)) / p) for k, p in enumerate(period)]
@@ -124,8 +132,9 @@ def cifar_source(count=50_000):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=positive_int, default=256, help="training JPEGs written (500x375)")
-    parser.add_argument("--content", choices=["noise", "smooth"], default="noise",
-                        help="what the JPEGs show: uniform noise (costly to decode) or smooth waves (photo-like cost)")
+    parser.add_argument("--content", choices=["noise", "photo", "smooth"], default="noise",
+                        help="what the JPEGs show: uniform noise (the costliest to decode), crops of two real "
+                             "photographs, or smooth waves (cheap to decode)")
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="alternating rounds; each pipeline keeps its best")
     parser.add_argument("--batches", type=positive_int, default=24, help="JPEG batches of 32 timed per round")
