@@ -55,6 +55,10 @@ def test_every_signature_gives_the_keras_probabilities(which, digits_run, resnet
     preprocess = keras_resnet.preprocess_input if which == "resnet50" else (lambda x: x)
     assert info["preprocessing"] == ("caffe" if which == "resnet50" else "none")
     served = tf.saved_model.load(target)
+    stored = tf.train.load_checkpoint(f"{target}/variables/variables")
+    shapes = stored.get_variable_to_shape_map()
+    stored_values = sum(int(np.prod(shape)) for name, shape in shapes.items() if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert stored_values == model.count_params()  # every weight once (keras.export alone stores each twice)
 
     images = _images(4, size)
     if which == "resnet50":  # pretrained ImageNet models are served with the resize-256/224 centre crop
