@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from datasets import write_jpeg_tree
 from keras_resnet import cli, files
 from keras_resnet.training import TrainConfig
 from keras_resnet.training import callbacks as callbacks_lib
@@ -50,6 +51,36 @@ def test_another_run_in_the_same_folder_is_refused(tmp_path, capsys):
     assert cli.main([*QUICK, "--epochs", "1", "--width", "2", "--output-dir", str(folder)]) == 2
     assert "holds another run (width 1 -> 2):" in capsys.readouterr().err
     assert (folder / "model.keras").read_bytes() == before
+
+
+def test_another_image_folder_is_refused_and_a_failed_attempt_keeps_the_record(tmp_path, capsys, monkeypatch):
+    """A run on one folder of images is not continued on another (other images or other classes), and an attempt
+    that fails before training starts leaves ``run.json`` as it was, so the run still resumes."""
+    def folder_run(data, epochs):
+        return ["train", "--dataset", "folder", "--data-dir", str(data), "--model", "resnet8", "--image-size",
+                "16", "--batch-size", "4", "--epochs", str(epochs), "--verbose", "0", "--output-dir", str(run)]
+    run = tmp_path / "R"
+    write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),))
+    write_jpeg_tree(tmp_path / "more", per_class=7, sizes=((20, 24),), seed=1)
+    write_jpeg_tree(tmp_path / "four", classes=("n01", "n02", "n03", "n04"), per_class=6, sizes=((20, 24),))
+    assert cli.main(folder_run(tmp_path / "a" / "train", 1)) == 0
+    record = (run / "run.json").read_bytes()
+    assert cli.main(folder_run(tmp_path / "more" / "train", 2)) == 2
+    assert "holds another run (train_images 15 -> 18):" in capsys.readouterr().err
+    assert cli.main(folder_run(tmp_path / "four" / "train", 2)) == 2
+    assert "holds another run (classes: 1 added ('n04'); train_images 15 -> 20):" in capsys.readouterr().err
+    assert (run / "run.json").read_bytes() == record
+
+    def broken(self):
+        raise RuntimeError("no model today")
+    with monkeypatch.context() as patch:
+        patch.setattr("keras_resnet.training.trainer.Run.build_model", broken)
+        with pytest.raises(RuntimeError, match="no model today"):
+            cli.main([*folder_run(tmp_path / "a" / "train", 3), "--lr", "0.01"])
+    assert (run / "run.json").read_bytes() == record  # not "3 epochs, lr changed": nothing trained
+    assert cli.main(folder_run(tmp_path / "a" / "train", 2)) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    assert json.loads((run / "run.json").read_text())["epochs"] == 2
 
 
 def test_two_runs_started_together_one_is_refused_at_once(tmp_path):

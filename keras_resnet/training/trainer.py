@@ -149,10 +149,22 @@ def evaluate_ten_crop(model, source, batch_size):
 
 
 # What defines a run's network and data: a rerun of the same folder must agree on all of these.
-IDENTITY = ("model", "spec", "dataset", "image_size", "sync_bn", "weights", "freeze")
+IDENTITY = ("model", "spec", "dataset", "classes", "train_images", "image_size", "sync_bn", "weights", "freeze")
 # How it is trained: an interrupted run may resume with other values (a lower --lr after a divergence, say).
 TRAINING = ("global_batch_size", "steps_per_epoch", "learning_rate", "momentum", "weight_decay", "schedule", "warmup",
             "seed", "replicas", "precision", "jit_compile")
+
+
+def _class_difference(before, now):
+    """``classes`` of a run folder against this run's, in words: the class names added and removed, or the order."""
+    added, removed = [name for name in now if name not in before], [name for name in before if name not in now]
+    if not added and not removed:
+        return f"classes: the same {len(now)} names in another order"
+
+    def listed(what, names):
+        shown = ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+        return [f"{len(names)} {what} ({shown})"] if names else []
+    return "classes: " + "; ".join(listed("added", added) + listed("removed", removed))
 
 
 class Run:
@@ -231,6 +243,7 @@ class Run:
         """The resolved settings of this run (``IDENTITY`` and ``TRAINING``), as written to ``run.json``."""
         config = self.config
         return {"model": config.model.lower(), "spec": self.spec.to_config(), "dataset": self.source.name,
+                "classes": list(self.source.class_names), "train_images": self.source.num_train,
                 "image_size": self.source.image_size,
                 "global_batch_size": self.batch, "steps_per_epoch": self.steps, "learning_rate": self.learning_rate,
                 "momentum": config.momentum, "weight_decay": config.weight_decay, "schedule": self.schedule,
@@ -260,6 +273,8 @@ class Run:
                 if key == "spec":  # the architecture options that differ
                     differences += [f"{field} {before[key].get(field)!r} -> {value!r}"
                                     for field, value in settings[key].items() if before[key].get(field) != value]
+                elif key == "classes":  # another folder of images, say: which class names differ
+                    differences.append(_class_difference(before[key], settings[key]))
                 else:
                     differences.append(f"{key} {before[key]!r} -> {settings[key]!r}")
             return differences
@@ -279,7 +294,9 @@ class Run:
             print(f"Resuming {self.run_dir} with other settings: {'; '.join(changed(TRAINING))}", flush=True)
         changes = recorded.get("changes", []) + ([{"after_epoch": completed_epochs(self.run_dir),
                                                    "changed": changed(TRAINING)}] if changed(TRAINING) else [])
-        files.write_json(path, {"settings": settings, "epochs": self.epochs, "changes": changes})
+        # Written when training starts (``fit``), once the model has been built and its state restored: an attempt
+        # that fails before that leaves the folder's record as it was.
+        self._record = (path, {"settings": settings, "epochs": self.epochs, "changes": changes})
         return None
 
     def close(self):
@@ -363,6 +380,7 @@ class Run:
         if done > initial_epoch:
             with self.strategy.scope():
                 callbacks_lib.restore_backup(model, os.path.join(self.run_dir, BACKUP))
+        files.write_json(*self._record)
         start_epoch = max(done, initial_epoch)
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
               f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
