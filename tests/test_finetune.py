@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from keras_resnet import cli, data, registry
@@ -72,6 +73,11 @@ def test_folder_without_val_is_split_stratified_and_reads_every_format(tmp_path)
     assert source.mean.shape == (32, 32, 3) and source.augmentation == "cifar"
     again = folder.load(root, image_size=32, val_fraction=0.4, seed=3)
     assert [label for _, label in again.test.as_numpy_iterator()] == list(labels)
+    # Export and prediction transform a file as the run's evaluation saw it (antialiased resize, 8-bit levels).
+    val_paths = folder._splits(root, 0.4, 3)[2]
+    transform = data.eval_transform(source)
+    for path, image in zip(val_paths, images):
+        np.testing.assert_array_equal(data.apply_eval_transform(tf.io.read_file(path), transform).numpy(), image)
     large = folder.load(root, image_size=96, val_fraction=0.4)
     assert large.augmentation == "imagenet" and large.encoded and large.mean.shape == (3,)
     views, _ = next(iter(data.train_dataset(large, 4, 1)))

@@ -74,7 +74,8 @@ def _splits(data_dir, val_fraction, seed):
 
 
 def _resized(image_size):
-    """``(bytes, label) -> (uint8 (S, S, 3), label)``: decoded (first frame of a GIF) and resized to ``S x S``."""
+    """``(bytes, label) -> (uint8 (S, S, 3), label)``: decoded (first frame of a GIF) and resized to ``S x S``
+    (what ``pipeline.apply_eval_transform`` does with the runs' ``resize`` transform, for export and prediction)."""
     def decode(contents, label):
         image = tf.io.decode_image(contents, channels=3, expand_animations=False)
         image = tf.image.resize(image, (image_size, image_size), antialias=True)

@@ -43,8 +43,9 @@ def apply_eval_transform(image, transform):
     if transform["method"] == "center_crop":
         return augment.imagenet_eval(image, size, transform.get("resize"))
     _check_method(transform)
-    image = tf.cast(augment.decode(image), tf.float32)
-    return tf.image.resize(image, (size, size))
+    # As small-image folder sources resize their images (``folder._resized``): antialiased, rounded to 8 bits.
+    image = tf.image.resize(augment.decode(image), (size, size), antialias=True)
+    return tf.clip_by_value(tf.round(image), 0.0, 255.0)
 
 
 def _check_method(transform):
