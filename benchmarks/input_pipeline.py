@@ -64,7 +64,8 @@ def random_image(rng, content):
 
 
 def write_jpegs(folder, count, content, classes=8):
-    """``count`` 500x375 JPEGs (quality 90) in ``folder/train/<class>/`` and two per class in ``val/``."""
+    """``count`` 500x375 JPEGs (quality 90; rounded up to a multiple of ``classes``) in ``folder/train/<class>/``
+    and two per class in ``val/``. Returns how many training JPEGs it wrote."""
     rng = np.random.default_rng(0)
     for split, per_class in (("train", -(-count // classes)), ("val", 2)):
         for label in range(classes):
@@ -73,6 +74,7 @@ def write_jpegs(folder, count, content, classes=8):
                 image = random_image(rng, content)
                 path = os.path.join(folder, split, f"n{label:02d}", f"{index}.JPEG")
                 tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
+    return -(-count // classes) * classes
 
 
 def before_augment(image_bytes, seed):
@@ -144,10 +146,12 @@ def main(argv=None):
     for name in ("images", "rounds", "batches", "cifar_batches"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if args.images < BATCH:
+        parser.error(f"--images must be at least one batch ({BATCH}), got {args.images}")
     cores = os.cpu_count()
 
     with tempfile.TemporaryDirectory() as folder:
-        write_jpegs(folder, args.images, args.content)
+        written = write_jpegs(folder, args.images, args.content)
         source = data.load("imagenet", data_dir=folder, image_size=SIZE)
         paths, labels, _ = data.imagenet.list_tree(os.path.join(folder, "train"))
         epochs = -(-(args.batches + 2) * BATCH // source.num_train) + 1  # one round's batches and the warm-up
@@ -177,7 +181,7 @@ def main(argv=None):
                      "per core": f"{speed / cores:.0f}", "vs before": "-",
                      "vs plain tf.data": f"CIFAR pipeline {cifar_speed / speed:.1f}x"})
     print(format_table(rows, ["pipeline", "batch", "images/s", "per core", "vs before", "vs plain tf.data"]))
-    print(f"\n{args.images} {args.content} 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating "
+    print(f"\n{written} {args.content} 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating "
           f"rounds of {args.batches} batches; {cores} CPU cores, TensorFlow {tf.__version__}, "
           f"keras {keras.__version__}.")
     return 0

@@ -3,7 +3,8 @@ ResNet-50 in the same run, per precision; each row with its achieved FLOP/s and 
 matmul peak, and the published GPU figures printed beside the table.
 
     python benchmarks/throughput_jax.py                  # on a GPU: ResNet-50, batch 256, 224px, float32 and bfloat16
-    python benchmarks/throughput_jax.py --image-size 64 --batch-size 4 --steps 2 --rounds 1 --cifar-batch 8   # CPU
+    python benchmarks/throughput_jax.py --image-size 64 --batch-size 4 --steps 2 --rounds 1 --cifar-batch 8 \
+        --matmul-size 1024                               # a quick look on a CPU
 
 The script sets ``KERAS_BACKEND=jax`` itself and needs no TensorFlow: only ``keras``, ``jax`` and this package's
 modelling modules. Each configuration is built under its Keras dtype policy (``float32``, or ``mixed_bfloat16``:
@@ -112,6 +113,11 @@ def matmul_flops_per_second(dtype, size=8192, repeats=10):
     return 2 * size ** 3 * repeats / (time.perf_counter() - start)
 
 
+def flops(rate):
+    """A FLOP/s figure in TFLOP/s, or GFLOP/s under one TFLOP/s (a CPU)."""
+    return f"{rate / 1e12:.1f} T" if rate >= 1e12 else f"{rate / 1e9:.1f} G"
+
+
 def build(make, precision):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(POLICIES[precision])
@@ -150,12 +156,15 @@ def main(argv=None):
     peaks = {precision: matmul_flops_per_second(getattr(jax.numpy, precision), args.matmul_size)
              for precision in args.precisions}
     for precision, peak in peaks.items():
-        print(f"matmul {args.matmul_size}^2 {precision}: {peak / 1e12:.1f} TFLOP/s", flush=True)
+        print(f"matmul {args.matmul_size}^2 {precision}: {flops(peak)}FLOP/s", flush=True)
 
     configs, best = [], {}
     for precision in args.precisions:  # the first precision's rows come first, should a run be cut short
         for label, make, batch in models:
-            model = build(make, precision)
+            try:
+                model = build(make, precision)
+            except ValueError as error:  # an input too small for the network, say
+                parser.error(str(error))
             stepper = Stepper(model, batch)
             start = time.perf_counter()
             jax.block_until_ready(stepper.train())  # tracing and XLA compilation, outside the timed rounds
@@ -181,7 +190,7 @@ def main(argv=None):
         rows.append({"model": label, "input": f"{side}px",
                      "batch": batch, "precision": precision,
                      "train img/s": f"{train:.0f}", "infer img/s": f"{infer:.0f}",
-                     "train TFLOP/s": f"{train_flops / 1e12:.1f}", "infer TFLOP/s": f"{infer_flops / 1e12:.1f}",
+                     "train FLOP/s": flops(train_flops), "infer FLOP/s": flops(infer_flops),
                      "train % peak": f"{100 * train_flops / peaks[precision]:.0f}%",
                      "infer % peak": f"{100 * infer_flops / peaks[precision]:.0f}%",
                      "train ratio": f"{train / reference:.2f}x" if reference else "-",
@@ -189,7 +198,7 @@ def main(argv=None):
     print()
     print(format_table(rows, list(rows[0])))
     print(f"\nPeaks (matmul {args.matmul_size}^2): "
-          + ", ".join(f"{p} {v / 1e12:.0f} TFLOP/s" for p, v in peaks.items())
+          + ", ".join(f"{p} {flops(v)}FLOP/s" for p, v in peaks.items())
           + f"; best of {args.rounds} alternating rounds of {args.steps} steps; ratios are ours / keras.applications.")
     print("Published, for comparison (training, their own input pipeline; not measured here):")
     for what, rate in PUBLISHED:

@@ -314,9 +314,16 @@ def _evaluate(args):
     return 0
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (exit 2) that points to ``--help``, not the whole usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
     description, examples = __doc__.split("\n", 1)
-    parser = argparse.ArgumentParser(prog="keras-resnet", description=description, epilog="examples:\n" + examples,
+    parser = OneLineErrors(prog="keras-resnet", description=description, epilog="examples:\n" + examples,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     parser.subcommands = commands.choices  # name -> parser, aliases included (the tests walk them)

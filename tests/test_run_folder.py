@@ -121,7 +121,8 @@ def test_zero_and_negative_values_are_refused_and_write_nothing(argv, tmp_path, 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["train", "--dataset", "digits", *argv, "--output-dir", str(tmp_path / "R")])
     assert exit_info.value.code == 2
-    assert argv[0] in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert argv[0] in err and len(err.strip().splitlines()) == 1, err  # one line, not argparse's whole usage
     assert not (tmp_path / "R").exists()
 
 
