@@ -34,9 +34,15 @@ def test_a_finished_run_rerun_changes_nothing_and_prints_its_summary(tmp_path, c
 def test_more_epochs_continue_from_the_backup(tmp_path, capsys):
     folder = tmp_path / "R"
     assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 0
+    assert "1 epoch in" in capsys.readouterr().out
+    first = json.loads((folder / "backup" / "state.json").read_text())["train_seconds"]
     assert cli.main([*QUICK, "--epochs", "2", "--output-dir", str(folder)]) == 0
     assert "resuming after epoch 1" in capsys.readouterr().out
-    assert json.loads((folder / "summary.json").read_text())["epochs"] == 2
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["epochs"] == 2
+    # The time of both processes' epochs, not only the last process's.
+    both = json.loads((folder / "backup" / "state.json").read_text())["train_seconds"]
+    assert 0 < first < both <= summary["train_seconds"]
     assert [row["epoch"] for row in callbacks_lib.read_history(folder / "history.csv")] == ["0", "1"]
     assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 2
     assert "holds a finished run (epochs 2 -> 1)" in capsys.readouterr().err

@@ -69,17 +69,28 @@ def restore_backup(model, backup_dir):
 
 class RunBackup(keras.callbacks.Callback):
     """Saves weights and optimizer state at every epoch's end, atomically: the weights go to a new file, then
-    ``state.json`` names it in one rename, then older weight files are removed. Keep it last in the callbacks."""
+    ``state.json`` names it in one rename, then older weight files are removed. Keep it last in the callbacks.
 
-    def __init__(self, backup_dir):
+    ``state.json`` also holds ``train_seconds``, the training time of the epochs it holds over every process of the
+    run: ``earlier_seconds`` (those that an earlier process committed) and this process's time since training began.
+    """
+
+    def __init__(self, backup_dir, earlier_seconds=0.0):
         super().__init__()
         self.backup_dir = backup_dir
+        self.earlier_seconds = earlier_seconds
+        self._started = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         name = f"epoch-{epoch + 1:05d}.weights.h5"
         with files.atomic_path(os.path.join(self.backup_dir, name)) as temporary:
             self.model.save_weights(temporary)
-        files.write_json(os.path.join(self.backup_dir, BACKUP_STATE), {"epoch": epoch + 1, "weights": name})
+        seconds = self.earlier_seconds + time.perf_counter() - self._started
+        files.write_json(os.path.join(self.backup_dir, BACKUP_STATE),
+                         {"epoch": epoch + 1, "weights": name, "train_seconds": seconds})
         for entry in os.scandir(self.backup_dir):
             if entry.name.endswith(".weights.h5") and entry.name != name:
                 os.remove(entry.path)

@@ -380,6 +380,9 @@ class Run:
         if done > initial_epoch:
             with self.strategy.scope():
                 callbacks_lib.restore_backup(model, os.path.join(self.run_dir, BACKUP))
+            # The committed epochs' time, over the earlier processes (a backup from before it was kept: none).
+            self.train_seconds = float(callbacks_lib.backup_state(os.path.join(self.run_dir, BACKUP))
+                                       .get("train_seconds", 0.0))
         files.write_json(*self._record)
         start_epoch = max(done, initial_epoch)
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
@@ -392,7 +395,7 @@ class Run:
             return None
         train_data = data_lib.train_dataset(self.source, self.batch, self.epochs, start_epoch, self.config.seed,
                                             self.config.deterministic, steps=self.steps)
-        backup = callbacks_lib.RunBackup(os.path.join(self.run_dir, BACKUP))
+        backup = callbacks_lib.RunBackup(os.path.join(self.run_dir, BACKUP), self.train_seconds)
         started = time.perf_counter()
         try:
             return model.fit(train_data, epochs=self.epochs, initial_epoch=start_epoch, steps_per_epoch=self.steps,
@@ -466,5 +469,5 @@ def format_summary(summary):
     speed = summary["images_per_second"]
     return (f"{summary['model']} on {summary['dataset']}: test error {100 * summary['test_error']:.2f} % "
             f"(accuracy {100 * summary['test_accuracy']:.2f} %), best {100 * summary['best_test_error']:.2f} %, "
-            f"{summary['epochs']} epochs in {summary['train_seconds']:.0f} s"
+            f"{summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} in {summary['train_seconds']:.0f} s"
             + (f", {speed:.0f} images/s" if speed else "") + f". Run folder: {summary['output_dir']}")
