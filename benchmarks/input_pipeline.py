@@ -66,15 +66,15 @@ def random_image(rng, content):
 def write_jpegs(folder, count, content, classes=8):
     """``count`` 500x375 JPEGs (quality 90; rounded up to a multiple of ``classes``) in ``folder/train/<class>/``
     and two per class in ``val/``. Returns how many training JPEGs it wrote."""
-    rng = np.random.default_rng(0)
-    for split, per_class in (("train", -(-count // classes)), ("val", 2)):
+    rng, per_class_train = np.random.default_rng(0), -(-count // classes)
+    for split, per_class in (("train", per_class_train), ("val", 2)):
         for label in range(classes):
             os.makedirs(os.path.join(folder, split, f"n{label:02d}"))
             for index in range(per_class):
                 image = random_image(rng, content)
                 path = os.path.join(folder, split, f"n{label:02d}", f"{index}.JPEG")
                 tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
-    return -(-count // classes) * classes
+    return per_class_train * classes
 
 
 def before_augment(image_bytes, seed):

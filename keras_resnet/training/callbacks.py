@@ -43,7 +43,8 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 
 def backup_state(backup_dir):
-    """``{"epoch": completed epochs, "weights": file}`` of the backup in ``backup_dir``, or ``None``.
+    """``{"epoch": completed epochs, "weights": file, "train_seconds": their training time}`` of the backup in
+    ``backup_dir`` (no ``train_seconds`` in older ones), or ``None``.
 
     Reads this package's ``state.json`` and, for run folders written before it, Keras' ``BackupAndRestore`` files.
     """
@@ -57,14 +58,14 @@ def backup_state(backup_dir):
 
 def restore_backup(model, backup_dir):
     """Loads the backed-up weights and optimizer state into ``model`` (compiled, under its strategy's scope);
-    returns the number of completed epochs (0 when there is no backup)."""
+    returns the backup's ``backup_state`` (``None`` when there is no backup)."""
     state = backup_state(backup_dir)
     if state is None:
-        return 0
+        return None
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(os.path.join(backup_dir, state["weights"]))
-    return int(state["epoch"])
+    return state
 
 
 class RunBackup(keras.callbacks.Callback):

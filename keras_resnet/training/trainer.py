@@ -379,10 +379,9 @@ class Run:
         done = completed_epochs(self.run_dir)
         if done > initial_epoch:
             with self.strategy.scope():
-                callbacks_lib.restore_backup(model, os.path.join(self.run_dir, BACKUP))
+                state = callbacks_lib.restore_backup(model, os.path.join(self.run_dir, BACKUP))
             # The committed epochs' time, over the earlier processes (a backup from before it was kept: none).
-            self.train_seconds = float(callbacks_lib.backup_state(os.path.join(self.run_dir, BACKUP))
-                                       .get("train_seconds", 0.0))
+            self.train_seconds = float(state.get("train_seconds", 0.0))
         files.write_json(*self._record)
         start_epoch = max(done, initial_epoch)
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
