@@ -1,11 +1,13 @@
-"""Input pipeline speed: the ImageNet JPEG pipeline before and after windowed decoding, against plain tf.data and
-Keras' directory loader, and the CIFAR pipeline against what training consumes; one table, one run.
+"""Input pipeline speed: the ImageNet JPEG pipeline before and after windowed decoding, against plain tf.data,
+Keras' directory loader and the cost of decoding the windows alone, and the CIFAR pipeline against what training
+consumes; one run.
 
-    python benchmarks/input_pipeline.py                  # 256 JPEGs, 3 alternating rounds
-    python benchmarks/input_pipeline.py --images 512 --rounds 5 --content photo     # or smooth
+    python benchmarks/input_pipeline.py                  # photographs and noise, 256 JPEGs each, 3 rounds
+    python benchmarks/input_pipeline.py --content photo --quality 98     # photographs at ImageNet's ~110 kB a JPEG
 
-JPEG rows, all on the same tree of 500x375 JPEGs written to a temporary folder, batch 32, alternating rounds (each
-keeps its best round of 24 batches, timed after 2 warm-up batches):
+JPEG rows, for each ``--content`` on its own tree of 500x375 JPEGs written to a temporary folder, batch 32, all
+pipelines of all contents in alternating rounds (each keeps its best round of 24 batches, timed after 2 warm-up
+batches):
 
 - "before": the pipeline as it was, kept here as the reference: encoded files read into a shuffle buffer, then each
   image decoded whole, its shorter side resized (antialiased) to a random side in [256, 480], random 224 crop,
@@ -15,6 +17,8 @@ keeps its best round of 24 batches, timed after 2 warm-up batches):
   augmentation).
 - "plain tf.data": decode, resize the shorter side to [256, 480] without antialiasing, random crop, flip.
 - "keras image_dataset_from_directory": Keras' loader resizing to 256x341 (shorter side 256), then a random crop.
+- "decode bound": the files ours reads, in its order and parallelism, with only its windows decoded: no pipeline
+  that decodes these windows can go faster on this machine.
 
 The CIFAR rows: the [He16] Sec. 4.2 pipeline on 50,000 in-memory images at batch 128, and the training images/s of
 CIFAR ResNets, which it should exceed several times so that training is never input-bound.
@@ -44,12 +48,16 @@ from timing import alternate, dataset_images_per_second  # noqa: E402
 AUTOTUNE = tf.data.AUTOTUNE
 SIZE, BATCH = 224, 32
 PHOTOS = load_sample_images().images  # china.jpg and flower.jpg, 427x640
+CONTENTS = ("photo", "noise", "smooth")
+PIPELINES = {"before": "before: whole decode + antialiased resize", "ours": "ours: windowed decode",
+             "plain": "plain tf.data (no antialias)", "keras": "keras image_dataset_from_directory",
+             "bound": "decode bound: ours' windows decoded only"}
 
 
 def random_image(rng, content):
-    """A 500x375 image: uniform noise (the hardest to decode: ~170 kB as JPEG of quality 90), a random crop of one
-    of scikit-learn's two sample photographs (427x640), randomly mirrored (~55 kB), or smooth waves with mild noise
-    (~80 kB). ImageNet's training JPEGs average about 110 kB."""
+    """A 500x375 image: a random crop of one of scikit-learn's two sample photographs (427x640), randomly mirrored
+    (~56 kB as JPEG of quality 90, ~113 kB at 98), uniform noise (the costliest to decode: ~172 kB at 90), or smooth
+    waves with mild noise (~80 kB at 90). ImageNet's training JPEGs average about 110 kB."""
     if content == "noise":
         return rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)
     if content == "photo":
@@ -63,18 +71,18 @@ def random_image(rng, content):
     return np.clip(np.stack(waves, -1) + rng.normal(0, 6, (375, 500, 3)), 0, 255).astype(np.uint8)
 
 
-def write_jpegs(folder, count, content, classes=8):
-    """``count`` 500x375 JPEGs (quality 90; rounded up to a multiple of ``classes``) in ``folder/train/<class>/``
-    and two per class in ``val/``. Returns how many training JPEGs it wrote."""
-    rng, per_class_train = np.random.default_rng(0), -(-count // classes)
+def write_jpegs(folder, count, content, quality, classes=8):
+    """``count`` 500x375 JPEGs (rounded up to a multiple of ``classes``) in ``folder/train/<class>/`` and two per
+    class in ``val/``. Returns how many training JPEGs it wrote and their mean size in bytes."""
+    rng, per_class_train, sizes = np.random.default_rng(0), -(-count // classes), []
     for split, per_class in (("train", per_class_train), ("val", 2)):
         for label in range(classes):
             os.makedirs(os.path.join(folder, split, f"n{label:02d}"))
             for index in range(per_class):
-                image = random_image(rng, content)
-                path = os.path.join(folder, split, f"n{label:02d}", f"{index}.JPEG")
-                tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
-    return per_class_train * classes
+                encoded = tf.io.encode_jpeg(random_image(rng, content), quality=quality)
+                tf.io.write_file(os.path.join(folder, split, f"n{label:02d}", f"{index}.JPEG"), encoded)
+                sizes += [len(encoded.numpy())] if split == "train" else []
+    return per_class_train * classes, float(np.mean(sizes))
 
 
 def before_augment(image_bytes, seed):
@@ -124,6 +132,17 @@ def keras_pipeline(folder):
                                num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
+def decode_bound(paths, labels, epochs, count):
+    """The files in ours' order and parallelism (``ShuffledFiles.epochs``), only its training windows decoded (the
+    decoded window's shape is what comes out, so nothing else is computed)."""
+    def decode_window(image_bytes, seed):
+        seeds = tf.random.experimental.stateless_split(seed, 4)
+        return augment.read_window(image_bytes, lambda shape, crop: tf.shape(
+            crop(augment.train_window(shape, seeds, SIZE))))
+    files = data.imagenet.ShuffledFiles(paths, labels)
+    return files.epochs(list(range(epochs)), count, decode_window).batch(BATCH, drop_remainder=True).prefetch(AUTOTUNE)
+
+
 def cifar_source(count=50_000):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
@@ -131,59 +150,76 @@ def cifar_source(count=50_000):
     return from_arrays("cifar10", (images, labels), (images[:1000], labels[:1000]), [str(i) for i in range(10)])
 
 
+def jpeg_pipelines(folder, batches):
+    """``PIPELINES`` name -> maker of that dataset on the tree in ``folder``, for ``batches`` timed batches."""
+    source = data.load("imagenet", data_dir=folder, image_size=SIZE)
+    paths, labels, _ = data.imagenet.list_tree(os.path.join(folder, "train"))
+    epochs = -(-(batches + 2) * BATCH // source.num_train) + 1  # one round's batches and the warm-up
+    makers = (lambda: before_pipeline(paths, labels),
+              lambda: data.train_dataset(source, BATCH, epochs=epochs),
+              lambda: plain_pipeline(paths, labels),
+              lambda: keras_pipeline(os.path.join(folder, "train")),
+              lambda: decode_bound(paths, labels, epochs, source.num_train))
+    return dict(zip(PIPELINES.values(), makers))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=positive_int, default=256, help="training JPEGs written (500x375)")
-    parser.add_argument("--content", choices=["noise", "photo", "smooth"], default="noise",
-                        help="what the JPEGs show: uniform noise (the costliest to decode), crops of two real "
-                             "photographs, or smooth waves (cheap to decode)")
+    parser.add_argument("--content", nargs="+", choices=CONTENTS, default=["photo", "noise"],
+                        help="what the JPEGs show, one tree each: crops of two real photographs, uniform noise (the "
+                             "costliest to decode), or smooth waves (cheap to decode)")
+    parser.add_argument("--quality", type=int, default=90, help="JPEG quality, 1-100")
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="alternating rounds; each pipeline keeps its best")
     parser.add_argument("--batches", type=positive_int, default=24, help="JPEG batches of 32 timed per round")
     parser.add_argument("--cifar-batches", type=positive_int, default=40, help="CIFAR batches of 128 timed per round")
     parser.add_argument("--models", nargs="*", default=["resnet20"], help="CIFAR nets whose training is timed")
     args = parser.parse_args(argv)
-    for name in ("images", "rounds", "batches", "cifar_batches"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.images < BATCH:
         parser.error(f"--images must be at least one batch ({BATCH}), got {args.images}")
-    cores = os.cpu_count()
+    if not 1 <= args.quality <= 100:
+        parser.error(f"--quality must be in 1-100, got {args.quality}")
+    contents, cores = list(dict.fromkeys(args.content)), os.cpu_count()
 
     with tempfile.TemporaryDirectory() as folder:
-        written = write_jpegs(folder, args.images, args.content)
-        source = data.load("imagenet", data_dir=folder, image_size=SIZE)
-        paths, labels, _ = data.imagenet.list_tree(os.path.join(folder, "train"))
-        epochs = -(-(args.batches + 2) * BATCH // source.num_train) + 1  # one round's batches and the warm-up
-        jpeg = {
-            "before: whole decode + antialiased resize": lambda: before_pipeline(paths, labels),
-            "ours: windowed decode": lambda: data.train_dataset(source, BATCH, epochs=epochs),
-            "plain tf.data (no antialias)": lambda: plain_pipeline(paths, labels),
-            "keras image_dataset_from_directory": lambda: keras_pipeline(os.path.join(folder, "train")),
-        }
+        measurements, written = {}, {}
+        for content in contents:
+            tree = os.path.join(folder, content)
+            written[content] = write_jpegs(tree, args.images, content, args.quality)
+            for name, make in jpeg_pipelines(tree, args.batches).items():
+                measurements[content, name] = lambda make=make: dataset_images_per_second(make(), args.batches)
         cifar = cifar_source()
-        measurements = {name: (lambda make=make: dataset_images_per_second(make(), args.batches))
-                        for name, make in jpeg.items()}
-        measurements["CIFAR pipeline (pad/crop/flip)"] = lambda: dataset_images_per_second(
-            data.train_dataset(cifar, 128, epochs=2), args.cifar_batches)
+        measurements["cifar"] = lambda: dataset_images_per_second(data.train_dataset(cifar, 128, epochs=2),
+                                                                  args.cifar_batches)
         speeds = alternate(measurements, args.rounds)
 
-    before, plain = speeds["before: whole decode + antialiased resize"], speeds["plain tf.data (no antialias)"]
-    rows = [{"pipeline": name, "batch": BATCH, "images/s": f"{speed:.0f}", "per core": f"{speed / cores:.0f}",
-             "vs before": f"{speed / before:.2f}x", "vs plain tf.data": f"{speed / plain:.2f}x"}
-            for name, speed in speeds.items() if name in jpeg]
-    cifar_speed = speeds["CIFAR pipeline (pad/crop/flip)"]
-    rows.append({"pipeline": "CIFAR pipeline (pad/crop/flip)", "batch": 128, "images/s": f"{cifar_speed:.0f}",
-                 "per core": f"{cifar_speed / cores:.0f}", "vs before": "-", "vs plain tf.data": "-"})
+    rows = []
+    for content in contents:
+        size = written[content][1]
+        of = {short: speeds[content, name] for short, name in PIPELINES.items()}
+        for name, speed in ((name, speeds[content, name]) for name in PIPELINES.values()):
+            rows.append({"JPEGs": f"{content}, {size / 1000:.0f} kB", "pipeline": name, "images/s": f"{speed:.0f}",
+                         "per core": f"{speed / cores:.0f}", "vs before": f"{speed / of['before']:.2f}x",
+                         "vs plain tf.data": f"{speed / of['plain']:.2f}x",
+                         "vs keras loader": f"{speed / of['keras']:.2f}x",
+                         "of decode bound": f"{100 * speed / of['bound']:.0f} %"})
+    columns = ["JPEGs", "pipeline", "images/s", "per core", "vs before", "vs plain tf.data", "vs keras loader",
+               "of decode bound"]
+    print(format_table(rows, columns))
+    cifar_speed = speeds["cifar"]
+    rows = [{"pipeline": "CIFAR pipeline (pad/crop/flip)", "images/s": f"{cifar_speed:.0f}",
+             "per core": f"{cifar_speed / cores:.0f}", "pipeline / training": "-"}]
     for name in args.models:
         speed = images_per_second(keras_resnet.build(name), 128, 5, train=True)
-        rows.append({"pipeline": f"{name} training (consumer)", "batch": 128, "images/s": f"{speed:.0f}",
-                     "per core": f"{speed / cores:.0f}", "vs before": "-",
-                     "vs plain tf.data": f"CIFAR pipeline {cifar_speed / speed:.1f}x"})
-    print(format_table(rows, ["pipeline", "batch", "images/s", "per core", "vs before", "vs plain tf.data"]))
-    print(f"\n{written} {args.content} 500x375 JPEGs (quality 90) -> 224x224; best of {args.rounds} alternating "
-          f"rounds of {args.batches} batches; {cores} CPU cores, TensorFlow {tf.__version__}, "
-          f"keras {keras.__version__}.")
+        rows.append({"pipeline": f"{name} training (consumer)", "images/s": f"{speed:.0f}",
+                     "per core": f"{speed / cores:.0f}", "pipeline / training": f"{cifar_speed / speed:.1f}x"})
+    print()
+    print(format_table(rows, ["pipeline", "images/s", "per core", "pipeline / training"]))
+    trees = ", ".join(f"{written[content][0]} {content}" for content in contents)
+    print(f"\n500x375 JPEGs of quality {args.quality} ({trees}) -> 224x224, batch 32; CIFAR batch 128; best of "
+          f"{args.rounds} alternating rounds of {args.batches} JPEG / {args.cifar_batches} CIFAR batches; {cores} CPU "
+          f"cores, TensorFlow {tf.__version__}, keras {keras.__version__}.")
     return 0
 
 

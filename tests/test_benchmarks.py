@@ -1,0 +1,60 @@
+"""The input pipeline benchmark measures what it says: its decode bound decodes exactly the windows that our training
+pipeline decodes, and one run reports every pipeline for every kind of JPEG asked for."""
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_resnet.data import augment, imagenet
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+@pytest.fixture
+def input_pipeline(monkeypatch):
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    return importlib.import_module("input_pipeline")
+
+
+def test_the_decode_bound_decodes_the_windows_that_training_decodes(input_pipeline, tmp_path):
+    """Image ``position`` of epoch ``e`` in ``data.train_dataset`` (seed 0) is the file that ``index_shuffle`` puts
+    there, augmented with the seed ``[e, position]``: its window is ``train_window`` of that seed's split. The bound
+    must decode those windows of those files in that order, or it bounds some other work."""
+    written, _ = input_pipeline.write_jpegs(str(tmp_path), 16, "photo", 90, classes=4)
+    paths, labels, _ = imagenet.list_tree(str(tmp_path / "train"))
+    batches = iter(input_pipeline.decode_bound(paths, labels, epochs=2, count=written))
+    got = np.concatenate([next(batches)[0].numpy() for _ in range(2 * written // input_pipeline.BATCH)])
+
+    expected = []
+    for epoch in range(2):
+        for position in range(written):
+            index = tf.random.experimental.index_shuffle(position, [epoch, 0], written - 1)
+            shape = tf.image.extract_jpeg_shape(tf.io.read_file(paths[int(index)]))[:2]
+            seeds = tf.random.experimental.stateless_split(tf.constant([epoch, position], tf.int64), 4)
+            window = augment.train_window(shape, seeds, input_pipeline.SIZE).numpy()
+            expected.append([window[2], window[3], 3])
+    np.testing.assert_array_equal(got, np.array(expected))
+    assert len({tuple(side) for side in expected}) > 4  # the scale augmentation varies the windows
+
+
+@pytest.mark.slow  # writes two JPEG trees and times ten pipelines
+def test_one_run_reports_every_pipeline_for_every_kind_of_jpeg(input_pipeline, capsys):
+    assert input_pipeline.main(["--images", "32", "--rounds", "1", "--batches", "2", "--cifar-batches", "2",
+                                "--content", "photo", "noise", "--models"]) == 0
+    table = capsys.readouterr().out
+    for content in ("photo", "noise"):
+        for pipeline in input_pipeline.PIPELINES.values():
+            assert sum(line.startswith(content) and pipeline in line for line in table.splitlines()) == 1, table
+    assert "CIFAR pipeline" in table
+
+
+@pytest.mark.parametrize("argv, message", [(["--quality", "0"], "--quality must be in 1-100, got 0"),
+                                           (["--images", "8"], "--images must be at least one batch (32), got 8")])
+def test_bad_arguments_are_refused_in_one_line(input_pipeline, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        input_pipeline.main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
