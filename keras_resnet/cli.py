@@ -520,11 +520,19 @@ def _run(command, run, args):
         with data.naming_unreadable_images():  # an undecodable image is named, as bad input
             return run(args)
     except ValueError as error:  # bad input: the message names the fix
-        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
+        _report(command, error)
         return 2
     except TrainingError as error:  # a diverged run: what was kept and how to go on
-        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
+        _report(command, error)
         return 1
+
+
+def _report(command, error):
+    """Prints ``error`` as the command's one-line error, on a line of its own: on a terminal Keras' progress bar
+    leaves the cursor after its last update, where the message would otherwise continue that line."""
+    if sys.stdout.isatty():
+        print(flush=True)
+    print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
 
 
 def main(argv=None):
