@@ -3,6 +3,7 @@ checkpoints and plateau counters survive resumes."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -59,21 +60,23 @@ def test_another_run_in_the_same_folder_is_refused(tmp_path, capsys):
     assert (folder / "model.keras").read_bytes() == before
 
 
+def folder_run(data, epochs, run):
+    return ["train", "--dataset", "folder", "--data-dir", str(data), "--model", "resnet8", "--image-size", "16",
+            "--batch-size", "4", "--epochs", str(epochs), "--verbose", "0", "--output-dir", str(run)]
+
+
 def test_another_image_folder_is_refused_and_a_failed_attempt_keeps_the_record(tmp_path, capsys, monkeypatch):
     """A run on one folder of images is not continued on another (other images or other classes), and an attempt
     that fails before training starts leaves ``run.json`` as it was, so the run still resumes."""
-    def folder_run(data, epochs):
-        return ["train", "--dataset", "folder", "--data-dir", str(data), "--model", "resnet8", "--image-size",
-                "16", "--batch-size", "4", "--epochs", str(epochs), "--verbose", "0", "--output-dir", str(run)]
     run = tmp_path / "R"
     write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),))
     write_jpeg_tree(tmp_path / "more", per_class=7, sizes=((20, 24),), seed=1)
     write_jpeg_tree(tmp_path / "four", classes=("n01", "n02", "n03", "n04"), per_class=6, sizes=((20, 24),))
-    assert cli.main(folder_run(tmp_path / "a" / "train", 1)) == 0
+    assert cli.main(folder_run(tmp_path / "a" / "train", 1, run)) == 0
     record = (run / "run.json").read_bytes()
-    assert cli.main(folder_run(tmp_path / "more" / "train", 2)) == 2
+    assert cli.main(folder_run(tmp_path / "more" / "train", 2, run)) == 2
     assert "holds another run (train_images 15 -> 18):" in capsys.readouterr().err
-    assert cli.main(folder_run(tmp_path / "four" / "train", 2)) == 2
+    assert cli.main(folder_run(tmp_path / "four" / "train", 2, run)) == 2
     assert "holds another run (classes: 1 added ('n04'); train_images 15 -> 20):" in capsys.readouterr().err
     assert (run / "run.json").read_bytes() == record
 
@@ -82,11 +85,29 @@ def test_another_image_folder_is_refused_and_a_failed_attempt_keeps_the_record(t
     with monkeypatch.context() as patch:
         patch.setattr("keras_resnet.training.trainer.Run.build_model", broken)
         with pytest.raises(RuntimeError, match="no model today"):
-            cli.main([*folder_run(tmp_path / "a" / "train", 3), "--lr", "0.01"])
+            cli.main([*folder_run(tmp_path / "a" / "train", 3, run), "--lr", "0.01"])
     assert (run / "run.json").read_bytes() == record  # not "3 epochs, lr changed": nothing trained
-    assert cli.main(folder_run(tmp_path / "a" / "train", 2)) == 0
+    assert cli.main(folder_run(tmp_path / "a" / "train", 2, run)) == 0
     assert "resuming after epoch 1" in capsys.readouterr().out
     assert json.loads((run / "run.json").read_text())["epochs"] == 2
+
+
+def test_a_folder_of_other_files_is_refused_with_the_same_classes_and_count(tmp_path, capsys):
+    """Same class names, same number of training images, other files (renamed, or moved to another class): not the
+    run's data, so not resumed. The same files in another place are."""
+    run, original = tmp_path / "R", write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),)) / "train"
+    for name in ("renamed", "moved", "copy"):
+        shutil.copytree(original, tmp_path / name)
+    os.rename(tmp_path / "renamed" / "n02" / "img0.JPEG", tmp_path / "renamed" / "n02" / "img9.JPEG")
+    os.rename(tmp_path / "moved" / "n01" / "img0.JPEG", tmp_path / "moved" / "n02" / "from_n01.JPEG")
+    os.rename(tmp_path / "moved" / "n02" / "img1.JPEG", tmp_path / "moved" / "n01" / "from_n02.JPEG")
+    assert cli.main(folder_run(original, 1, run)) == 0
+    capsys.readouterr()
+    for other in ("renamed", "moved"):
+        assert cli.main(folder_run(tmp_path / other, 2, run)) == 2
+        assert "holds another run (training files: other names or classes" in capsys.readouterr().err
+    assert cli.main(folder_run(tmp_path / "copy", 2, run)) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out
 
 
 def test_two_runs_started_together_one_is_refused_at_once(tmp_path):

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from keras_resnet import files
 from keras_resnet.data import augment, imagenet
-from keras_resnet.data.source import DataSource, DatasetNotFoundError, naming_unreadable_images
+from keras_resnet.data.source import DataSource, DatasetNotFoundError, files_fingerprint, naming_unreadable_images
 from keras_resnet.validation import check_val_fraction
 
 EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
@@ -124,4 +124,4 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
         shuffle_train = imagenet.ShuffledFiles(train_paths, train_labels, then=decode)
     return DataSource("folder", train, test, len(train_paths), len(val_paths), class_names, image_size,
                       "imagenet" if large else "cifar", _mean(views, MEAN_IMAGES, not large), encoded=large,
-                      shuffle_train=shuffle_train)
+                      shuffle_train=shuffle_train, train_files=files_fingerprint(train_paths, train_labels, data_dir))

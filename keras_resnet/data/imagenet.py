@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from keras_resnet import files
 from keras_resnet.data import augment
-from keras_resnet.data.source import NOT_AN_IMAGE, DataSource, DatasetNotFoundError, listed_images
+from keras_resnet.data.source import NOT_AN_IMAGE, DataSource, DatasetNotFoundError, files_fingerprint, listed_images
 
 # Per-channel RGB mean of the ImageNet training set, in [0, 255] (the mean behind the published Caffe weights).
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], "float32")
@@ -105,7 +105,8 @@ def _from_tree(data_dir, image_size):
 
     return DataSource("imagenet", split(train_paths, train_labels), split(val_paths, val_labels),
                       len(train_paths), len(val_paths), class_names, image_size, "imagenet", IMAGENET_MEAN_RGB,
-                      encoded=True, shuffle_train=ShuffledFiles(train_paths, train_labels))
+                      encoded=True, shuffle_train=ShuffledFiles(train_paths, train_labels),
+                      train_files=files_fingerprint(train_paths, train_labels, data_dir))
 
 
 def _from_tfds(data_dir, manual_dir, image_size):
