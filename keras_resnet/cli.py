@@ -528,10 +528,8 @@ def _run(command, run, args):
 
 
 def _report(command, error):
-    """Prints ``error`` as the command's one-line error, on a line of its own: on a terminal Keras' progress bar
-    leaves the cursor after its last update, where the message would otherwise continue that line."""
-    if sys.stdout.isatty():
-        print(flush=True)
+    """Prints ``error`` as the command's one-line error on stderr (training has ended its progress bar's line:
+    ``callbacks.ProgressLine``)."""
     print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
 
 

@@ -1,10 +1,5 @@
 """The ``keras-resnet`` console command."""
 
-import io
-import sys
-
-import pytest
-
 from keras_resnet import cli
 
 
@@ -20,27 +15,6 @@ def test_summary_bad_name_is_a_clear_error(capsys):
     assert cli.main(["summary", "resnt20"]) == 2
     err = capsys.readouterr().err
     assert "Unknown architecture 'resnt20'" in err and "'resnet20'" in err
-
-
-class _Terminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-@pytest.mark.parametrize("terminal", [True, False])
-def test_an_error_starts_a_line_of_its_own_after_a_progress_bar(monkeypatch, capsys, terminal):
-    """On a terminal Keras' progress bar leaves the cursor after its last update (``\\r``, no newline): the error
-    must not continue that line. Piped output has no such bar and gets no blank line."""
-    stdout = _Terminal() if terminal else io.StringIO()
-    monkeypatch.setattr(sys, "stdout", stdout)
-
-    def fails(args):
-        sys.stdout.write("\r 3/10 ━━━━━━━━━━━━━━━━━━━━ 1s - loss: 2.3")
-        raise ValueError("--batch-size must be positive, got 0")
-
-    assert cli._run("train", fails, None) == 2
-    assert stdout.getvalue().endswith("loss: 2.3\n" if terminal else "loss: 2.3")
-    assert capsys.readouterr().err == "keras-resnet train: error: --batch-size must be positive, got 0\n"
 
 
 def _commands(parser):

@@ -91,6 +91,24 @@ def test_nan_loss_stops_clearly_and_keeps_the_last_good_state(tmp_path, capsys):
     assert json.loads((tmp_path / "backup" / "state.json").read_text())["epoch"] == 1
 
 
+@pytest.mark.parametrize("epochs_before", [0, 1])
+def test_an_error_mid_epoch_starts_a_line_of_its_own(tmp_path, capfd, epochs_before):
+    """Keras' progress bar rewrites its line with a carriage return after each batch and ends it only at the
+    epoch's end (to a file too): a run that stops mid-epoch must end that line, or the error continues it. Both
+    streams go to one file here, as in ``keras-resnet train ... > log 2>&1``."""
+    if epochs_before:
+        assert cli.main(["train", *QUICK, "--epochs", "1", "--steps-per-epoch", "3", "--output-dir",
+                         str(tmp_path)]) == 0
+    code = cli.main(["train", *QUICK, "--epochs", "2", "--steps-per-epoch", "3", "--lr", "1e30", "--verbose", "1",
+                     "--output-dir", str(tmp_path)])
+    assert code == 1
+    out, err = capfd.readouterr()
+    assert "\r" in out and "step" in out.splitlines()[-1]  # the bar printed, and its line was ended
+    assert out.endswith("\n") and err.startswith("keras-resnet train: error: The training loss became nan")
+    if not epochs_before:
+        assert "No epoch had finished, so no weights were saved" in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], r"does not exist.*tfds build cifar10"),
     (["--dataset", "digits", "--model", "resnt20"], r"Unknown architecture 'resnt20'.*'resnet20'"),

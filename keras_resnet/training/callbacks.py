@@ -42,6 +42,32 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
                                      f"step {batch + 1}.")
 
 
+class ProgressLine(keras.callbacks.Callback):
+    """Ends the line that Keras' progress bar leaves open when training stops with an error, so that the error
+    starts a line of its own instead of continuing the bar's.
+
+    With ``verbose=1`` (and ``"auto"``) the bar rewrites one line with ``\\r`` after each batch (to files too: Keras
+    treats every POSIX stdout as a terminal) and ends it only after the epoch's last callback. Listed after the
+    other callbacks, this one marks a batch or an epoch only once they have passed it without raising.
+    """
+
+    def __init__(self, verbose):
+        super().__init__()
+        self.shown, self.open = verbose in (1, "auto"), False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.open = self.shown
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.open = False  # the bar's own end of epoch follows and ends the line
+
+    def close(self):
+        """Ends the bar's line if training stopped in the middle of it."""
+        if self.open:
+            print(flush=True)
+            self.open = False
+
+
 def backup_state(backup_dir):
     """``{"epoch": completed epochs, "weights": file, "train_seconds": their training time}`` of the backup in
     ``backup_dir`` (no ``train_seconds`` in older ones), or ``None``.

@@ -400,22 +400,24 @@ class Run:
         train_data = data_lib.train_dataset(self.source, self.batch, self.epochs, start_epoch, self.config.seed,
                                             self.config.deterministic, steps=self.steps)
         backup = callbacks_lib.RunBackup(os.path.join(self.run_dir, BACKUP), self.train_seconds)
+        line = callbacks_lib.ProgressLine(self.config.verbose)
         started = time.perf_counter()
         try:
             return model.fit(train_data, epochs=self.epochs, initial_epoch=start_epoch, steps_per_epoch=self.steps,
                              validation_data=data_lib.eval_dataset(self.source, self.batch),
-                             callbacks=[*self.callbacks(start_epoch), *extra_callbacks, backup], shuffle=False,
+                             callbacks=[*self.callbacks(start_epoch), *extra_callbacks, backup, line], shuffle=False,
                              verbose=self.config.verbose)
         except callbacks_lib.NonFiniteLossError as error:
             done = completed_epochs(self.run_dir)
             kept = (f"The last good state (end of epoch {done}) is kept in {os.path.join(self.run_dir, BACKUP)} "
                     f"and {os.path.join(self.run_dir, 'checkpoints')}" if done else "No epoch had finished, so "
-                    "nothing was saved")
+                    "no weights were saved")
             overflow = (" In float16 this is an overflow that loss scaling did not absorb: train with --precision "
                         "bfloat16 or float32." if self.precision.loss_scaling else "")
             raise TrainingError(f"{error}{overflow} {kept}. Lower the learning rate (--lr) or turn on --warmup, then "
                                 "rerun the same command with --output-dir to resume.") from error
         finally:
+            line.close()
             self.train_seconds += time.perf_counter() - started
 
     def finish(self, model):
