@@ -93,19 +93,21 @@ def test_another_image_folder_is_refused_and_a_failed_attempt_keeps_the_record(t
 
 
 def test_a_folder_of_other_files_is_refused_with_the_same_classes_and_count(tmp_path, capsys):
-    """Same class names, same number of training images, other files (renamed, or moved to another class): not the
-    run's data, so not resumed. The same files in another place are."""
-    run, original = tmp_path / "R", write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),)) / "train"
-    for name in ("renamed", "moved", "copy"):
+    """Same class names, same number of images, other files (renamed, or moved to another class, in the training
+    or the validation split): not the run's data, so not resumed. The same files in another place are."""
+    run, original = tmp_path / "R", write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),))
+    for name in ("renamed", "moved", "validation renamed", "copy"):
         shutil.copytree(original, tmp_path / name)
-    os.rename(tmp_path / "renamed" / "n02" / "img0.JPEG", tmp_path / "renamed" / "n02" / "img9.JPEG")
-    os.rename(tmp_path / "moved" / "n01" / "img0.JPEG", tmp_path / "moved" / "n02" / "from_n01.JPEG")
-    os.rename(tmp_path / "moved" / "n02" / "img1.JPEG", tmp_path / "moved" / "n01" / "from_n02.JPEG")
+    os.rename(tmp_path / "renamed" / "train" / "n02" / "img0.JPEG", tmp_path / "renamed" / "train" / "n02" / "x.JPEG")
+    os.rename(tmp_path / "moved" / "train" / "n01" / "img0.JPEG", tmp_path / "moved" / "train" / "n02" / "x.JPEG")
+    os.rename(tmp_path / "moved" / "train" / "n02" / "img1.JPEG", tmp_path / "moved" / "train" / "n01" / "y.JPEG")
+    os.rename(tmp_path / "validation renamed" / "val" / "n03" / "img2.JPEG",
+              tmp_path / "validation renamed" / "val" / "n03" / "x.JPEG")
     assert cli.main(folder_run(original, 1, run)) == 0
     capsys.readouterr()
-    for other in ("renamed", "moved"):
+    for other in ("renamed", "moved", "validation renamed"):
         assert cli.main(folder_run(tmp_path / other, 2, run)) == 2
-        assert "holds another run (training files: other names or classes" in capsys.readouterr().err
+        assert "holds another run (other image files: names or classes differ" in capsys.readouterr().err
     assert cli.main(folder_run(tmp_path / "copy", 2, run)) == 0
     assert "resuming after epoch 1" in capsys.readouterr().out
 

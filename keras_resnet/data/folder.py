@@ -124,4 +124,5 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
         shuffle_train = imagenet.ShuffledFiles(train_paths, train_labels, then=decode)
     return DataSource("folder", train, test, len(train_paths), len(val_paths), class_names, image_size,
                       "imagenet" if large else "cifar", _mean(views, MEAN_IMAGES, not large), encoded=large,
-                      shuffle_train=shuffle_train, train_files=files_fingerprint(train_paths, train_labels, data_dir))
+                      shuffle_train=shuffle_train,
+                      files=files_fingerprint([(train_paths, train_labels), (val_paths, val_labels)], data_dir))

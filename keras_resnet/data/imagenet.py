@@ -106,7 +106,7 @@ def _from_tree(data_dir, image_size):
     return DataSource("imagenet", split(train_paths, train_labels), split(val_paths, val_labels),
                       len(train_paths), len(val_paths), class_names, image_size, "imagenet", IMAGENET_MEAN_RGB,
                       encoded=True, shuffle_train=ShuffledFiles(train_paths, train_labels),
-                      train_files=files_fingerprint(train_paths, train_labels, data_dir))
+                      files=files_fingerprint([(train_paths, train_labels), (val_paths, val_labels)], data_dir))
 
 
 def _from_tfds(data_dir, manual_dir, image_size):

@@ -45,14 +45,16 @@ def listed_images(paths):
     return paths
 
 
-def files_fingerprint(paths, labels, root):
-    """A fingerprint of a split read from files: SHA-256 (16 hex digits) of the files' paths relative to ``root``,
-    with their labels, in order. Another folder of other files, files added, removed or renamed, moved to another
-    class, or another validation split change it; moving the whole folder does not, nor does replacing a file's
-    contents under the same name."""
+def files_fingerprint(splits, root):
+    """A fingerprint of a dataset read from files: SHA-256 (16 hex digits) of each split's file paths relative to
+    ``root``, with their labels, in order; ``splits``: ``(paths, labels)`` pairs (training, then validation). Files
+    added, removed or renamed, moved to another class or to the other split change it; moving the whole folder does
+    not, nor does replacing a file's contents under the same name."""
     digest = hashlib.sha256()
-    for path, label in zip(paths, labels):
-        digest.update(f"{os.path.relpath(path, root)}\t{int(label)}\n".encode())
+    for index, (paths, labels) in enumerate(splits):
+        digest.update(f"split {index}\n".encode())
+        for path, label in zip(paths, labels):
+            digest.update(f"{os.path.relpath(path, root)}\t{int(label)}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -135,7 +137,7 @@ class DataSource:
             ``(image, label)``; ``None``: ``train`` shuffled whole, in memory (see ``train_epoch``). One with an
             ``epochs(epoch_seeds, count, augment)`` method (``imagenet.ShuffledFiles``) also streams several epochs
             as one dataset (see ``train_epochs``).
-        train_files: ``files_fingerprint`` of the training split of a source read from files; ``None`` otherwise.
+        files: ``files_fingerprint`` of both splits of a source read from files; ``None`` otherwise.
     """
 
     name: str
@@ -150,7 +152,7 @@ class DataSource:
     flip: bool = True
     encoded: bool = False
     shuffle_train: Callable[[int], tf.data.Dataset] | None = None
-    train_files: str | None = None
+    files: str | None = None
 
     @property
     def num_classes(self):

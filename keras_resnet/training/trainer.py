@@ -149,7 +149,7 @@ def evaluate_ten_crop(model, source, batch_size):
 
 
 # What defines a run's network and data: a rerun of the same folder must agree on all of these.
-IDENTITY = ("model", "spec", "dataset", "classes", "train_images", "train_files", "image_size", "sync_bn", "weights",
+IDENTITY = ("model", "spec", "dataset", "classes", "train_images", "files", "image_size", "sync_bn", "weights",
             "freeze")
 # How it is trained: an interrupted run may resume with other values (a lower --lr after a divergence, say).
 TRAINING = ("global_batch_size", "steps_per_epoch", "learning_rate", "momentum", "weight_decay", "schedule", "warmup",
@@ -245,7 +245,7 @@ class Run:
         config = self.config
         return {"model": config.model.lower(), "spec": self.spec.to_config(), "dataset": self.source.name,
                 "classes": list(self.source.class_names), "train_images": self.source.num_train,
-                "train_files": self.source.train_files, "image_size": self.source.image_size,
+                "files": self.source.files, "image_size": self.source.image_size,
                 "global_batch_size": self.batch, "steps_per_epoch": self.steps, "learning_rate": self.learning_rate,
                 "momentum": config.momentum, "weight_decay": config.weight_decay, "schedule": self.schedule,
                 "warmup": bool(self.warmup), "sync_bn": config.sync_bn, "seed": config.seed,
@@ -276,10 +276,11 @@ class Run:
                                     for field, value in settings[key].items() if before[key].get(field) != value]
                 elif key == "classes":  # another folder of images, say: which class names differ
                     differences.append(_class_difference(before[key], settings[key]))
-                elif key == "train_files":  # said already when the classes or the number of images differ
+                elif key == "files":  # said already when the classes or the number of images differ
                     if all(before.get(data) == settings[data] for data in ("classes", "train_images")):
-                        differences.append("training files: other names or classes (another folder, files renamed "
-                                           "or moved, or another validation split)")
+                        differences.append("other image files: names or classes differ in the training or "
+                                           "validation split; files renamed or moved, or another split by --seed "
+                                           "or --val-fraction")
                 else:
                     differences.append(f"{key} {before[key]!r} -> {settings[key]!r}")
             return differences
