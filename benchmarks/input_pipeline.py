@@ -24,7 +24,6 @@ The CIFAR rows: the [He16] Sec. 4.2 pipeline on 50,000 in-memory images at batch
 CIFAR ResNets, which it should exceed several times so that training is never input-bound.
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -43,7 +42,8 @@ from keras_resnet.tables import format_table  # noqa: E402
 from keras_resnet.data import augment  # noqa: E402
 from keras_resnet.data.source import from_arrays  # noqa: E402
 from throughput import images_per_second  # noqa: E402
-from timing import alternate, dataset_images_per_second  # noqa: E402
+from timing import alternate, argument_parser, check_models, cpu_cores  # noqa: E402
+from timing import dataset_images_per_second  # noqa: E402
 
 AUTOTUNE = tf.data.AUTOTUNE
 SIZE, BATCH = 224, 32
@@ -164,11 +164,12 @@ def jpeg_pipelines(folder, batches):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__, __file__)
     parser.add_argument("--images", type=positive_int, default=256, help="training JPEGs written (500x375)")
     parser.add_argument("--content", nargs="+", choices=CONTENTS, default=["photo", "noise"],
-                        help="what the JPEGs show, one tree each: crops of two real photographs, uniform noise (the "
-                             "costliest to decode), or smooth waves (cheap to decode)")
+                        help="what the JPEGs show, one tree each: crops of two real photographs (~56 kB at quality "
+                             "90), uniform noise (~172 kB, the costliest to decode), or smooth waves with mild noise "
+                             "(~80 kB)")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality, 1-100")
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="alternating rounds; each pipeline keeps its best")
@@ -180,7 +181,8 @@ def main(argv=None):
         parser.error(f"--images must be at least one batch ({BATCH}), got {args.images}")
     if not 1 <= args.quality <= 100:
         parser.error(f"--quality must be in 1-100, got {args.quality}")
-    contents, cores = list(dict.fromkeys(args.content)), os.cpu_count()
+    check_models(parser, args.models)
+    contents, cores = list(dict.fromkeys(args.content)), cpu_cores()
 
     with tempfile.TemporaryDirectory() as folder:
         measurements, written = {}, {}
@@ -218,8 +220,8 @@ def main(argv=None):
     print(format_table(rows, ["pipeline", "images/s", "per core", "pipeline / training"]))
     trees = ", ".join(f"{written[content][0]} {content}" for content in contents)
     print(f"\n500x375 JPEGs of quality {args.quality} ({trees}) -> 224x224, batch 32; CIFAR batch 128; best of "
-          f"{args.rounds} alternating rounds of {args.batches} JPEG / {args.cifar_batches} CIFAR batches; {cores} CPU "
-          f"cores, TensorFlow {tf.__version__}, keras {keras.__version__}.")
+          f"{args.rounds} alternating round(s) of {args.batches} JPEG / {args.cifar_batches} CIFAR batches; training "
+          f"rows: median of 5 steps; {cores} CPU cores, TensorFlow {tf.__version__}, keras {keras.__version__}.")
     return 0
 
 

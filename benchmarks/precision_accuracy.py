@@ -11,7 +11,6 @@ difference to the first precision, the final loss scale and the training seconds
 far from converged and differ by several points between precisions in either direction; compare converged runs.
 """
 
-import argparse
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from keras_resnet.choices import PRECISIONS  # noqa: E402
 from keras_resnet.tables import format_table  # noqa: E402
 from keras_resnet.training import precision  # noqa: E402
 from keras_resnet.validation import positive_int  # noqa: E402
+from timing import argument_parser, cpu_cores  # noqa: E402
 
 
 def train_and_evaluate(name, epochs, image_size, learning_rate, batch_size=32, seed=0):
@@ -48,7 +48,7 @@ def train_and_evaluate(name, epochs, image_size, learning_rate, batch_size=32, s
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__, __file__)
     parser.add_argument("--epochs", type=positive_int, default=15)
     parser.add_argument("--image-size", type=positive_int, default=8)
     parser.add_argument("--lr", type=float, default=0.05, help="SGD learning rate (momentum 0.9)")
@@ -68,7 +68,7 @@ def main(argv=None):
                      "loss scale": "-" if scale is None else f"{scale:g}", "seconds": f"{seconds:.0f}"})
     print(format_table(rows, ["precision", "accuracy", f"vs {names[0]}", "loss scale", "seconds"]))
     print(f"\nResNet-8 on the {args.image_size}x{args.image_size} digits (1,437 training, 360 held-out images), "
-          f"{args.epochs} epochs of batch 32, SGD {args.lr} with momentum 0.9; TensorFlow on {os.cpu_count()} CPU "
+          f"{args.epochs} epochs of batch 32, SGD {args.lr} with momentum 0.9; TensorFlow on {cpu_cores()} CPU "
           "cores.")
     return 0
 

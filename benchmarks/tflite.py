@@ -9,7 +9,6 @@ model (called through a tf.function) measured in the same run. Target: int8 >= 2
 <= 0.5 pt accuracy loss.
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -19,10 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from keras_resnet.export import export_tflite, format_report  # noqa: E402
 from keras_resnet.validation import positive_int  # noqa: E402
 from keras_resnet.training import TrainConfig, train  # noqa: E402
+from timing import argument_parser  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__, __file__)
     parser.add_argument("model", nargs="?", metavar="MODEL_FILE",
                         help="a model.keras written by training (default: train one on the digits)")
     parser.add_argument("--epochs", type=positive_int, default=15, help="epochs of the digits ResNet-20 trained first")

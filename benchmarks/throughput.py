@@ -14,7 +14,6 @@ FLOPs: ``keras_resnet.stats.count_flops`` multiply-adds x 2 per image forward, x
 and backward for activations and weights). Ratios are ours / keras.applications in the same run and setting.
 """
 
-import argparse
 import os
 import sys
 
@@ -30,7 +29,7 @@ from keras_resnet.tables import format_table  # noqa: E402
 from keras_resnet.timing import median_latency  # noqa: E402
 from keras_resnet.training import precision as precision_lib  # noqa: E402
 from keras_resnet.validation import positive_int  # noqa: E402
-from timing import alternate  # noqa: E402
+from timing import alternate, argument_parser, check_models, cpu_cores  # noqa: E402
 
 TRAIN_FLOPS_PER_FORWARD = 3
 
@@ -68,7 +67,7 @@ def matmul_flops_per_second(dtype, size, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__, __file__)
     parser.add_argument("--image-size", type=positive_int, default=224, help="ResNet-50 input side (the paper's)")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="ResNet-50 batch")
     parser.add_argument("--cifar", nargs="*", default=["resnet20"], help="CIFAR nets timed at batch --cifar-batch")
@@ -88,6 +87,7 @@ def main(argv=None):
     for name in ("image_size", "batch_size", "cifar_batch", "steps", "rounds", "matmul_size"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    check_models(parser, args.cifar)
 
     shape = (args.image_size, args.image_size, 3)
     models = [("resnet50 (keras_resnet)", lambda: keras_resnet.ResNet50(weights=None, input_shape=shape),
@@ -141,7 +141,7 @@ def main(argv=None):
     print(format_table(rows, list(rows[0])))
     auto = precision_lib.resolve()
     print(f"\nkeras {keras.__version__}, TensorFlow {tf.__version__}, backend {keras.backend.backend()}, "
-          f"{os.cpu_count()} CPU cores, device {auto.device}; best of {args.rounds} alternating rounds of "
+          f"{cpu_cores()} CPU cores, device {auto.device}; best of {args.rounds} alternating rounds of "
           f"{args.steps} steps. auto here: {auto.description}.")
     return 0
 

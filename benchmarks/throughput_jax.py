@@ -18,7 +18,6 @@ dtype under the same default precision (JAX lets float32 matmuls and convolution
 FLOPs: ``keras_resnet.stats.count_flops`` multiply-adds x 2 per image forward, x 3 for a training step.
 """
 
-import argparse
 import functools
 import json
 import os
@@ -35,6 +34,7 @@ import keras_resnet  # noqa: E402
 from keras_resnet.stats import count_flops  # noqa: E402
 from keras_resnet.tables import format_table  # noqa: E402
 from keras_resnet.validation import positive_int  # noqa: E402
+from timing import argument_parser, check_models  # noqa: E402
 
 TRAIN_FLOPS_PER_FORWARD = 3
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -128,7 +128,7 @@ def build(make, precision):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argument_parser(__doc__, __file__)
     parser.add_argument("--image-size", type=positive_int, default=224, help="ResNet-50 input side (the paper's)")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="ResNet-50 batch (NVIDIA's per GPU)")
     parser.add_argument("--cifar", nargs="*", default=["resnet110"], help="CIFAR nets, timed at --cifar-batch")
@@ -141,6 +141,7 @@ def main(argv=None):
     parser.add_argument("--no-reference", action="store_true", help="skip keras.applications' ResNet-50")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+    check_models(parser, args.cifar)
 
     shape = (args.image_size, args.image_size, 3)
     models = [("resnet50 (keras_resnet)", lambda: keras_resnet.ResNet50(weights=None, input_shape=shape),

@@ -1,6 +1,8 @@
-"""Timing helpers the benchmarks share: images/s of a dataset, alternating rounds (median step times:
-``keras_resnet.timing.median_latency``)."""
+"""What the benchmarks share: images/s of a dataset, alternating rounds (median step times:
+``keras_resnet.timing.median_latency``), their argument parser and the CPU cores they run on."""
 
+import argparse
+import os
 import time
 
 
@@ -28,3 +30,29 @@ def alternate(measurements, rounds):
         for name, measure in measurements.items():
             best[name] = max(best[name], measure())
     return best
+
+
+def argument_parser(doc, script):
+    """The parser of the benchmark ``script`` (its ``__file__``): the first paragraph of its docstring ``doc`` as the
+    description, defaults in the help, and errors in one line that points to ``--help``
+    (``keras_resnet.cli.OneLineErrors``)."""
+    from keras_resnet.cli import OneLineErrors
+
+    return OneLineErrors(prog=os.path.basename(script), description=" ".join(doc.split("\n\n")[0].split()),
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def check_models(parser, names):
+    """Refuses unknown network names (``parser.error``, one line) before anything is measured."""
+    from keras_resnet import registry
+
+    for name in names:
+        try:
+            registry.spec(name)
+        except ValueError as error:
+            parser.error(str(error))
+
+
+def cpu_cores():
+    """The CPU cores this process may run on (its affinity: fewer than the machine's under ``taskset``)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -51,10 +51,14 @@ def test_one_run_reports_every_pipeline_for_every_kind_of_jpeg(input_pipeline, c
     assert "CIFAR pipeline" in table
 
 
-@pytest.mark.parametrize("argv, message", [(["--quality", "0"], "--quality must be in 1-100, got 0"),
-                                           (["--images", "8"], "--images must be at least one batch (32), got 8")])
+@pytest.mark.parametrize("argv, message", [
+    (["--quality", "0"], "--quality must be in 1-100, got 0"),
+    (["--images", "8"], "--images must be at least one batch (32), got 8"),
+    (["--models", "resnet999"], "Unknown architecture 'resnet999'"),  # before anything is measured
+])
 def test_bad_arguments_are_refused_in_one_line(input_pipeline, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
         input_pipeline.main(argv)
     assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.endswith("(see 'input_pipeline.py --help')\n") and err.count("\n") == 1, err
