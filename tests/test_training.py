@@ -109,6 +109,15 @@ def test_an_error_mid_epoch_starts_a_line_of_its_own(tmp_path, capfd, epochs_bef
         assert "No epoch had finished, so no weights were saved" in err
 
 
+def test_auto_verbosity_writes_one_line_per_epoch_to_a_log_file(tmp_path, capfd):
+    """Keras draws its progress bar with carriage returns on any POSIX stdout, so a log file would get every redraw;
+    ``--verbose auto`` (the default) writes one line per epoch there, and keeps the bar on terminals and notebooks."""
+    argv = [arg for arg in QUICK if arg not in ("--verbose", "0")]
+    assert cli.main(["train", *argv, "--epochs", "2", "--steps-per-epoch", "3", "--output-dir", str(tmp_path)]) == 0
+    out = capfd.readouterr().out
+    assert "\r" not in out and sum(line.startswith("3/3 - ") for line in out.splitlines()) == 2, out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], r"does not exist.*tfds build cifar10"),
     (["--dataset", "digits", "--model", "resnt20"], r"Unknown architecture 'resnt20'.*'resnet20'"),

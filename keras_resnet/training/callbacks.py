@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import os
+import sys
 import time
 
 import keras
@@ -42,18 +43,26 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
                                      f"step {batch + 1}.")
 
 
+def fit_verbosity(verbose):
+    """``verbose`` for ``model.fit``: ``"auto"`` is the progress bar (1) on a terminal or in a notebook and one line
+    per epoch (2) otherwise, in a log file say, where Keras would write every redraw of the bar."""
+    if verbose != "auto":
+        return verbose
+    return 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
+
+
 class ProgressLine(keras.callbacks.Callback):
     """Ends the line that Keras' progress bar leaves open when training stops with an error, so that the error
     starts a line of its own instead of continuing the bar's.
 
-    With ``verbose=1`` (and ``"auto"``) the bar rewrites one line with ``\\r`` after each batch (to files too: Keras
+    With ``verbose=1`` the bar rewrites one line with ``\\r`` after each batch (to files too: Keras
     treats every POSIX stdout as a terminal) and ends it only after the epoch's last callback. Listed after the
     other callbacks, this one marks a batch or an epoch only once they have passed it without raising.
     """
 
     def __init__(self, verbose):
         super().__init__()
-        self.shown, self.open = verbose in (1, "auto"), False
+        self.shown, self.open = verbose == 1, False
 
     def on_train_batch_end(self, batch, logs=None):
         self.open = self.shown

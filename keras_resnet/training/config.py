@@ -83,7 +83,8 @@ class TrainConfig:
                                         "thread, deterministic ops)", action="store_true")
     histograms: bool = option(False, "weight and gradient histograms in TensorBoard", action="store_true")
     ten_crop: bool = option(False, "also report the 10-crop test error at the end", action="store_true")
-    verbose: str | int = option("auto", "Keras fit verbosity", choices=("auto", "0", "1", "2"))
+    verbose: str | int = option("auto", "Keras fit verbosity (auto: a progress bar on a terminal or in a notebook, "
+                                "one line per epoch otherwise)", choices=("auto", "0", "1", "2"))
 
     def __post_init__(self):
         for name in POSITIVE:

@@ -401,13 +401,14 @@ class Run:
         train_data = data_lib.train_dataset(self.source, self.batch, self.epochs, start_epoch, self.config.seed,
                                             self.config.deterministic, steps=self.steps)
         backup = callbacks_lib.RunBackup(os.path.join(self.run_dir, BACKUP), self.train_seconds)
-        line = callbacks_lib.ProgressLine(self.config.verbose)
+        verbose = callbacks_lib.fit_verbosity(self.config.verbose)
+        line = callbacks_lib.ProgressLine(verbose)
         started = time.perf_counter()
         try:
             return model.fit(train_data, epochs=self.epochs, initial_epoch=start_epoch, steps_per_epoch=self.steps,
                              validation_data=data_lib.eval_dataset(self.source, self.batch),
                              callbacks=[*self.callbacks(start_epoch), *extra_callbacks, backup, line], shuffle=False,
-                             verbose=self.config.verbose)
+                             verbose=verbose)
         except callbacks_lib.NonFiniteLossError as error:
             done = completed_epochs(self.run_dir)
             kept = (f"The last good state (end of epoch {done}) is kept in {os.path.join(self.run_dir, BACKUP)} "
