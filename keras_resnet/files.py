@@ -89,8 +89,10 @@ def read_json(path, default=None):
 
 def remove_stale_temporaries(folder):
     """Removes the temporary files that killed writers left in ``folder`` and its sub-folders (never a finished
-    file). Call it only while holding the folder's lock."""
-    for root, _, names in os.walk(folder):
+    file). Call it only while holding the folder's lock. A sub-folder with a lock file of its own (a multi-worker
+    run's worker folder, say) is another process's: its files may be in flight, and its holder cleans it."""
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not os.path.exists(os.path.join(root, name, LOCK_FILE))]
         for name in names:
             if name.startswith(TEMP_PREFIX):
                 os.remove(os.path.join(root, name))
