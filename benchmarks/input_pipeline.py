@@ -200,7 +200,8 @@ def main(argv=None):
     for content in contents:
         size = written[content][1]
         of = {short: speeds[content, name] for short, name in PIPELINES.items()}
-        for name, speed in ((name, speeds[content, name]) for name in PIPELINES.values()):
+        for name in PIPELINES.values():
+            speed = speeds[content, name]
             rows.append({"JPEGs": f"{content}, {size / 1000:.0f} kB", "pipeline": name, "images/s": f"{speed:.0f}",
                          "per core": f"{speed / cores:.0f}", "vs before": f"{speed / of['before']:.2f}x",
                          "vs plain tf.data": f"{speed / of['plain']:.2f}x",

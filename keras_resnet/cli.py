@@ -520,17 +520,11 @@ def _run(command, run, args):
         with data.naming_unreadable_images():  # an undecodable image is named, as bad input
             return run(args)
     except ValueError as error:  # bad input: the message names the fix
-        _report(command, error)
+        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
         return 2
     except TrainingError as error:  # a diverged run: what was kept and how to go on
-        _report(command, error)
+        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
         return 1
-
-
-def _report(command, error):
-    """Prints ``error`` as the command's one-line error on stderr (training has ended its progress bar's line:
-    ``callbacks.ProgressLine``)."""
-    print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
 
 
 def main(argv=None):
