@@ -20,7 +20,8 @@ import tensorflow as tf
 
 from keras_resnet import files
 from keras_resnet.data import augment
-from keras_resnet.data.source import NOT_AN_IMAGE, DataSource, DatasetNotFoundError, files_fingerprint, listed_images
+from keras_resnet.data.source import (NOT_AN_IMAGE, DataSource, DatasetNotFoundError, Permuted, files_fingerprint,
+                                     listed_images)
 
 # Per-channel RGB mean of the ImageNet training set, in [0, 255] (the mean behind the published Caffe weights).
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], "float32")
@@ -52,42 +53,19 @@ def read(path, label):
         return tf.identity(contents), label
 
 
-class ShuffledFiles:
-    """A folder's training files in a fresh order each epoch: the whole ``(path, label)`` list permuted by
-    ``tf.random.experimental.index_shuffle`` (a pure function of the epoch seed, no buffer), the files read in
-    parallel, each then passed through ``then`` (``(bytes, label) -> (image, label)``, default none).
-
-    ``files(epoch_seed)`` is one epoch (``DataSource.shuffle_train``); ``epochs`` streams several as one dataset.
-    """
+class ShuffledFiles(Permuted):
+    """A folder's training files in a fresh order each epoch (``source.Permuted``: the whole ``(path, label)`` list
+    permuted by ``index_shuffle``, no buffer), the files read in parallel, each then passed through ``then``
+    (``(bytes, label) -> (image, label)``, default none)."""
 
     def __init__(self, paths, labels, then=None):
+        super().__init__(len(paths))
         self.paths, self.labels = tf.constant(paths), tf.constant(labels)
-        self.last = int(self.paths.shape[0]) - 1
         self.then = then
 
-    def _example(self, position, epoch_seed):
-        index = tf.random.experimental.index_shuffle(position, tf.stack([epoch_seed, 0]), self.last)
+    def example(self, index):
         example = read(tf.gather(self.paths, index), tf.gather(self.labels, index))
         return self.then(*example) if self.then else example
-
-    def __call__(self, epoch_seed):
-        """``(image, label)`` of the epoch whose seed is ``epoch_seed``, in its order."""
-        seed = tf.constant(epoch_seed, tf.int64)
-        return tf.data.Dataset.range(self.last + 1).map(lambda position: self._example(position, seed),
-                                                        num_parallel_calls=tf.data.AUTOTUNE)
-
-    def epochs(self, epoch_seeds, count, augment):
-        """``(augment(image, seed), label)`` of the first ``count`` examples of each epoch in ``epoch_seeds``, in
-        turn, as ``DataSource.train_epochs`` (``seed``: int64 ``[epoch_seed, position]``). One parallel map reads,
-        decodes and augments them all: it never drains and refills at an epoch's end, as a map per epoch would
-        (half the throughput on a folder of 256 images), and each image takes one hand-over between threads."""
-        seeds = tf.constant(epoch_seeds, tf.int64)
-
-        def example(step):
-            epoch_seed, position = tf.gather(seeds, step // count), step % count
-            image, label = self._example(position, epoch_seed)
-            return augment(image, tf.stack([epoch_seed, position])), label
-        return tf.data.Dataset.range(len(epoch_seeds) * count).map(example, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _from_tree(data_dir, image_size):

@@ -95,7 +95,7 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
         raise ValueError(f"No epochs left to train: start_epoch={start_epoch}, epochs={epochs}")
 
     # Python-int seeds: an epoch's data depends on (seed, epoch) only. Every epoch brings whole batches.
-    epoch_seeds = [seed * 1_000_003 + epoch for epoch in range(start_epoch, epochs)]
+    epoch_seeds = range(seed * 1_000_003 + start_epoch, seed * 1_000_003 + epochs)
     data = source.train_epochs(epoch_seeds, steps * batch_size, train_augment)
     data = data.batch(batch_size, drop_remainder=True)
     return data.prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))

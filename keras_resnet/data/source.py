@@ -7,7 +7,6 @@ the paper uses for it, and the preprocessing numbers (the training-set mean) tha
 import collections
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import os
 import re
@@ -136,10 +135,10 @@ class DataSource:
         mean: the training-set mean in [0, 255]: per pixel ``(H, W, 3)`` or per channel ``(3,)``.
         flip: random horizontal flips in training (off for the digits: a mirrored digit is another symbol).
         encoded: images are encoded bytes (decoded inside the pipeline).
-        shuffle_train: how one epoch orders the training split: a function ``epoch_seed (int) -> dataset`` of
-            ``(image, label)``; ``None``: ``train`` shuffled whole, in memory (see ``train_epoch``). One with an
-            ``epochs(epoch_seeds, count, augment)`` method (``imagenet.ShuffledFiles``) also streams several epochs
-            as one dataset (see ``train_epochs``).
+        shuffle_train: how one epoch orders the training split: a function ``epoch_seed -> dataset`` of
+            ``(image, label)`` (the seed an int64 scalar tensor); ``None``: ``train`` shuffled whole, in memory (see
+            ``train_epoch``). One with an ``epochs(epoch_seeds, count, augment)`` method (a ``Permuted``: in-memory arrays, image folders) also
+            streams several epochs as one dataset (see ``train_epochs``).
         files: ``files_fingerprint`` of both splits of a source read from files; ``None`` otherwise.
     """
 
@@ -167,24 +166,99 @@ class DataSource:
 
     def train_epoch(self, epoch_seed):
         """The training split in the order of the epoch whose seed is ``epoch_seed``: a pure function of it."""
+        return tf.data.Dataset.from_tensors(tf.constant(epoch_seed, tf.int64)).flat_map(self._ordered)
+
+    def _ordered(self, epoch_seed):
+        """``train_epoch`` for an int64 scalar tensor, inside a traced function."""
+        # The order is a function of the epoch seed alone: the traced function ignores the process's global seed
+        # (with a global seed of 0, TensorFlow cannot even combine it with a tensor op seed).
+        tf.random.set_seed(None)
         if self.shuffle_train is not None:
             return self.shuffle_train(epoch_seed)
         return self.train.shuffle(self.num_train, seed=epoch_seed, reshuffle_each_iteration=False)
 
     def train_epochs(self, epoch_seeds, count, augment):
         """``(augment(image, seed), label)`` of the first ``count`` examples of each epoch in ``epoch_seeds`` (Python
-        ints), in turn, each epoch in ``train_epoch``'s order; ``seed``: int64 ``[epoch_seed, position in the
-        epoch]``, the stateless seed of the example's augmentation. Augmented in parallel, in order."""
+        ints, or a ``range``), in turn, each epoch in ``train_epoch``'s order; ``seed``: int64 ``[epoch_seed,
+        position in the epoch]``, the stateless seed of the example's augmentation. Augmented in parallel, in order.
+
+        The epochs are one dataset over a tensor of their seeds, so building it costs the same for 10 epochs as for
+        100,000 (a dataset per epoch, concatenated, grew faster than the epoch count)."""
         if hasattr(self.shuffle_train, "epochs"):
-            return self.shuffle_train.epochs(list(epoch_seeds), count, augment)
+            return self.shuffle_train.epochs(epoch_seeds, count, augment)
 
         def one_epoch(epoch_seed):
-            data = self.train_epoch(epoch_seed).take(count).enumerate()
-            return data.map(lambda index, example: (*example, tf.stack([tf.constant(epoch_seed, tf.int64), index])))
+            data = self._ordered(epoch_seed).take(count).enumerate()
+            return data.map(lambda index, example: (*example, tf.stack([epoch_seed, index])))
         # One augmentation map over all epochs: its parallel calls stay busy across epoch boundaries.
-        data = functools.reduce(tf.data.Dataset.concatenate, map(one_epoch, epoch_seeds))
-        return data.map(lambda image, label, seed: (augment(image, seed), label),
-                        num_parallel_calls=tf.data.AUTOTUNE)
+        return seeds_dataset(epoch_seeds).flat_map(one_epoch).map(lambda image, label, seed: (augment(image, seed), label),
+                                             num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def seeds_dataset(epoch_seeds):
+    """int64 scalars of ``epoch_seeds``; a ``range`` stays a range, so a stream's graph holds the same few nodes
+    for 10 epochs as for 100,000."""
+    if isinstance(epoch_seeds, range):
+        return tf.data.Dataset.range(epoch_seeds.start, epoch_seeds.stop, epoch_seeds.step)
+    return tf.data.Dataset.from_tensor_slices(tf.constant(list(epoch_seeds), tf.int64))
+
+
+def nth_seed(epoch_seeds, k):
+    """``epoch_seeds[k]`` for an int64 tensor ``k``, computed in the graph for a ``range`` (see ``seeds_dataset``)."""
+    if isinstance(epoch_seeds, range):
+        return epoch_seeds.start + k * epoch_seeds.step
+    return tf.gather(tf.constant(list(epoch_seeds), tf.int64), k)
+
+
+class Permuted:
+    """A training split of ``size`` examples in a fresh order each epoch: position ``p`` of the epoch whose seed is
+    ``s`` holds example ``index_shuffle(p, [s, 0], size - 1)`` (``tf.random.experimental.index_shuffle``: a pure
+    function of the epoch seed, no shuffle buffer to fill at each epoch's start). Subclasses say how an index
+    becomes ``(image, label)`` (``example``).
+
+    ``self(epoch_seed)`` is one epoch (``DataSource.shuffle_train``); ``epochs`` streams several as one dataset.
+    """
+
+    def __init__(self, size):
+        if size < 1:
+            raise ValueError(f"A training split needs at least one example, got {size}.")
+        self.last = int(size) - 1
+
+    def example(self, index):
+        """``(image, label)`` of example ``index`` (an int64 scalar tensor) of the split."""
+        raise NotImplementedError
+
+    def _example(self, position, epoch_seed):
+        return self.example(tf.random.experimental.index_shuffle(position, tf.stack([epoch_seed, 0]), self.last))
+
+    def __call__(self, epoch_seed):
+        """``(image, label)`` of the epoch whose seed is ``epoch_seed``, in its order."""
+        seed = tf.convert_to_tensor(epoch_seed, tf.int64)
+        return tf.data.Dataset.range(self.last + 1).map(lambda position: self._example(position, seed),
+                                                        num_parallel_calls=tf.data.AUTOTUNE)
+
+    def epochs(self, epoch_seeds, count, augment):
+        """``(augment(image, seed), label)`` of the first ``count`` examples of each epoch in ``epoch_seeds``, in
+        turn, as ``DataSource.train_epochs`` (``seed``: int64 ``[epoch_seed, position]``). One parallel map
+        selects, reads and augments them all: it never drains and refills at an epoch's end, as a map per epoch
+        would (half the throughput on a folder of 256 images), each example takes one hand-over between threads,
+        and the dataset's size does not grow with the number of epochs."""
+        def example(step):
+            epoch_seed, position = nth_seed(epoch_seeds, step // count), step % count
+            image, label = self._example(position, epoch_seed)
+            return augment(image, tf.stack([epoch_seed, position])), label
+        return tf.data.Dataset.range(len(epoch_seeds) * count).map(example, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class PermutedArrays(Permuted):
+    """In-memory ``(images, labels)`` arrays in a fresh order each epoch (``Permuted``)."""
+
+    def __init__(self, images, labels):
+        super().__init__(len(images))
+        self.images, self.labels = tf.constant(images), tf.constant(labels)
+
+    def example(self, index):
+        return tf.gather(self.images, index), tf.gather(self.labels, index)
 
 
 def from_arrays(name, train, test, class_names, flip=True):
@@ -194,9 +268,11 @@ def from_arrays(name, train, test, class_names, flip=True):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"{name} {split} images must be uint8 (N, H, W, 3), got {images.dtype} {images.shape}")
     mean = x_train.astype("float64").mean(axis=0).astype("float32")
+    y_train = np.asarray(y_train, "int64")
     return DataSource(
         name=name,
-        train=tf.data.Dataset.from_tensor_slices((x_train, np.asarray(y_train, "int64"))),
+        train=tf.data.Dataset.from_tensor_slices((x_train, y_train)),
         test=tf.data.Dataset.from_tensor_slices((x_test, np.asarray(y_test, "int64"))),
         num_train=len(x_train), num_test=len(x_test), class_names=list(class_names),
-        image_size=x_train.shape[1], augmentation="cifar", mean=mean, flip=flip)
+        image_size=x_train.shape[1], augmentation="cifar", mean=mean, flip=flip,
+        shuffle_train=PermutedArrays(x_train, y_train))
