@@ -488,3 +488,20 @@ def test_an_image_gone_during_a_run_is_named(tmp_path):
             list(data.eval_dataset(source, batch_size=4))
     other = tf.errors.NotFoundError(None, None, "/elsewhere/model.ckpt; No such file or directory")
     assert data.unreadable_image(other) is None  # not a listed image: left as it is
+
+
+def test_a_folders_validation_split_is_repeated_from_its_record(tmp_path):
+    """A folder without val/ records how it was split; ``validation_split`` repeats it on the same files only."""
+    from keras_resnet.data import folder
+
+    root = _class_tree(tmp_path, ["a", "b"], ["a", "b"], per_class=5)
+    flat = root / "train"  # class folders without a val/ beside them
+    source = data.load("folder", str(flat), image_size=16, val_fraction=0.4, seed=3)
+    assert source.split == {"seed": 3, "val_fraction": 0.4, "files": source.files}
+    paths, labels, names = folder.validation_split(flat, source.split)
+    expected = folder._splits(str(flat), 0.4, 3)
+    assert (paths, labels.tolist(), names) == (expected[2], expected[3].tolist(), ["a", "b"]) and len(paths) == 4
+    assert folder.validation_split(flat, {**source.split, "val_fraction": 0.2}) is None  # not the files it split
+    given = data.load("folder", str(root), image_size=16)
+    assert given.split is None  # its own val/: nothing held out, even for a record that names its files
+    assert folder.validation_split(root, {"seed": 0, "val_fraction": 0.2, "files": given.files}) is None

@@ -88,8 +88,10 @@ def validation_split(data_dir, split):
     """``(paths, labels, class names)`` of the validation images that a run held out of ``data_dir``, repeating the
     split of its ``split`` record (``DataSource.split``: seed, val_fraction, files fingerprint); ``None`` when the
     files of ``data_dir`` are not those that the run split (another folder, files added, removed or renamed since,
-    or another fraction)."""
+    or another fraction), and when ``data_dir`` has a validation folder of its own (nothing was held out)."""
     data_dir = os.fspath(data_dir)
+    if _val_dir(data_dir) is not None:
+        return None
     try:
         train_paths, train_labels, val_paths, val_labels, class_names = _splits(
             data_dir, split["val_fraction"], split["seed"])
