@@ -28,9 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data, files, model_file, predict, registry, weight_records
-from keras_resnet.training.config import TrainConfig
 from keras_resnet.data import folder as folder_lib
 from keras_resnet.data import imagenet
+from keras_resnet.training.config import TrainConfig
 from keras_resnet.validation import check_positive_int
 
 TOP_K = (1, 5)
@@ -118,9 +118,9 @@ def folder_images(data_dir, split=None):
                     f"{len(paths)} images of {folder} ({len(class_names)} classes)")
     if split is not None and folder == data_dir and set(class_names) == set(split.get("classes") or class_names):
         unknown = "" if split["val_fraction"] else ", and the run did not record its --val-fraction"
-        images.note = (f"{data_dir} is not the folder that the model's run split into training and validation "
-                       f"images as it is now (its files differ from the run's record{unknown}): scoring all "
-                       f"{len(paths)} images, which include the run's training images if it trained on this folder.")
+        images.note = (f"{data_dir} does not hold the files that the model's run split into training and validation "
+                       f"images (they differ from its record{unknown}): scoring all {len(paths)} images, which "
+                       "include the run's training images if it trained on this folder.")
     return images
 
 

@@ -177,5 +177,5 @@ def test_a_runs_own_folder_is_scored_on_the_images_it_held_out(tmp_path, capsys)
     assert cli.main(evaluate) == 0
     captured = capsys.readouterr()
     assert f"on 16 images of {pets} (3 classes)" in captured.out  # GIF and BMP too
-    assert "is not the folder that the model's run split" in captured.err and "training images" in captured.err
+    assert "does not hold the files that the model's run split" in captured.err and "training images" in captured.err
     assert "did not record its --val-fraction" in captured.err and captured.err.count("\n") == 1
