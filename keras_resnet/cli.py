@@ -290,8 +290,10 @@ def _evaluate(args):
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
     model, metadata = evaluate.load_model(args.model, args.weights)
-    images = (evaluate.folder_images(args.data_dir) if args.tfds is None else
-              evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))
+    images = (evaluate.folder_images(args.data_dir, evaluate.run_split(args.model, metadata)) if args.tfds is None
+              else evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))
+    if images.note:
+        print(f"keras-resnet evaluate: note: {images.note}", file=sys.stderr)
     result = evaluate.evaluate(model, images, metadata, args.ten_crop, args.batch_size, progress=not args.quiet)
     record, claims = evaluate.claimed(model)
     weights = f" ({record.tag} weights)" if record is not None else ""
@@ -305,7 +307,8 @@ def _evaluate(args):
         os.makedirs(args.output_dir, exist_ok=True)
         files.write_json(path, {
             "model": model.name, "weights": record.tag if record is not None else None,
-            "data": images.description, "images": result.images, "ten_crop": result.ten_crop,
+            "data": images.description, "note": images.note or None, "images": result.images,
+            "ten_crop": result.ten_crop,
             "transform": result.transform, "preprocessing": result.preprocessing,
             "accuracy": {f"top-{k}": value for k, value in result.accuracy.items()},
             "claimed": {f"top-{k}": None if value is None else value / 100 for k, value in claims.items()},

@@ -7,9 +7,12 @@ top-1 / top-5 beside the record's numbers.
 - The model: a registry name with a weights tag (``weight_records``), or a ``.keras`` file (a converted checkpoint,
   a model built with published weights and saved, or a training run's ``model.keras``).
 - The images: an ImageNet-style validation folder (``DATA_DIR/val/<class>/*.JPEG``, ``validation/`` too, or
-  ``DATA_DIR/<class>/*.JPEG`` itself) or a TFDS split. The ``i``-th class folder in sorted order is class ``i``
-  (the class index of ImageNet's synset folders), unless the model's run names its classes: then folders are
-  matched by name.
+  ``DATA_DIR/<class>/*.JPEG`` itself; the image types training reads) or a TFDS split. The ``i``-th class folder in
+  sorted order is class ``i`` (the class index of ImageNet's synset folders), unless the model's run names its
+  classes: then folders are matched by name. The folder that a training run split itself (no ``val/``) gives the
+  validation images the run held out: its record (``preprocessing.json``, or ``run.json`` for runs from before it
+  recorded the split) repeats the split while the files are those it split; otherwise every image is scored, with a
+  note that the run's training images may be among them.
 - The views: the evaluation transform of the weights' record (shorter side to ``resize``, centre ``crop``, bilinear
   with antialiasing; ``model_file.record_eval_transform``), of the training run, or the paper's ([He16] Sec. 3.4),
   through the data pipeline's ``apply_eval_transform``; ``ten_crop``: the 10-crop test of [He16] Sec. 3.4, scores
@@ -17,6 +20,7 @@ top-1 / top-5 beside the record's numbers.
 """
 
 import dataclasses
+import glob
 import os
 
 import keras
@@ -24,7 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data, files, model_file, predict, registry, weight_records
+from keras_resnet.data import folder as folder_lib
 from keras_resnet.data import imagenet
+from keras_resnet.training.config import TrainConfig
 from keras_resnet.validation import check_positive_int
 
 TOP_K = (1, 5)
@@ -38,6 +44,7 @@ class Images:
     count: int
     class_names: list
     description: str
+    note: str = ""
 
 
 @dataclasses.dataclass
@@ -55,6 +62,12 @@ def load_model(model, weights=None):
     """The Keras model to evaluate: ``model`` is a ``.keras`` file, or a registry name with ``weights`` (a tag of
     ``weight_records`` or a weights file). -> ``(keras.Model, run metadata dict)``."""
     model = os.fspath(model)
+    if os.path.isdir(model):
+        saved = glob.glob(os.path.join(glob.escape(model), "saved_model.pb")) or glob.glob(
+            os.path.join(glob.escape(model), "*", "saved_model.pb"))
+        what = "a SavedModel folder" if saved else "a folder"
+        raise ValueError(f"{model!r} is {what}: evaluate reads a Keras model, to apply its run's transform and class "
+                         "names; pass the .keras file it was exported from (e.g. runs/<run>/model.keras).")
     if model.endswith(".keras") or os.path.sep in model or os.path.exists(model):
         if weights is not None:
             raise ValueError("A .keras file carries its weights: leave out --weights.")
@@ -67,20 +80,65 @@ def load_model(model, weights=None):
     return registry.build(model, weights=weights), {}
 
 
-def folder_images(data_dir):
+def run_split(model_path, metadata):
+    """How the run that trained ``model_path`` split its image folder: ``{"seed", "val_fraction", "files",
+    "classes"}`` (``val_fraction`` ``None``: not recorded), or ``None`` for runs that did not split a folder (their
+    own ``val/``, another dataset, no run). From ``preprocessing.json`` (``metadata``), else ``run.json`` beside the
+    model (or above ``checkpoints/``), which runs recorded before ``preprocessing.json`` did (without the fraction)."""
+    if not os.path.isfile(os.fspath(model_path)) or metadata.get("dataset", "folder") != "folder":
+        return None
+    if "split" in metadata:
+        split = metadata["split"]
+        return None if split is None else {**split, "classes": metadata.get("class_names")}
+    folder = os.path.dirname(os.path.abspath(model_path))
+    for place in (folder, os.path.dirname(folder)) if os.path.basename(folder) == "checkpoints" else (folder,):
+        settings = (files.read_json(os.path.join(place, "run.json")) or {}).get("settings", {})
+        if settings.get("dataset") == "folder" and settings.get("files"):
+            return {"seed": settings.get("seed", 0), "val_fraction": None, "files": settings["files"],
+                    "classes": settings.get("classes")}
+    return None
+
+
+def folder_images(data_dir, split=None):
     """The images of an ImageNet-style validation folder: ``data_dir/val/<class>/`` (or ``validation/``), or
-    ``data_dir/<class>/`` itself. -> ``Images`` (encoded bytes, each file checked to be an image when read)."""
+    ``data_dir/<class>/`` itself; with a run's ``split`` (``run_split``), the images it held out of ``data_dir``
+    when that is the folder it split. -> ``Images`` (encoded bytes, each file checked to be an image when read)."""
     data_dir = files.existing(data_dir, "folder", ValueError, f"--data-dir {os.fspath(data_dir)!r} is not a folder: "
                               "pass a folder with val/<class>/*.JPEG or <class>/*.JPEG sub-folders.")
+    held_out = None if split is None else _held_out(data_dir, split)
+    if held_out is not None:
+        return held_out
     folder = next((os.path.join(data_dir, name) for name in imagenet.VAL_FOLDERS
                    if os.path.isdir(os.path.join(data_dir, name))), data_dir)
-    paths, labels, class_names = imagenet.list_tree(folder)
+    paths, labels, class_names = imagenet.list_tree(folder, extensions=folder_lib.EXTENSIONS)
     if not paths:
-        raise ValueError(f"No images in {folder!r}: expected one sub-folder of {', '.join(imagenet.IMAGE_EXTENSIONS)} "
+        raise ValueError(f"No images in {folder!r}: expected one sub-folder of {', '.join(folder_lib.EXTENSIONS)} "
                          "files per class (ImageNet's val/<synset>/*.JPEG layout).")
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(imagenet.read,
-                                                                     num_parallel_calls=tf.data.AUTOTUNE)
-    return Images(dataset, len(paths), class_names, f"{len(paths)} images of {folder} ({len(class_names)} classes)")
+    images = Images(_read(paths, labels), len(paths), class_names,
+                    f"{len(paths)} images of {folder} ({len(class_names)} classes)")
+    if split is not None and folder == data_dir and set(class_names) == set(split.get("classes") or class_names):
+        unknown = "" if split["val_fraction"] else ", and the run did not record its --val-fraction"
+        images.note = (f"{data_dir} does not hold the files that the model's run split into training and validation "
+                       f"images (they differ from its record{unknown}): scoring all {len(paths)} images, which "
+                       "include the run's training images if it trained on this folder.")
+    return images
+
+
+def _read(paths, labels):
+    return tf.data.Dataset.from_tensor_slices((paths, labels)).map(imagenet.read, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _held_out(data_dir, split):
+    """``Images`` of the validation images a run held out of ``data_dir`` (``folder.validation_split``), or
+    ``None`` when ``data_dir`` is not the folder as the run split it."""
+    fraction = split["val_fraction"] or TrainConfig().val_fraction  # not recorded: the default, checked by the files
+    found = folder_lib.validation_split(data_dir, {**split, "val_fraction": fraction})
+    if found is None:
+        return None
+    paths, labels, class_names = found
+    return Images(_read(paths, labels), len(paths), class_names,
+                  f"the {len(paths)} validation images that the run held out of {data_dir} (seed {split['seed']}, "
+                  f"--val-fraction {fraction:g}; {len(class_names)} classes)")
 
 
 def tfds_images(name, split="validation", data_dir=None):
@@ -198,4 +256,4 @@ def report_rows(evaluation, claims):
 
 
 __all__ = ["Evaluation", "Images", "TOP_K", "claimed", "describe_transform", "evaluate", "folder_images",
-           "load_model", "report_rows", "tfds_images"]
+           "load_model", "report_rows", "run_split", "tfds_images"]

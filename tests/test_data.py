@@ -447,3 +447,95 @@ def test_the_search_for_an_undecodable_image_keeps_order_past_its_buffers(tmp_pa
         paths.append(str(path))
     assert data.source.first_undecodable(paths) == paths[437]
     assert data.source.first_undecodable(paths[:437]) is None and data.source.first_undecodable([]) is None
+
+
+def _class_tree(root, train, val, per_class=2):
+    """``root/train/<class>/`` and ``root/val/<class>/`` of ``per_class`` small JPEGs for the names in ``train``
+    and ``val``."""
+    encoded = tf.io.encode_jpeg(np.full((12, 16, 3), 90, np.uint8)).numpy()
+    for split, names in (("train", train), ("val", val)):
+        for name in names:
+            (root / split / name).mkdir(parents=True)
+            for index in range(per_class):
+                (root / split / name / f"{index}.jpg").write_bytes(encoded)
+    return root
+
+
+@pytest.mark.parametrize("train, val, message", [
+    (["a", "b"], ["a", "b", "z"], r"same class folders \(only in '.*val': 'z'\)"),
+    (["a", "b", "c"], ["a", "b"], r"same class folders \(only in '.*train': 'c'\)"),
+    (["cat", "dog"], ["Cat", "Dog"], r"only in case \('cat' / 'Cat', 'dog' / 'Dog'\): rename them"),
+])
+@pytest.mark.parametrize("dataset", ["folder", "imagenet"])
+def test_a_validation_folder_with_other_classes_is_refused(tmp_path, train, val, message, dataset):
+    """A val/ folder is used as it is or refused in one line: a class of one side only was dropped (or never
+    validated) without a word, and class folders that differ in case made the folder reader ignore val/."""
+    root = _class_tree(tmp_path, train, val)
+    with pytest.raises(data.DatasetNotFoundError, match=message) as raised:
+        data.load(dataset, str(root), image_size=16)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_validation_folder_without_images_is_refused(tmp_path):
+    """Not silently replaced by a split of train/."""
+    root = _class_tree(tmp_path, ["a", "b"], ["a", "b"], per_class=3)
+    for path in (root / "val").rglob("*.jpg"):
+        path.unlink()
+    with pytest.raises(data.DatasetNotFoundError, match=r"val' has no images .* or remove it"):
+        data.load("folder", str(root), image_size=16)
+
+
+@pytest.mark.parametrize("dataset", ["folder", "imagenet"])
+def test_a_broken_link_is_named_when_the_folder_is_listed(tmp_path, dataset):
+    root = _class_tree(tmp_path, ["a", "b"], ["a", "b"])
+    broken = root / "train" / "a" / "broken.jpg"
+    broken.symlink_to(tmp_path / "nonexistent" / "x.jpg")
+    (root / "val" / "b" / "fine.jpg").symlink_to(root / "val" / "b" / "0.jpg")  # a link to an image is an image
+    with pytest.raises(data.UnreadableImageError, match=f"^{broken} is a broken link .*nonexistent/x.jpg"):
+        data.load(dataset, str(root), image_size=16)
+    broken.unlink()
+    assert data.load(dataset, str(root), image_size=16).num_test == 5
+
+
+def test_an_image_gone_during_a_run_is_named(tmp_path):
+    """A file deleted after the folder was listed fails in ``tf.io.read_file``: the error names it, from a loop over
+    the training split, from Keras' fit and from the validation split."""
+    import keras
+
+    root = write_jpeg_tree(tmp_path, per_class=4)
+    source = data.load("folder", str(root), image_size=16)
+    gone = root / "train" / "n02" / "img1.JPEG"
+    gone.unlink()
+    with pytest.raises(data.UnreadableImageError, match=f"^{gone} is gone .*: restore it, or rerun"):
+        with data.naming_unreadable_images():
+            for _ in data.train_dataset(source, batch_size=4, epochs=1):
+                pass
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(data.UnreadableImageError, match=f"^{gone} is gone"):
+        with data.naming_unreadable_images():
+            model.fit(data.train_dataset(source, batch_size=4, epochs=1), verbose=0)
+    gone = root / "val" / "n01" / "img3.JPEG"
+    gone.unlink()
+    with pytest.raises(data.UnreadableImageError, match=f"^{gone} is gone"):
+        with data.naming_unreadable_images():
+            list(data.eval_dataset(source, batch_size=4))
+    other = tf.errors.NotFoundError(None, None, "/elsewhere/model.ckpt; No such file or directory")
+    assert data.unreadable_image(other) is None  # not a listed image: left as it is
+
+
+def test_a_folders_validation_split_is_repeated_from_its_record(tmp_path):
+    """A folder without val/ records how it was split; ``validation_split`` repeats it on the same files only."""
+    from keras_resnet.data import folder
+
+    root = _class_tree(tmp_path, ["a", "b"], ["a", "b"], per_class=5)
+    flat = root / "train"  # class folders without a val/ beside them
+    source = data.load("folder", str(flat), image_size=16, val_fraction=0.4, seed=3)
+    assert source.split == {"seed": 3, "val_fraction": 0.4, "files": source.files}
+    paths, labels, names = folder.validation_split(flat, source.split)
+    expected = folder._splits(str(flat), 0.4, 3)
+    assert (paths, labels.tolist(), names) == (expected[2], expected[3].tolist(), ["a", "b"]) and len(paths) == 4
+    assert folder.validation_split(flat, {**source.split, "val_fraction": 0.2}) is None  # not the files it split
+    given = data.load("folder", str(root), image_size=16)
+    assert given.split is None  # its own val/: nothing held out, even for a record that names its files
+    assert folder.validation_split(root, {"seed": 0, "val_fraction": 0.2, "files": given.files}) is None

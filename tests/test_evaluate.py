@@ -2,11 +2,13 @@
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from datasets import write_jpeg_tree
+from test_finetune import write_mixed_tree
 from torch_files import cifar_reference_state
 
 import keras_resnet
@@ -115,11 +117,17 @@ def test_registry_name_with_weights_file(tree, tmp_path, capsys):
     (["{model}", "--weights", "cifar10", "--data-dir", "{tree}"], "carries its weights: leave out --weights"),
     (["{model}", "--tfds", "no_such_dataset_xyz", "--tfds-data-dir", "{tree}"], "not prepared in"),
     (["{tree}/val/n00/img0.keras", "--data-dir", "{tree}"], "Model file not found"),
+    (["{exported}", "--data-dir", "{tree}"], "is a SavedModel folder: evaluate reads a Keras model"),
+    (["{exported}/1", "--data-dir", "{tree}"], "is a SavedModel folder: evaluate reads a Keras model"),
+    (["{tree}/val", "--data-dir", "{tree}"], "is a folder: evaluate reads a Keras model"),
 ])
 def test_bad_input_is_one_line(tree, tmp_path, capsys, arguments, message):
     keras_resnet.build("resnet8", classes=10, input_shape=(32, 32, 3)).save(tmp_path / "m.keras")
     keras_resnet.build("resnet8", classes=3, input_shape=(32, 32, 3)).save(tmp_path / "m3.keras")
-    values = {"tree": str(tree), "model": str(tmp_path / "m.keras"), "model3": str(tmp_path / "m3.keras")}
+    (tmp_path / "exported" / "1").mkdir(parents=True)  # what predict reads as a SavedModel: refused here, by name
+    (tmp_path / "exported" / "1" / "saved_model.pb").write_bytes(b"")
+    values = {"tree": str(tree), "model": str(tmp_path / "m.keras"), "model3": str(tmp_path / "m3.keras"),
+              "exported": str(tmp_path / "exported")}
     assert cli.main(["evaluate", *(arg.format(**values) for arg in arguments)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
@@ -131,3 +139,43 @@ def test_unreadable_image_is_named(tree, tmp_path, capsys):
     assert cli.main(["evaluate", str(tmp_path / "m.keras"), "--data-dir", str(tree), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "broken.jpg is not a JPEG, PNG, GIF or BMP image" in err and err.count("\n") == 1
+
+
+def test_a_broken_link_is_named(tree, tmp_path, capsys):
+    keras_resnet.build("resnet8", classes=10, input_shape=(32, 32, 3)).save(tmp_path / "m.keras")
+    (tree / "val" / "n03" / "broken.jpg").symlink_to(tmp_path / "nonexistent.jpg")
+    assert cli.main(["evaluate", str(tmp_path / "m.keras"), "--data-dir", str(tree), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "broken.jpg is a broken link" in err and err.count("\n") == 1
+
+
+def test_a_runs_own_folder_is_scored_on_the_images_it_held_out(tmp_path, capsys):
+    """A run that split its folder (no val/) records the split; evaluate on that folder scores the images it held
+    out, as the run's own test did, of every format training reads (GIF, BMP). A run from before the record is
+    split again from its run.json; once the folder's files changed, every image is scored, with a note."""
+    pets = write_mixed_tree(tmp_path / "pets")  # 5 images a class: JPEG, PNG, BMP, GIF, JPEG
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "folder", "--data-dir", pets, "--model", "resnet8", "--epochs", "1",
+                     "--verbose", "0", "--output-dir", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    capsys.readouterr()
+    evaluate = ["evaluate", str(run / "model.keras"), "--data-dir", pets, "--quiet"]
+    assert cli.main([*evaluate, "--output-dir", str(tmp_path / "report")]) == 0
+    captured = capsys.readouterr()
+    assert f"on the 3 validation images that the run held out of {pets} (seed 0, --val-fraction 0.2" in captured.out
+    assert _printed(captured.out)[1] == round(100 * summary["test_accuracy"], 2) and captured.err == ""
+    assert json.loads((tmp_path / "report" / "evaluation.json").read_text())["images"] == 3
+
+    record = json.loads((run / "preprocessing.json").read_text())
+    assert record["split"]["seed"] == 0 and record["split"]["val_fraction"] == 0.2
+    del record["split"]  # as runs wrote it before: run.json has the seed and the files' fingerprint
+    (run / "preprocessing.json").write_text(json.dumps(record))
+    assert cli.main(evaluate) == 0
+    assert "on the 3 validation images that the run held out" in capsys.readouterr().out
+
+    shutil.copy(tmp_path / "pets" / "dog" / "0.jpeg", tmp_path / "pets" / "dog" / "5.jpeg")  # the split changes
+    assert cli.main(evaluate) == 0
+    captured = capsys.readouterr()
+    assert f"on 16 images of {pets} (3 classes)" in captured.out  # GIF and BMP too
+    assert "does not hold the files that the model's run split" in captured.err and "training images" in captured.err
+    assert "did not record its --val-fraction" in captured.err and captured.err.count("\n") == 1

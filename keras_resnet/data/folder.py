@@ -47,6 +47,14 @@ def stratified_split(labels, val_fraction, seed=0):
     return np.sort(np.asarray(train, "int64")), np.sort(np.asarray(val, "int64"))
 
 
+def _val_dir(data_dir):
+    """The validation folder beside ``data_dir/train/`` (``val/`` or ``validation/``), or ``None``."""
+    if not os.path.isdir(os.path.join(data_dir, "train")):
+        return None
+    return next((os.path.join(data_dir, name) for name in imagenet.VAL_FOLDERS
+                 if os.path.isdir(os.path.join(data_dir, name))), None)
+
+
 def _splits(data_dir, val_fraction, seed):
     """``(train paths, train labels, val paths, val labels, class names)`` of the tree in ``data_dir``."""
     train_dir = os.path.join(data_dir, "train")
@@ -59,18 +67,39 @@ def _splits(data_dir, val_fraction, seed):
             f"--data-dir {data_dir!r} needs one sub-folder of images ({', '.join(EXTENSIONS)}) per class, at least "
             f"two classes: found {len(class_names)} class folder(s)"
             + (f", without images: {', '.join(empty[:5])}" if empty else "") + ".")
-    val_dir = next((os.path.join(data_dir, name) for name in imagenet.VAL_FOLDERS
-                    if root == train_dir and os.path.isdir(os.path.join(data_dir, name))), None)
-    if val_dir is not None:
+    val_dir = _val_dir(data_dir)
+    if val_dir is not None:  # used as it is, or refused: never split from train/ instead, nor a class dropped
+        imagenet.check_same_classes(train_dir, val_dir, class_names)
         val_paths, val_labels, _ = imagenet.list_tree(val_dir, class_names, EXTENSIONS)
-        if len(val_paths):
-            return paths, labels, val_paths, val_labels, class_names
+        if not val_paths:
+            raise DatasetNotFoundError(f"{val_dir!r} has no images ({', '.join(EXTENSIONS)}) in its class folders: "
+                                       "put the validation images there, or remove it to hold out --val-fraction "
+                                       "of train/ instead.")
+        return paths, labels, val_paths, val_labels, class_names
     if counts.max() < 2:
         raise DatasetNotFoundError(f"--data-dir {data_dir!r} has one image per class: put at least two in a class "
                                    "(one is held out for validation), or add a val/ folder.")
     train, val = stratified_split(labels, val_fraction, seed)
     paths = np.asarray(paths)
     return paths[train].tolist(), labels[train], paths[val].tolist(), labels[val], class_names
+
+
+def validation_split(data_dir, split):
+    """``(paths, labels, class names)`` of the validation images that a run held out of ``data_dir``, repeating the
+    split of its ``split`` record (``DataSource.split``: seed, val_fraction, files fingerprint); ``None`` when the
+    files of ``data_dir`` are not those that the run split (another folder, files added, removed or renamed since,
+    or another fraction), and when ``data_dir`` has a validation folder of its own (nothing was held out)."""
+    data_dir = os.fspath(data_dir)
+    if _val_dir(data_dir) is not None:
+        return None
+    try:
+        train_paths, train_labels, val_paths, val_labels, class_names = _splits(
+            data_dir, split["val_fraction"], split["seed"])
+    except DatasetNotFoundError:  # not a folder the run could have split
+        return None
+    if files_fingerprint([(train_paths, train_labels), (val_paths, val_labels)], data_dir) != split["files"]:
+        return None
+    return val_paths, val_labels, class_names
 
 
 def _resized(image_size):
@@ -122,7 +151,9 @@ def load(data_dir, image_size=224, val_fraction=0.2, seed=0):
         train, test = (data.map(decode, num_parallel_calls=tf.data.AUTOTUNE) for data in (train, test))
         views = train.shard(step, 0).map(lambda image, label: image)
         shuffle_train = imagenet.ShuffledFiles(train_paths, train_labels, then=decode)
+    fingerprint = files_fingerprint([(train_paths, train_labels), (val_paths, val_labels)], data_dir)
     return DataSource("folder", train, test, len(train_paths), len(val_paths), class_names, image_size,
                       "imagenet" if large else "cifar", _mean(views, MEAN_IMAGES, not large), encoded=large,
-                      shuffle_train=shuffle_train,
-                      files=files_fingerprint([(train_paths, train_labels), (val_paths, val_labels)], data_dir))
+                      shuffle_train=shuffle_train, files=fingerprint,
+                      split=None if _val_dir(data_dir) else {"seed": seed, "val_fraction": val_fraction,
+                                                               "files": fingerprint})

@@ -20,8 +20,8 @@ import tensorflow as tf
 
 from keras_resnet import files
 from keras_resnet.data import augment
-from keras_resnet.data.source import (NOT_AN_IMAGE, DataSource, DatasetNotFoundError, Permuted, files_fingerprint,
-                                     listed_images)
+from keras_resnet.data.source import (NOT_AN_IMAGE, DataSource, DatasetNotFoundError, Permuted, UnreadableImageError,
+                                     files_fingerprint, listed_images)
 
 # Per-channel RGB mean of the ImageNet training set, in [0, 255] (the mean behind the published Caffe weights).
 IMAGENET_MEAN_RGB = np.array([123.68, 116.779, 103.939], "float32")
@@ -31,18 +31,63 @@ VAL_FOLDERS = ("val", "validation")
 TFDS_SHUFFLE_BUFFER = 10_000
 
 
+def class_folders(folder):
+    """The sorted names of the sub-folders of ``folder``: its classes."""
+    return sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+
+
 def list_tree(folder, class_names=None, extensions=IMAGE_EXTENSIONS):
     """``(paths, labels, class names)`` of a one-sub-folder-per-class tree (files ending in ``extensions``); the
-    paths are recorded as where an undecodable image is looked for (``source.listed_images``)."""
-    class_names = class_names or sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+    paths are recorded as where an undecodable image is looked for (``source.listed_images``). A broken link among
+    the files is refused here, before any work (TensorFlow would fail on it mid-run)."""
+    class_names = class_names or class_folders(folder)
     paths, labels = [], []
     for label, class_name in enumerate(class_names):
         class_folder = os.path.join(folder, class_name)
-        files = sorted(name for name in os.listdir(class_folder) if name.lower().endswith(extensions)) \
-            if os.path.isdir(class_folder) else []
+        files = sorted(_image_names(class_folder, extensions)) if os.path.isdir(class_folder) else []
         paths += [os.path.join(class_folder, name) for name in files]
         labels += [label] * len(files)
     return listed_images(paths), np.asarray(labels, "int64"), class_names
+
+
+def _image_names(folder, extensions):
+    """The names of the files in ``folder`` that end in ``extensions``; raises ``UnreadableImageError`` for a link
+    among them whose target does not exist."""
+    names = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.lower().endswith(extensions):
+                continue
+            # ``is_file`` reads a regular file's type from its directory entry, without a stat call (ImageNet's
+            # 1.3 million files are listed at every start); only links are followed.
+            if not entry.is_file() and entry.is_symlink() and not os.path.exists(entry.path):
+                raise UnreadableImageError(f"{entry.path} is a broken link (to {os.readlink(entry.path)!r}, which does "
+                                           "not exist): remove it from the image folder or point it at the image.")
+            names.append(entry.name)
+    return names
+
+
+def check_same_classes(train_dir, val_dir, class_names):
+    """Refuses a validation folder ``val_dir`` whose class folders are not ``class_names``, those of ``train_dir``
+    (a class of one side only would be dropped or never validated without a word), in one line."""
+    val_names = class_folders(val_dir)
+    if val_names == list(class_names):
+        return
+    only_train = [name for name in class_names if name not in val_names]
+    only_val = [name for name in val_names if name not in class_names]
+    lowered = {name.lower(): name for name in only_train}
+    cased = [f"{lowered[name.lower()]!r} / {name!r}" for name in only_val if name.lower() in lowered]
+
+    def shown(names):
+        return ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+    if cased:
+        raise DatasetNotFoundError(f"The class folders of {val_dir!r} differ from those of {train_dir!r} only in "
+                                   f"case ({', '.join(cased[:5])}{', ...' if len(cased) > 5 else ''}): rename them "
+                                   "to match exactly.")
+    missing = ([f"only in {train_dir!r}: {shown(only_train)}"] if only_train else []) + (
+        [f"only in {val_dir!r}: {shown(only_val)}"] if only_val else [])
+    raise DatasetNotFoundError(f"The training and validation folders need the same class folders ({'; '.join(missing)}"
+                               "): add or remove class folders so that both sides match.")
 
 
 def read(path, label):
@@ -76,6 +121,7 @@ def _from_tree(data_dir, image_size):
         raise DatasetNotFoundError(
             f"The JPEG tree in {data_dir!r} is incomplete: it needs train/<class>/*.JPEG and val/<class>/*.JPEG "
             f"(found {len(train_paths)} training images, validation folder: {val_dir or 'none'}).")
+    check_same_classes(os.path.join(data_dir, "train"), val_dir, class_names)
     val_paths, val_labels, _ = list_tree(val_dir, class_names)
 
     def split(paths, labels):

@@ -22,6 +22,9 @@ NOT_AN_IMAGE = "keras_resnet: not an image:"
 # What TensorFlow's decoders say of an encoded image they cannot decode (a truncated or damaged file). Its path is
 # not in the message: the files listed in this process are searched for it (``listed_images``).
 UNDECODABLE = re.compile(r"jpeg::Uncompress failed|Invalid (?:JPEG|PNG|GIF|BMP)\b|Failed to decode gif")
+# What ``tf.io.read_file`` says after the path of a file that is not there; the text before the path varies (a
+# ``{{function_node ...}}`` prefix, the name of the tf.data transformation), so the listed paths are matched to it.
+MISSING = "; No such file or directory"
 # The image lists that this process's latest sources read (``listed_images``), newest last, kept by reference:
 # searched newest first, so the files of the source that failed come first.
 _LISTED = collections.deque(maxlen=8)
@@ -81,14 +84,30 @@ def first_undecodable(paths):
     return paths[expected] if expected < len(paths) else None
 
 
+def missing_image(error):
+    """The ``UnreadableImageError`` behind a pipeline's ``tf.errors.NotFoundError`` for a listed image file that is
+    gone (deleted or moved after the folder was listed, or a link whose target went), or ``None``."""
+    message = str(error)
+    ends = [match.start() for match in re.finditer(re.escape(MISSING), message)]
+    for paths in reversed(_LISTED) if ends else ():
+        found = [path for path in paths if any(message.endswith(path, 0, end) for end in ends)]
+        if found:
+            return UnreadableImageError(f"{max(found, key=len)} is gone (deleted or moved after the image folder "
+                                        "was listed): restore it, or rerun so that the folder is listed again.")
+    return None
+
+
 def unreadable_image(error):
-    """The ``UnreadableImageError`` behind a pipeline's ``tf.errors.InvalidArgumentError``, or ``None``.
+    """The ``UnreadableImageError`` behind a pipeline's ``tf.errors.InvalidArgumentError``, or ``None``; for a
+    ``tf.errors.NotFoundError``, the one of ``missing_image``.
 
     The image-folder reader checks each file's leading bytes in the graph and fails with its path; TensorFlow reports
     that deep inside a long message, from wherever the dataset was iterated (``fit``, ``evaluate``, a loop). A file
     that starts like an image but cannot be decoded (truncated, damaged) fails in a decoder whose message has no
     path: the lists of ``listed_images`` are then decoded, newest first, until the file is found.
     """
+    if isinstance(error, tf.errors.NotFoundError):
+        return missing_image(error)
     message = str(error)
     match = re.search(re.escape(NOT_AN_IMAGE) + r"\] \[(.+?)\]\s*$", message, re.MULTILINE)
     if match is not None:
@@ -110,10 +129,11 @@ def unreadable_image(error):
 
 @contextlib.contextmanager
 def naming_unreadable_images():
-    """Re-raises a failed image check inside the block as a one-line ``UnreadableImageError`` (a ``ValueError``)."""
+    """Re-raises a failed image check, or a listed image that is gone, inside the block as a one-line
+    ``UnreadableImageError`` (a ``ValueError``)."""
     try:
         yield
-    except tf.errors.InvalidArgumentError as error:
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
         named = unreadable_image(error)
         if named is None:
             raise
@@ -140,6 +160,8 @@ class DataSource:
             ``train_epoch``). One with an ``epochs(epoch_seeds, count, augment)`` method (a ``Permuted``: in-memory arrays, image folders) also
             streams several epochs as one dataset (see ``train_epochs``).
         files: ``files_fingerprint`` of both splits of a source read from files; ``None`` otherwise.
+        split: for a folder whose validation images were held out of it (no ``val/``): ``{"seed", "val_fraction",
+            "files"}``, what repeats the split (``folder.validation_split``); ``None`` otherwise.
     """
 
     name: str
@@ -155,6 +177,7 @@ class DataSource:
     encoded: bool = False
     shuffle_train: Callable[[int], tf.data.Dataset] | None = None
     files: str | None = None
+    split: dict | None = None
 
     @property
     def num_classes(self):

@@ -131,9 +131,12 @@ def history_rows(run_dir):
 
 def preprocessing_record(source):
     """What a model trained on ``source`` expects, for export, serving and the experiments (preprocessing.json)."""
-    return {"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE, "image_size": source.image_size,
-            "class_names": list(source.class_names), "dataset": source.name,
-            "eval_transform": data_lib.eval_transform(source)}
+    record = {"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE, "image_size": source.image_size,
+              "class_names": list(source.class_names), "dataset": source.name,
+              "eval_transform": data_lib.eval_transform(source)}
+    if source.name == "folder":  # how it was split (null: by its own val/), for evaluate to score held-out images
+        record["split"] = source.split
+    return record
 
 
 def evaluate_ten_crop(model, source, batch_size):
