@@ -390,6 +390,9 @@ class Run:
             self.train_seconds = float(state.get("train_seconds", 0.0))
         files.write_json(*self._record)
         start_epoch = max(done, initial_epoch)
+        # Rows of epochs after the kept state (a run killed before its backup, or resumed with fewer --epochs)
+        # describe weights that are gone.
+        callbacks_lib.truncate_history(os.path.join(self.run_dir, "history.csv"), start_epoch)
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
               f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
               f"batch {self.batch}, lr {self.learning_rate:g} ({self.schedule}{', warm-up' if self.warmup else ''}"
