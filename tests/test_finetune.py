@@ -12,12 +12,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_resnet import cli, data, registry
+from keras_resnet import cli, data, registry, weight_records
 from keras_resnet.data import folder
 from keras_resnet.training import TrainConfig, train
 from keras_resnet.training import finetune
 from keras_resnet.training.schedule import cosine_schedule
-from keras_resnet.training.trainer import Run
+from keras_resnet.training.trainer import Run, preprocessing_record
 
 QUICK = dict(model="resnet8", batch_size=64, verbose=0, seed=0)
 
@@ -174,6 +174,76 @@ def test_fine_tuning_with_freeze_all_keeps_every_frozen_weight_bit_identical(tmp
         finetune.check_weights("imagenet", registry.spec("resnet8"))
 
 
+def features(model, images):
+    """``model``'s pooled features of ``images`` (raw pixels in: its input normalisation included)."""
+    return keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer("avg_pool").output)(images))
+
+
+def test_fine_tuning_keeps_the_input_normalisation_of_the_source_model(tmp_path, pretrained, rng):
+    """The source run's features were learned on digits centred by the digits' mean: the model fine-tuned on a
+    folder of other colours subtracts that mean, not the folder's, and its preprocessing.json says so (issue 23)."""
+    weights = os.path.join(pretrained["output_dir"], "model.keras")
+    saved = keras.saving.load_model(weights, safe_mode=True)
+    source = saved.get_layer("mean_subtraction").get_config()
+    root = write_mixed_tree(tmp_path / "pets", per_class=6)
+    assert abs(np.mean(folder.load(root, image_size=32).mean) - np.mean(source["mean"])) > 20  # another mean
+    assert cli.main(["train", "--dataset", "folder", "--data-dir", root, "--model", "resnet8", "--epochs", "1",
+                     "--weights", weights, "--freeze", "all", "--output-dir", str(tmp_path / "tuned"),
+                     "--verbose", "0"]) == 0
+    tuned = keras.saving.load_model(tmp_path / "tuned" / "model.keras", safe_mode=True)
+    kept = tuned.get_layer("mean_subtraction").get_config()
+    np.testing.assert_array_equal(np.asarray(kept["mean"]), np.asarray(source["mean"]))
+    np.testing.assert_array_equal(np.asarray(kept["variance"]), np.asarray(source["variance"]))
+    images = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(features(tuned, images), features(saved, images))  # frozen: the same features
+    record = json.loads((tmp_path / "tuned" / "preprocessing.json").read_text())
+    assert record["normalization_from"] == weights and record["scale"] == pytest.approx(1 / 255)
+    np.testing.assert_array_equal(np.asarray(record["mean"]), np.asarray(source["mean"]))
+    assert record["class_names"] == ["cat", "dog", "fox"]
+    # At another input size, the per-pixel mean is resized to it.
+    small = finetune.input_normalization(weights, tuned.spec, (16, 16, 3))
+    assert np.shape(small["mean"]) == (16, 16, 3) and np.shape(small["variance"]) == (16, 16, 3)
+    assert np.mean(small["mean"]) == pytest.approx(np.mean(source["mean"]), abs=0.5)
+
+
+def test_a_converted_checkpoint_fine_tunes_with_the_architecture_it_records(tmp_path, rng, capsys):
+    """keras-resnet convert, then train --weights on the converted file: the model takes the checkpoint's
+    architecture (the CIFAR reference's BN epsilon 1e-5 and zero padding on both sides), its weights and its
+    publisher's normalisation; the classifier is the folder's (issue 23)."""
+    from torch_files import cifar_reference_state, save_legacy
+
+    save_legacy(cifar_reference_state(20, rng), tmp_path / "r20.th", wrap=lambda state: {"state_dict": state})
+    converted = str(tmp_path / "r20.keras")
+    assert cli.main(["convert", str(tmp_path / "r20.th"), "--model", "resnet20", "--output", converted]) == 0
+    original = keras.saving.load_model(converted, safe_mode=True)
+    root = write_mixed_tree(tmp_path / "pets", per_class=3)
+    train_args = ["train", "--dataset", "folder", "--data-dir", root, "--model", "resnet20", "--weights", converted,
+                  "--freeze", "all", "--epochs", "1", "--verbose", "0"]
+    assert cli.main([*train_args, "--output-dir", str(tmp_path / "tuned")]) == 0
+    tuned = keras.saving.load_model(tmp_path / "tuned" / "model.keras", safe_mode=True)
+    assert tuned.spec == original.spec and (tuned.spec.bn_epsilon, tuned.spec.shortcut_pad) == (1e-5, "both")
+    assert tuned.output.shape[-1] == 3
+    for layer in ("conv1_conv", "conv4_block3_2_conv", "conv4_block3_2_bn"):
+        for ours, theirs in zip(tuned.get_layer(layer).weights, original.get_layer(layer).weights):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs))
+    # The reference's inputs were normalised with torchvision's mean and std: the model does that itself now.
+    record = weight_records.find("resnet20", "cifar10")
+    assert tuned.get_layer("preprocessing").get_config()["mean"] == pytest.approx(list(record.transform.mean))
+    images = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    published = (images - np.asarray(record.transform.mean, "float32")) / np.asarray(record.transform.std, "float32")
+    np.testing.assert_allclose(features(tuned, images), features(original, published), rtol=1e-5, atol=1e-5)
+    preprocessing = json.loads((tmp_path / "tuned" / "preprocessing.json").read_text())
+    assert preprocessing["std"] == pytest.approx(list(record.transform.std))
+    assert preprocessing["normalization_from"] == converted
+    capsys.readouterr()
+    # Architecture options that contradict the file are refused, before anything is trained.
+    assert cli.main([*train_args, "--shortcut", "B", "--output-dir", str(tmp_path / "other")]) == 2
+    assert "with other options (shortcut 'A' (here 'B'))" in capsys.readouterr().err
+    assert cli.main([*train_args[:6], "resnet32", *train_args[7:], "--output-dir", str(tmp_path / "other")]) == 2
+    assert "holds a resnet20, not a resnet32: pass --model resnet20" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()
+
+
 @pytest.mark.slow  # two training phases
 def test_two_phase_recipe_trains_the_head_then_everything(tmp_path, pretrained, capsys):
     import runpy
@@ -297,3 +367,16 @@ def test_weights_tag_brings_its_architecture_normalisation_and_a_new_head(tmp_pa
     trainable = {weight.path.split("/")[0] for weight in model.trainable_weights}
     assert "predictions" in trainable and "conv4_block1_1_conv" in trainable
     assert not any(name.startswith(("conv1_", "conv2_", "conv3_")) for name in trainable)
+    # Fine-tuned again from that model's file, on another folder: the published normalisation stays.
+    model.save(tmp_path / "tuned.keras")
+    other = write_mixed_tree(tmp_path / "other", per_class=3, seed=1)
+    again = TrainConfig(model="resnet20", dataset="folder", data_dir=other, weights=str(tmp_path / "tuned.keras"),
+                        output_dir=str(tmp_path / "again"))
+    with Run(again) as run:
+        assert run.spec == record.spec
+        rebuilt = run.build_model()
+    layer = rebuilt.get_layer("preprocessing").get_config()
+    assert (layer["mean"], layer["std"]) == (pytest.approx(list(record.transform.mean)),
+                                             pytest.approx(list(record.transform.std)))
+    assert preprocessing_record(run.source, run.normalization, again.weights)["std"] == pytest.approx(
+        list(record.transform.std))

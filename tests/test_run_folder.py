@@ -49,6 +49,23 @@ def test_more_epochs_continue_from_the_backup(tmp_path, capsys):
     assert "holds a finished run (epochs 2 -> 1)" in capsys.readouterr().err
 
 
+def test_history_holds_exactly_the_epochs_whose_weights_were_kept(tmp_path, capsys):
+    """A run killed after writing its third epoch's history row, before that epoch's backup, resumed with --epochs 2:
+    the row of the lost third epoch goes, so history.csv, summary.json and model.keras speak of the same 2 epochs."""
+    folder = tmp_path / "R"
+    runner = os.path.join(os.path.dirname(__file__), "fault_runner.py")
+    killed = subprocess.run([sys.executable, runner, "replace:state.json:3", "--", *QUICK, "--epochs", "3",
+                             "--output-dir", str(folder)], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert json.loads((folder / "backup" / "state.json").read_text())["epoch"] == 2
+    assert len(callbacks_lib.read_history(folder / "history.csv")) == 3  # the third epoch's row, not its weights
+    assert cli.main([*QUICK, "--epochs", "2", "--output-dir", str(folder)]) == 0
+    assert "resuming after epoch 2" in capsys.readouterr().out
+    assert json.loads((folder / "summary.json").read_text())["epochs"] == 2
+    assert [row["epoch"] for row in callbacks_lib.read_history(folder / "history.csv")] == ["0", "1"]
+    assert (folder / "history.csv").read_text().count("\n") == 3  # the header and two rows
+
+
 def test_another_run_in_the_same_folder_is_refused(tmp_path, capsys):
     folder = tmp_path / "R"
     assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 0

@@ -165,12 +165,7 @@ class HistoryCSV(keras.callbacks.Callback):
         row = {"epoch": epoch}
         row.update({key: _scalar(value) for key, value in sorted((logs or {}).items())})
         self.rows.append(row)
-        columns = list(dict.fromkeys(key for row in self.rows for key in row))
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        files.write_text(self.path, text.getvalue())
+        write_history(self.path, self.rows)
 
 
 def read_history(path):
@@ -180,6 +175,27 @@ def read_history(path):
     with open(path, newline="") as file:
         rows = {int(row["epoch"]): row for row in csv.DictReader(file)}
     return [rows[epoch] for epoch in sorted(rows)]
+
+
+def write_history(path, rows):
+    """Writes ``rows`` (dicts, one per epoch) as ``history.csv``, atomically; the columns of every row."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    files.write_text(path, text.getvalue())
+
+
+def truncate_history(path, epochs):
+    """Keeps the rows of the first ``epochs`` epochs of ``path`` (``history.csv``), the epochs whose weights a
+    resumed run holds; rewrites the file (atomically) only when it has later rows, removes it when none is kept."""
+    rows = read_history(path)
+    kept = [row for row in rows if int(row["epoch"]) < epochs]
+    if kept and len(kept) < len(rows):
+        write_history(path, kept)
+    elif rows and not kept:
+        os.remove(path)
 
 
 def _scalar(value):

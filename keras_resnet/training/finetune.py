@@ -2,9 +2,11 @@
 
 ``--weights`` is a weights tag of ``weight_records`` (``imagenet``, ``cifar10``, ...: the publisher's normalisation
 becomes the model's first layer, as ``ResNet(include_preprocessing=True)``) or a ``.keras`` / ``.weights.h5`` file of
-an earlier run (its input normalisation, the training mean of its data, comes along: the features were learned with
-it). Either way the classifier is new: a ``Dense`` of the dataset's classes on the pooled features, initialised as
-the builder's.
+an earlier run or of ``keras-resnet convert``. A ``.keras`` file brings its architecture (the spec it records:
+``bn_epsilon``, ``shortcut_pad``, ...) and its input normalisation (``normalization_of``: the source run's training
+mean, or its weights' published mean and std), since the features were learned on inputs normalised so; a
+``.weights.h5`` file holds neither, and the network is the registry's with the new data's mean. Either way the
+classifier is new: a ``Dense`` of the dataset's classes on the pooled features, initialised as the builder's.
 
 ``--freeze``: ``none``, ``all`` (everything but the classifier) or ``stages N`` (the stem and the first ``N`` stages,
 [He16] Table 1's conv1 .. conv{N+1}). Frozen layers are ``trainable=False``; in Keras 3 a BatchNormalization layer
@@ -14,17 +16,21 @@ BN layers kept using and updating batch statistics.
 """
 
 import dataclasses
+import functools
+import json
 import os
 import re
 import warnings
 import zipfile
 
 import keras
+import numpy as np
 
 from keras_resnet import weight_records
 from keras_resnet.builder import ResNet
 from keras_resnet.choices import parse_freeze
-from keras_resnet.network import ResNetModel, spec_of
+from keras_resnet.layers import PixelNormalization
+from keras_resnet.network import ResNetModel, spec_of, weights_tag_of
 from keras_resnet.validation import check_positive_int
 
 HEAD = "predictions"
@@ -33,6 +39,54 @@ FREEZE_MODES = ("none", "all", "stages N")
 STEM = re.compile(r"^(conv1|pool1)_")
 STAGE = re.compile(r"^conv(\d+)_block\d+_")
 WEIGHT_FILES = (".keras", ".weights.h5")
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsFile:
+    """What fine-tuning reads of a ``.keras`` / ``.weights.h5`` file: the ``ArchSpec`` it records (``None`` for
+    ``.weights.h5`` and models without one), its number of classes, and its input normalisation
+    (``normalization_of``; ``None`` when it holds none)."""
+
+    spec: object
+    classes: int
+    normalization: dict | None
+
+
+def read_weights_file(path):
+    """The ``WeightsFile`` of an existing ``.keras`` / ``.weights.h5`` file; a clear ValueError otherwise."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"--weights file not found: {path!r}. Pass the model.keras (or a .weights.h5) that a run "
+                         "wrote, or a weights tag.")
+    if not path.endswith(".keras"):
+        return WeightsFile(None, _h5_classes(path), None)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a Keras model file (.keras archives are zip files): it is damaged.")
+    status = os.stat(path)
+    return _read_keras(os.path.abspath(path), status.st_mtime_ns, status.st_size)
+
+
+@functools.lru_cache(maxsize=4)  # a run reads it for its spec, its checks, its normalisation and its classes
+def _read_keras(path, mtime_ns, size):
+    model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    return WeightsFile(spec_of(model), model.output.shape[-1], normalization_of(model))
+
+
+def file_spec(weights, wanted):
+    """The network to fine-tune from ``weights``: the ``ArchSpec`` a ``.keras`` file records (a converted
+    checkpoint's ``bn_epsilon``, ``shortcut_pad``, ...), else ``wanted`` (``--model`` with its options).
+
+    The file's network must be the one ``--model`` names; options given on the command line that differ from the
+    file's are refused later by ``check_weights``."""
+    path = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else None
+    if path is None or not path.endswith(".keras"):
+        return wanted
+    found = read_weights_file(path).spec
+    if found is None:
+        return wanted
+    if found.name != wanted.name:
+        raise ValueError(f"{path!r} holds a {found.name}, not a {wanted.name}: pass --model {found.name}.")
+    return found
 
 
 def check_weights(weights, spec):
@@ -47,20 +101,100 @@ def check_weights(weights, spec):
         raise ValueError(f"--weights {path!r} is neither a weights tag of {spec.name} "
                          f"({', '.join(tags) if tags else 'it has none'}) nor a .keras / .weights.h5 file of an "
                          "earlier run.")
-    if not os.path.isfile(path):
-        raise ValueError(f"--weights file not found: {path!r}. Pass the model.keras (or a .weights.h5) that a run "
-                         "wrote, or a weights tag.")
-    if path.endswith(".keras"):
-        if not zipfile.is_zipfile(path):
-            raise ValueError(f"{path!r} is not a Keras model file (.keras archives are zip files): it is damaged.")
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        found = spec_of(model)
-        if found is not None and found != spec:
-            differences = [f"{key} {value!r} (here {getattr(spec, key)!r})" for key, value in found.to_config().items()
-                           if value != spec.to_config()[key]]
-            raise ValueError(f"{path!r} holds a {found.name} with other options ({'; '.join(differences)}): pass "
-                             f"--model {found.name} and the same architecture options.")
+    found = read_weights_file(path).spec
+    if found is not None and found != spec:
+        if found.name != spec.name:
+            raise ValueError(f"{path!r} holds a {found.name}, not a {spec.name}: pass --model {found.name}.")
+        differences = [f"{key} {value!r} (here {getattr(spec, key)!r})" for key, value in found.to_config().items()
+                       if value != spec.to_config()[key]]
+        raise ValueError(f"{path!r} holds a {found.name} with other options ({'; '.join(differences)}): leave out "
+                         "the architecture options (--shortcut, --width, --bn-momentum) that differ; fine-tuning "
+                         "takes the file's.")
     return None
+
+
+def normalization_of(model):
+    """The input normalisation of ``model`` as a JSON-able dict, or ``None`` when it has none we know.
+
+    ``{"layer": "mean_subtraction", "mean", "variance", "axis"}``: a run's ``Normalization`` (its training mean, the
+    variance 255 ** 2); ``{"layer": "preprocessing", "mean", "std", "channel_order"}``: published weights'
+    ``PixelNormalization``, in the model or, for a converted checkpoint, the one of the weights it holds (its
+    weights tag, else the records of its architecture and classes when they agree).
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Normalization) and layer.name == "mean_subtraction":
+            config = layer.get_config()
+            return {"layer": layer.name, "mean": config["mean"], "variance": config["variance"],
+                    "axis": list(config["axis"]) if isinstance(config["axis"], (list, tuple)) else config["axis"]}
+        if isinstance(layer, PixelNormalization):
+            return {"layer": layer.name, "mean": list(layer.mean), "std": list(layer.std),
+                    "channel_order": layer.channel_order}
+    spec, tag = spec_of(model), weights_tag_of(model)
+    if spec is None:
+        return None
+    records = [weight_records.find(spec.name, tag)] if tag is not None else weight_records.list_weights(spec.name)
+    found = {json.dumps(record_normalization(record.transform)) for record in records
+             if record is not None and record.spec == spec and record.classes == model.output.shape[-1]}
+    return json.loads(found.pop()) if len(found) == 1 else None  # none, or publishers that disagree
+
+
+def record_normalization(transform):
+    """The ``normalization_of`` dict of a weights record's published normalisation (its ``EvalTransform``)."""
+    return {"layer": "preprocessing", "mean": list(transform.mean), "std": list(transform.std),
+            "channel_order": transform.channel_order}
+
+
+def fit_normalization(normalization, image_shape):
+    """``normalization`` for inputs of ``image_shape`` ``(H, W, 3)``: a per-pixel mean of other images is resized
+    (bilinear) to ``H x W``; per-channel ones are returned as they are."""
+    mean = np.asarray(normalization["mean"], "float32")
+    if "variance" not in normalization or mean.ndim != 3 or mean.shape[:2] == tuple(image_shape[:2]):
+        return normalization
+    size = tuple(image_shape[:2])
+    resized = keras.ops.convert_to_numpy(keras.ops.image.resize(mean[None], size, antialias=True))[0]
+    variance = np.broadcast_to(np.asarray(normalization["variance"], "float32").reshape(-1)[0], resized.shape)
+    return {**normalization, "mean": resized.tolist(), "variance": variance.tolist()}
+
+
+def normalization_layer(normalization, data_format=None):
+    """A new layer normalising as ``normalization`` (a ``normalization_of`` dict) does, under its name."""
+    if "variance" in normalization:
+        axis = normalization["axis"]
+        return keras.layers.Normalization(axis=tuple(axis) if isinstance(axis, list) else axis,
+                                          mean=np.asarray(normalization["mean"], "float32"),
+                                          variance=np.asarray(normalization["variance"], "float32"),
+                                          name=normalization["layer"])
+    return PixelNormalization(normalization["mean"], normalization["std"], normalization["channel_order"],
+                              data_format=data_format, name=normalization["layer"])
+
+
+def normalization_fields(normalization, origin):
+    """``preprocessing.json``'s description of ``normalization``: the model computes ``(pixel - mean) * scale``
+    (on ``channel_order`` channels for published weights' ``std``); ``normalization_from`` is ``origin``."""
+    if "variance" in normalization:
+        scales = 1.0 / np.sqrt(np.asarray(normalization["variance"], "float64"))
+        scale = float(scales.flat[0]) if np.all(scales == scales.flat[0]) else scales.tolist()
+        return {"mean": normalization["mean"], "scale": scale, "normalization_from": origin}
+    return {"mean": normalization["mean"], "scale": [1.0 / std for std in normalization["std"]],
+            "std": normalization["std"], "channel_order": normalization["channel_order"],
+            "normalization_from": origin}
+
+
+def input_normalization(weights, spec, image_shape):
+    """The input normalisation a model fine-tuned from ``weights`` keeps (a ``normalization_of`` dict fitted to
+    ``image_shape``), or ``None`` for the new data's mean (no ``--weights``, a ``.weights.h5`` file, a ``.keras``
+    file that holds none)."""
+    if weights is None:
+        return None
+    record = weight_records.find(spec.name, weights)
+    if record is not None:
+        return record_normalization(record.transform)
+    normalization = read_weights_file(weights).normalization if os.fspath(weights).endswith(".keras") else None
+    if normalization is None:
+        print(f"{os.fspath(weights)} holds no input normalisation (a .weights.h5 file, or a model without one): the "
+              "model subtracts the mean of this data.", flush=True)
+        return None
+    return fit_normalization(normalization, image_shape)
 
 
 def with_new_head(model, classes, weight_decay=None, name=None):
@@ -80,10 +214,8 @@ def with_new_head(model, classes, weight_decay=None, name=None):
     return ResNetModel(model.inputs, outputs, spec=spec_of(model), name=name or model.name)
 
 
-def _file_classes(path):
-    """Classes of the classifier saved in a ``.keras`` or ``.weights.h5`` file."""
-    if path.endswith(".keras"):
-        return keras.saving.load_model(path, safe_mode=True, compile=False).output.shape[-1]
+def _h5_classes(path):
+    """Classes of the classifier saved in a ``.weights.h5`` file."""
     import h5py
 
     shapes = []
@@ -100,7 +232,8 @@ def load_pretrained(model, path, weight_decay=None):
     """Loads the weights of an earlier run's ``.keras`` / ``.weights.h5`` file into ``model`` (same network, same
     input), all but the classifier, which keeps its fresh initialisation. Returns ``model``."""
     path = os.fspath(path)
-    twin = with_new_head(model, _file_classes(path), weight_decay)  # shares every layer of ``model`` but the head
+    # The twin shares every layer of ``model`` but the head, which has the file's classes.
+    twin = with_new_head(model, read_weights_file(path).classes, weight_decay)
     try:
         twin.load_weights(path)
     except (ValueError, KeyError, TypeError, OSError) as error:

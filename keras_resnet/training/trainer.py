@@ -98,28 +98,33 @@ def make_deterministic():
 def run_spec(config):
     """The ``ArchSpec`` a ``TrainConfig`` trains: the registered ``config.model`` with the config's architecture
     options (``shortcut``, ``width``, ``bn_momentum``) where they are given; with a weights tag (``--weights
-    cifar10``), the architecture those weights were trained with."""
+    cifar10``) or a ``.keras`` file (a converted checkpoint, an earlier run), the architecture of those weights."""
     options = {key: getattr(config, key) for key in ("shortcut", "width", "bn_momentum")
                if getattr(config, key) is not None}
-    record = weight_records.find(config.model, getattr(config, "weights", None))
-    return (record.spec if record is not None else registry.spec(config.model)).replace(**options)
+    weights = getattr(config, "weights", None)
+    record = weight_records.find(config.model, weights)
+    if record is not None:
+        return record.spec.replace(**options)
+    return finetune.file_spec(weights, registry.spec(config.model).replace(**options)).replace(**options)
 
 
-def build_model(spec, source, weight_decay=1e-4, sync_bn=False):
+def build_model(spec, source, weight_decay=1e-4, sync_bn=False, normalization=None):
     """The network of ``spec`` (an ``ArchSpec``, or a registry name) for ``source``: raw ``[0, 255]`` images in,
     class probabilities out.
 
     The first layer subtracts the training-set mean and divides by 255 (a ``Normalization`` layer holding the
-    numbers), so that evaluation, export and serving see the same preprocessing as training. The model is a
-    ``ResNetModel`` carrying ``spec``.
+    numbers), so that evaluation, export and serving see the same preprocessing as training; ``normalization`` (a
+    ``finetune.normalization_of`` dict: pretrained weights' own) replaces it. The model is a ``ResNetModel``
+    carrying ``spec``.
     Shapes: ``(batch, S, S, 3) -> (batch, classes)``.
     """
     spec = registry.spec(spec) if isinstance(spec, str) else spec
     inputs = keras.Input(source.image_shape, name="image")
     per_pixel = np.ndim(source.mean) == 3
-    x = keras.layers.Normalization(axis=(-3, -2, -1) if per_pixel else -1, mean=source.mean,
-                                   variance=np.full(np.shape(source.mean), PIXEL_SCALE ** 2, "float32"),
-                                   name="mean_subtraction")(inputs)
+    layer = finetune.normalization_layer(normalization) if normalization is not None else keras.layers.Normalization(
+        axis=(-3, -2, -1) if per_pixel else -1, mean=source.mean,
+        variance=np.full(np.shape(source.mean), PIXEL_SCALE ** 2, "float32"), name="mean_subtraction")
+    x = layer(inputs)
     network = ResNet(spec, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay, sync_bn=sync_bn)
     return ResNetModel(inputs, network.output, spec=spec, name=network.name)
 
@@ -129,11 +134,15 @@ def history_rows(run_dir):
     return callbacks_lib.read_history(os.path.join(run_dir, "history.csv"))
 
 
-def preprocessing_record(source):
-    """What a model trained on ``source`` expects, for export, serving and the experiments (preprocessing.json)."""
-    record = {"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE, "image_size": source.image_size,
-              "class_names": list(source.class_names), "dataset": source.name,
-              "eval_transform": data_lib.eval_transform(source)}
+def preprocessing_record(source, normalization=None, weights=None):
+    """What a model trained on ``source`` expects, for export, serving and the experiments (preprocessing.json):
+    ``(pixel - mean) * scale`` with the training mean, or with the ``normalization`` that fine-tuning kept from
+    ``weights`` (``normalization_from`` says which)."""
+    record = {"mean": np.asarray(source.mean).tolist(), "scale": 1.0 / PIXEL_SCALE, "normalization_from": "data"}
+    if normalization is not None:
+        record = finetune.normalization_fields(normalization, os.fspath(weights))
+    record = {**record, "image_size": source.image_size, "class_names": list(source.class_names),
+              "dataset": source.name, "eval_transform": data_lib.eval_transform(source)}
     if source.name == "folder":  # how it was split (null: by its own val/), for evaluate to score held-out images
         record["split"] = source.split
     return record
@@ -223,6 +232,8 @@ class Run:
             self.source.flip = config.flip
         if config.weights is not None:
             finetune.check_weights(config.weights, self.spec)
+        # Pretrained features keep the input normalisation they were learned with (None: this data's mean).
+        self.normalization = finetune.input_normalization(config.weights, self.spec, self.source.image_shape)
         replicas = self.strategy.num_replicas_in_sync
         if self.batch > self.source.num_train >= replicas:  # tiny datasets: one batch of every image
             fitted = self.source.num_train // replicas * replicas
@@ -338,7 +349,8 @@ class Run:
             model = build_model(self.spec, self.source, config.weight_decay, config.sync_bn) \
                 if config.weights is None else finetune.pretrained_model(
                     config.weights, self.spec, self.source, config.weight_decay, config.sync_bn,
-                    build=lambda: build_model(self.spec, self.source, config.weight_decay, config.sync_bn))
+                    build=lambda: build_model(self.spec, self.source, config.weight_decay, config.sync_bn,
+                                              self.normalization))
             finetune.freeze(model, config.freeze)
             lr = self.learning_rate
             if self.schedule == "step":
@@ -393,6 +405,9 @@ class Run:
             self.train_seconds = float(state.get("train_seconds", 0.0))
         files.write_json(*self._record)
         start_epoch = max(done, initial_epoch)
+        # Rows of epochs after the kept state (a run killed before its backup, or resumed with fewer --epochs)
+        # describe weights that are gone.
+        callbacks_lib.truncate_history(os.path.join(self.run_dir, "history.csv"), start_epoch)
         print(f"Training {self.config.model} on {self.source.name} ({self.source.num_train} images, "
               f"{self.source.num_classes} classes) with {self.strategy.num_replicas_in_sync} replica(s): global "
               f"batch {self.batch}, lr {self.learning_rate:g} ({self.schedule}{', warm-up' if self.warmup else ''}"
@@ -455,7 +470,8 @@ class Run:
         if self.chief:
             with files.atomic_path(os.path.join(run_dir, "model.keras")) as temporary:
                 model.save(temporary)
-            files.write_json(os.path.join(run_dir, "preprocessing.json"), preprocessing_record(source))
+            files.write_json(os.path.join(run_dir, "preprocessing.json"),
+                             preprocessing_record(source, self.normalization, self.config.weights))
             files.write_json(os.path.join(run_dir, "summary.json"), summary)
         self.finished = summary
         return summary
