@@ -268,10 +268,13 @@ def _exactly_one(first, second, message):
 
 
 def _convert(args):
+    from keras_resnet import files
     from keras_resnet.convert import convert_checkpoint
 
     _exactly_one(args.output, args.output_dir, "Where should the converted model go? Pass --output FILE (.keras or "
                  ".weights.h5) or --output-dir DIR (writes DIR/<model>.keras).")
+    if args.output_dir:
+        files.check_writable_folder(args.output_dir)
     output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
     options = {"classifier_activation": None} if args.logits else {}
     if args.weights_tag:
