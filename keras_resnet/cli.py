@@ -252,10 +252,11 @@ def _explain(args):
     from keras_resnet import explain, files, predict
 
     files.check_writable_folder(args.output_dir)
+    explain.check_outputs(args.images, args.output_dir, args.overwrite)
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing)
     for image in args.images:
         explanation = explain.explain_image(classifier, image, args.top_k)
-        written = explain.write_overlays(explanation, args.output_dir)
+        written = explain.write_overlays(explanation, args.output_dir, args.overwrite)
         for (_, name, score), path in zip(explanation.top, written):
             print(f"{image}: {name} ({score:.3f}) -> {path}")
     return 0
@@ -388,8 +389,9 @@ def build_parser():
 
     explain = command("explain", _explain)
     _add_classifier_arguments(explain, "images", "IMAGE", "image files", models="a .keras file", default_k=3)
-    explain.add_argument("--output-dir", required=True,
-                         help="where <image>.gradcam-<rank>-<class>.png go")
+    explain.add_argument("--output-dir", required=True, help="where <image file name>.gradcam-<rank>-<class>.png go "
+                                                              "(photo.jpg.gradcam-1-tabby.png)")
+    explain.add_argument("--overwrite", action="store_true", help="replace the maps of images explained before")
 
     convert = command("convert", _convert)
     convert.add_argument("checkpoint", help="a .pth / .pt / .th (torch zip or legacy format) or .safetensors file")
