@@ -121,7 +121,8 @@ def check_writable_folder(path, option="--output-dir"):
     while not os.path.exists(parent):
         parent = os.path.dirname(os.path.abspath(parent))
     if not os.path.isdir(parent):
-        raise ValueError(f"Cannot create {path!r}: {parent!r} is a file. Pass a writable {option}.")
+        raise ValueError(f"Cannot write to {path!r}: {parent!r} is not a writable folder (it is a file). Pass a "
+                         f"writable {option}.")
     try:
         os.rmdir(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
     except OSError as error:
