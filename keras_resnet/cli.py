@@ -103,9 +103,9 @@ def _export(args):
                   f"(float32 {parity['latency_ms_float32']:.2f} ms); {info['parity_path']}")
     else:
         report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
-                                      args.calibration_steps, args.eval_images, args.repeats)
+                                      args.calibration_steps, args.eval_images, args.repeats, args.overwrite)
         print(export.format_report(report))
-        print(f"\nWrote {len(report['variants'])} .tflite files and parity.json to {args.output_dir}")
+        print(f"\nWrote {len(set(args.variants))} .tflite files and parity.json to {args.output_dir}")
     return 0
 
 
@@ -350,7 +350,8 @@ def build_parser():
                         help="SavedModel: the model's base folder (versions go in "
                                                         "DIR/<version>/); TFLite: folder for the .tflite files")
     export.add_argument("--version", type=positive_int, help="SavedModel version (default: the next free integer)")
-    export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace a SavedModel version or .tflite files that exist")
     export.add_argument("--top-k", type=positive_int, default=5, help="classes returned per image (default 5)")
     export.add_argument("--preprocessing", default="auto", choices=PREPROCESSING,
                         help="preprocessing put into the graph (auto: none for trained models, the weights' "
