@@ -103,9 +103,9 @@ def _export(args):
                   f"(float32 {parity['latency_ms_float32']:.2f} ms); {info['parity_path']}")
     else:
         report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
-                                      args.calibration_steps, args.eval_images, args.repeats)
+                                      args.calibration_steps, args.eval_images, args.repeats, args.overwrite)
         print(export.format_report(report))
-        print(f"\nWrote {len(report['variants'])} .tflite files and parity.json to {args.output_dir}")
+        print(f"\nWrote {len(set(args.variants))} .tflite files and parity.json to {args.output_dir}")
     return 0
 
 
@@ -252,10 +252,11 @@ def _explain(args):
     from keras_resnet import explain, files, predict
 
     files.check_writable_folder(args.output_dir)
+    explain.check_outputs(args.images, args.output_dir, args.overwrite)
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing)
     for image in args.images:
         explanation = explain.explain_image(classifier, image, args.top_k)
-        written = explain.write_overlays(explanation, args.output_dir)
+        written = explain.write_overlays(explanation, args.output_dir, args.overwrite)
         for (_, name, score), path in zip(explanation.top, written):
             print(f"{image}: {name} ({score:.3f}) -> {path}")
     return 0
@@ -268,10 +269,13 @@ def _exactly_one(first, second, message):
 
 
 def _convert(args):
+    from keras_resnet import files
     from keras_resnet.convert import convert_checkpoint
 
     _exactly_one(args.output, args.output_dir, "Where should the converted model go? Pass --output FILE (.keras or "
                  ".weights.h5) or --output-dir DIR (writes DIR/<model>.keras).")
+    if args.output_dir:
+        files.check_writable_folder(args.output_dir)
     output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
     options = {"classifier_activation": None} if args.logits else {}
     if args.weights_tag:
@@ -349,7 +353,8 @@ def build_parser():
                         help="SavedModel: the model's base folder (versions go in "
                                                         "DIR/<version>/); TFLite: folder for the .tflite files")
     export.add_argument("--version", type=positive_int, help="SavedModel version (default: the next free integer)")
-    export.add_argument("--overwrite", action="store_true", help="replace a SavedModel version that exists")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace a SavedModel version or .tflite files that exist")
     export.add_argument("--top-k", type=positive_int, default=5, help="classes returned per image (default 5)")
     export.add_argument("--preprocessing", default="auto", choices=PREPROCESSING,
                         help="preprocessing put into the graph (auto: none for trained models, the weights' "
@@ -388,8 +393,9 @@ def build_parser():
 
     explain = command("explain", _explain)
     _add_classifier_arguments(explain, "images", "IMAGE", "image files", models="a .keras file", default_k=3)
-    explain.add_argument("--output-dir", required=True,
-                         help="where <image>.gradcam-<rank>-<class>.png go")
+    explain.add_argument("--output-dir", required=True, help="where <image file name>.gradcam-<rank>-<class>.png go "
+                                                              "(photo.jpg.gradcam-1-tabby.png)")
+    explain.add_argument("--overwrite", action="store_true", help="replace the maps of images explained before")
 
     convert = command("convert", _convert)
     convert.add_argument("checkpoint", help="a .pth / .pt / .th (torch zip or legacy format) or .safetensors file")

@@ -173,13 +173,15 @@ def convert_checkpoint(path, model_name, output_path, **options):
     """Converts a checkpoint file and saves the result: a whole model (``.keras``) or its weights (``.weights.h5``).
 
     ``options`` are those of ``convert`` (``weights_tag`` included). The file is written atomically
-    (``files.atomic_path``: a temporary file in the same folder, then renamed). Returns ``output_path``.
+    (``files.atomic_path``: a temporary file in the same folder, then renamed); a folder that cannot take it is
+    refused before converting. Returns ``output_path``.
     """
     output_path = os.fspath(output_path)
     if not output_path.endswith((".weights.h5", ".keras")):
         raise ValueError(f"The output must end in .keras (whole model) or .weights.h5 (weights), got {output_path!r}")
     if os.path.isdir(output_path):
         raise ValueError(f"The output {output_path!r} is a folder: pass a file name ending in .keras or .weights.h5.")
+    files.check_writable_folder(os.path.dirname(output_path) or os.curdir, "--output folder")  # before converting
     model = convert(path, model_name, **options)
     with files.atomic_path(output_path) as temporary:
         (model.save if output_path.endswith(".keras") else model.save_weights)(temporary)

@@ -9,8 +9,10 @@ average pooling and linear classifier of [He16] this is exactly the class activa
 ``explain_image`` sees the whole image resized to the network's input (no centre crop, unlike ``predict``), so the map
 covers all of it; the map is upsampled (bilinear) to the image's size and scaled to ``[0, 1]`` by its maximum (the
 usual Grad-CAM display; divide by its sum for a distribution over pixels). ``write_overlays`` writes one PNG per class,
-``<image>.gradcam-<rank>-<class>.png``, exactly the size of the input image: the image with the map in a matplotlib
-colour map over it.
+``<image file name>.gradcam-<rank>-<class>.png`` (``photo.jpg.gradcam-1-tabby.png``: the extension stays, so
+``photo.jpg`` and ``photo.png`` get different maps), exactly the size of the input image: the image with the map in a
+matplotlib colour map over it. ``check_outputs`` refuses, before any work, two images with the same file name (from
+different folders: their maps would share names) and an image whose maps exist unless ``overwrite``.
 
 TensorFlow (``tf.GradientTape``) computes the gradients.
 """
@@ -153,21 +155,65 @@ def _file_part(name):
     return re.sub(r"[^\w.-]+", "_", str(name)).strip("_") or "class"
 
 
-def write_overlays(explanation, output_dir):
-    """One PNG per explained class in ``output_dir``, the size of the input image; returns their paths."""
+def _map_prefix(image_path):
+    """``"photos/cat.jpg"`` -> ``"cat.jpg.gradcam-"``: the start of the names of that image's maps."""
+    return f"{os.path.basename(os.fspath(image_path))}.gradcam-"
+
+
+def existing_maps(image_path, output_dir):
+    """The heat maps of ``image_path`` already in ``output_dir`` (any rank and class), sorted."""
+    if not os.path.isdir(output_dir):
+        return []
+    prefix = _map_prefix(image_path)
+    return sorted(os.path.join(output_dir, name) for name in os.listdir(output_dir)
+                  if name.startswith(prefix) and name.endswith(".png"))
+
+
+def _refuse_existing(image_path, found):
+    raise ValueError(f"{found[0]} exists: pass --overwrite to replace the heat maps of {image_path}, or choose "
+                     "another --output-dir.")
+
+
+def check_outputs(image_paths, output_dir, overwrite=False):
+    """Refuses, before any work, images whose maps would share names (the same file name in two folders) and, unless
+    ``overwrite``, images whose maps are already in ``output_dir``."""
+    seen = {}
+    for path in image_paths:
+        name = os.path.basename(os.fspath(path))
+        if name in seen:
+            raise ValueError(f"{seen[name]} and {path} have the same file name, so their heat maps would have the "
+                             "same names: explain them in separate runs with different --output-dir.")
+        seen[name] = path
+        found = existing_maps(path, output_dir)
+        if found and not overwrite:
+            _refuse_existing(path, found)
+
+
+def write_overlays(explanation, output_dir, overwrite=False):
+    """One PNG per explained class in ``output_dir``, the size of the input image; returns their paths.
+
+    The image's maps that exist are refused (``ValueError``), or with ``overwrite`` replaced: those of ranks and
+    classes not written again are removed, so the folder holds this explanation's maps only.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    stem = os.path.splitext(os.path.basename(explanation.path))[0]
+    earlier = existing_maps(explanation.path, output_dir)
+    if earlier and not overwrite:
+        _refuse_existing(explanation.path, earlier)
+    prefix = _map_prefix(explanation.path)
     paths = []
     for rank, ((index, name, _), heatmap) in enumerate(zip(explanation.top, explanation.heatmaps), 1):
-        path = os.path.join(output_dir, f"{stem}.gradcam-{rank}-{_file_part(name)}.png")
+        path = os.path.join(output_dir, f"{prefix}{rank}-{_file_part(name)}.png")
         with files.atomic_path(path) as temporary:
             pyplot.imsave(temporary, overlay(explanation.image, heatmap))
         paths.append(path)
+    for path in set(earlier) - set(paths):
+        os.remove(path)
     return paths
 
 
-__all__ = ["Explanation", "explain_image", "grad_cam", "overlay", "upsample", "write_overlays"]
+__all__ = ["Explanation", "check_outputs", "existing_maps", "explain_image", "grad_cam", "overlay", "upsample",
+           "write_overlays"]

@@ -4,11 +4,13 @@ Every file keras-resnet writes goes through ``atomic_path`` (or its helpers ``wr
 content is written to a temporary file in the same folder and renamed over the target (``os.replace``, atomic on
 POSIX and Windows), so a process killed at any instant leaves either the old file or the new one, never a torn one.
 
-A folder in use (a training run, a search, an experiment) is held with ``FolderLock``: an ``fcntl`` lock on
-``<folder>/.lock`` that the operating system releases when the process dies, so a stale lock from a killed run never
-blocks a resume, while a second live process is refused at once with the holder's process id and command.
+A folder in use (a training run, a search, an experiment) is held with ``FolderLock``: an operating-system lock
+(``filelock``: ``flock`` on POSIX, ``LockFileEx`` on Windows) on ``<folder>/.lock.os`` that is released when the
+process dies, so a stale lock from a killed run never blocks a resume, while a second live process is refused at once
+with the holder's process id and command, which the holder writes to ``<folder>/.lock``. The two are separate files
+because Windows forbids reading a locked file and ``filelock`` owns its file's contents.
 
-Standard library only.
+Standard library and ``filelock`` (a portable file lock; see docs/ARCHITECTURE.md).
 """
 
 import contextlib
@@ -17,12 +19,10 @@ import os
 import sys
 import tempfile
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows has no fcntl; locking is then advisory only
-    fcntl = None
+import filelock
 
-LOCK_FILE = ".lock"
+LOCK_FILE = ".lock"  # the holder's process id and command: present while, and after, a process holds the folder
+OS_LOCK_FILE = ".lock.os"  # the file the operating system locks
 TEMP_PREFIX = ".tmp-"
 
 
@@ -92,7 +92,8 @@ def remove_stale_temporaries(folder):
     file). Call it only while holding the folder's lock. A sub-folder with a lock file of its own (a multi-worker
     run's worker folder, say) is another process's: its files may be in flight, and its holder cleans it."""
     for root, folders, names in os.walk(folder):
-        folders[:] = [name for name in folders if not os.path.exists(os.path.join(root, name, LOCK_FILE))]
+        folders[:] = [name for name in folders if not any(os.path.exists(os.path.join(root, name, lock))
+                                                          for lock in (LOCK_FILE, OS_LOCK_FILE))]
         for name in names:
             if name.startswith(TEMP_PREFIX):
                 os.remove(os.path.join(root, name))
@@ -108,16 +109,26 @@ def existing(path, kind, error, message):
 
 
 def check_writable_folder(path, option="--output-dir"):
-    """Refuses a folder path that is a file or cannot be created or written, before any work is done."""
+    """Refuses a folder path that is a file or cannot be created or written, before any work is done.
+
+    The test is real: a folder is made (and removed) in ``path`` or in its nearest existing parent, since permission
+    bits say nothing about root, Windows ACLs or file systems such as ``/proc`` that take no new folders.
+    """
     path = os.fspath(path)
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"{option} {path!r} is a file: pass a folder.")
     parent = path
     while not os.path.exists(parent):
         parent = os.path.dirname(os.path.abspath(parent))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"Cannot write to {path!r} ({parent!r} is not a writable folder): pass a writable "
-                         f"{option}.")
+    if not os.path.isdir(parent):
+        raise ValueError(f"Cannot write to {path!r}: {parent!r} is not a writable folder (it is a file). Pass a "
+                         f"writable {option}.")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        what = f"{path!r} is not writable" if parent == path else f"{path!r} cannot be created in {parent!r}"
+        raise ValueError(f"Cannot write to {path!r}: {what} ({reason}). Pass a writable {option}.") from None
 
 
 class FolderInUseError(ValueError):
@@ -129,44 +140,52 @@ class FolderLock:
 
     Args:
         folder: the folder to lock; created if missing (and removed again when the ``with`` block that created it
-            fails before anything but the lock file was written).
+            fails before anything but the lock files was written).
         what: what the folder is, for the message (``"run folder"``, ``"search folder"``).
 
     Raises:
         FolderInUseError: another process holds the lock (``"... is in use by process 1234 (keras-resnet train
             ...)"``).
+        ValueError: the folder cannot be created or written (one line naming it and why).
     """
 
     def __init__(self, folder, what="folder"):
         self.folder = os.fspath(folder)
         self.path = os.path.join(self.folder, LOCK_FILE)
         self.created = not os.path.exists(self.folder)
-        os.makedirs(self.folder, exist_ok=True)
-        self._file = open(self.path, "a+")
-        if fcntl is not None:
-            try:
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                self._file.seek(0)
-                holder = self._file.read().strip() or "another process"
-                self._file.close()
-                self._file = None
-                raise FolderInUseError(f"The {what} {self.folder!r} is in use by {holder}: wait for it to finish, "
-                                       "or choose another --output-dir.") from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"process {os.getpid()} ({' '.join(os.path.basename(a) for a in sys.argv[:3])})")
-        self._file.flush()
+        self._lock = None
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            lock = filelock.FileLock(os.path.join(self.folder, OS_LOCK_FILE), timeout=0)  # timeout 0: one attempt
+            lock.acquire()
+            self._lock = lock
+            with open(self.path, "w") as file:
+                file.write(f"process {os.getpid()} ({' '.join(os.path.basename(a) for a in sys.argv[:3])})")
+        except filelock.Timeout:  # before OSError: filelock's Timeout is one
+            raise FolderInUseError(f"The {what} {self.folder!r} is in use by {self._holder()}: wait for it to "
+                                   "finish, or choose another --output-dir.") from None
+        except OSError as error:
+            self.release()
+            reason = error.strerror or type(error).__name__
+            raise ValueError(f"Cannot use {self.folder!r} as the {what}: it cannot be created or written "
+                             f"({reason}). Choose another --output-dir.") from None
+
+    def _holder(self):
+        try:
+            with open(self.path) as file:
+                return file.read().strip() or "another process"
+        except OSError:
+            return "another process"
 
     @property
     def held(self):
-        return self._file is not None
+        return self._lock is not None
 
     def release(self):
-        """Releases the lock (the lock file stays; it holds nothing once unlocked)."""
-        if self._file is not None:
-            self._file.close()  # closing the descriptor releases the flock
-            self._file = None
+        """Releases the lock (the lock files stay; they hold nothing once unlocked)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self):
         return self
@@ -174,6 +193,8 @@ class FolderLock:
     def __exit__(self, error_type, *exc):
         self.release()
         # Work that failed in a folder this lock created, before writing anything, leaves no folder behind.
-        if error_type is not None and self.created and os.listdir(self.folder) == [LOCK_FILE]:
-            os.remove(self.path)
+        if error_type is not None and self.created and set(os.listdir(self.folder)) <= {LOCK_FILE, OS_LOCK_FILE}:
+            for name in (LOCK_FILE, OS_LOCK_FILE):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(self.folder, name))
             os.rmdir(self.folder)

@@ -228,3 +228,29 @@ def test_convert_command_bad_input_is_one_line(tmp_path, rng, capsys, arguments,
 def test_weights_tag_of_another_layout_is_refused(rng):
     with pytest.raises(ValueError, match=r"The imagenet weights of 'resnet50' are not in this checkpoint's layout"):
         convert(torchvision_state(50, rng), "resnet50", weights_tag="imagenet")
+
+
+def _destinations(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    cases = [(["--output-dir", str(tmp_path / "a-file")], "is a file"),
+             (["--output", str(tmp_path / "a-file" / "m.keras")], "is a file")]
+    if os.path.isdir("/proc/self"):  # a folder that cannot be created, even by root
+        cases += [(["--output-dir", "/proc/keras-resnet-test"], "cannot be created"),
+                  (["--output", "/proc/keras-resnet-test/m.keras"], "cannot be created")]
+    if os.name == "posix" and os.geteuid() != 0:  # a read-only folder (root writes anyway)
+        (tmp_path / "read-only").mkdir(mode=0o555)
+        cases.append((["--output", str(tmp_path / "read-only" / "m.keras")], "is not writable"))
+    return cases
+
+
+def test_convert_command_checks_its_destination_before_converting(tmp_path, rng, capsys):
+    """An --output-dir that is a file gave FileExistsError, a folder that cannot be written an OSError, each
+    after the conversion."""
+    from keras_resnet import cli
+
+    save_legacy(cifar_reference_state(20, rng), tmp_path / "resnet20.th", wrap=lambda sd: {"state_dict": sd})
+    for arguments, message in _destinations(tmp_path):
+        assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20", *arguments]) == 2, arguments
+        err = capsys.readouterr().err
+        assert message in err and arguments[1].split("/m.keras")[0] in err and err.count("\n") == 1, err
+    assert not list(tmp_path.rglob("*.keras"))

@@ -93,3 +93,50 @@ def test_the_chief_is_read_from_tf_config(monkeypatch, tf_config, chief, name):
         monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
     assert distribute.is_chief() is chief
     assert distribute.worker_name() == name
+
+
+def _changed_trainers():
+    """Ways a Keras release could change what prepare_for_multi_worker patches."""
+    def reduce_per_replica(values, strategy, reduction, axis=None):
+        return values
+
+    def maybe_symbolic_build(self, data_batch=None):
+        return None
+
+    return {"reduce_per_replica": ("reduce_per_replica", reduce_per_replica),
+            "_maybe_symbolic_build": ("TensorFlowTrainer._maybe_symbolic_build", maybe_symbolic_build),
+            "removed": ("reduce_per_replica", None)}
+
+
+@pytest.mark.parametrize("change", list(_changed_trainers()))
+def test_a_changed_keras_trainer_is_refused_in_one_line_before_training(change, monkeypatch, tmp_path, capsys):
+    """The multi-worker patch rests on Keras' private TensorFlow trainer: a Keras where it differs is refused, naming
+    the tested versions, before anything trains (the patch used to replace whatever it found and train on)."""
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    from keras_resnet import cli
+    from keras_resnet.training import distribute
+
+    name, replacement = _changed_trainers()[change]
+    if change == "_maybe_symbolic_build":
+        monkeypatch.setattr(keras_trainer.TensorFlowTrainer, "_maybe_symbolic_build", replacement)
+    elif replacement is None:
+        monkeypatch.delattr(keras_trainer, "reduce_per_replica")
+    else:
+        monkeypatch.setattr(keras_trainer, "reduce_per_replica", replacement)
+    assert cli.main(["train", "--dataset", "digits", "--model", "resnet8", "--strategy", "multiworker", "--epochs",
+                     "1", "--steps-per-epoch", "1", "--verbose", "0", "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"keras{distribute.PATCHED_KERAS}" in err and name in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_this_keras_is_the_patched_one_and_pyproject_requires_the_tested_versions():
+    from keras_resnet.training import distribute
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    distribute.check_multi_worker_keras()
+    with open(Path(__file__).parents[1] / "pyproject.toml", "rb") as file:
+        dependencies = tomllib.load(file)["project"]["dependencies"]
+    assert f"keras{distribute.PATCHED_KERAS}" in dependencies

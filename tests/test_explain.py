@@ -83,3 +83,51 @@ def test_bad_input_is_one_clear_line(photos, small_resnet, tmp_path, capsys):
     assert "is a file: pass a folder" in capsys.readouterr().err
     assert cli.main(["explain", small_resnet, str(tmp_path / "file"), "--output-dir", str(tmp_path)]) == 2
     assert "not a decodable image" in capsys.readouterr().err
+
+
+def _same_stem(folder, rng):
+    """``a/x.png`` and ``b/x.jpg``: different images whose names differ only in the extension."""
+    paths = []
+    for sub, extension in (("a", "png"), ("b", "jpg")):
+        (folder / sub).mkdir()
+        paths.append(str(folder / sub / f"x.{extension}"))
+        Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+def test_images_whose_names_differ_in_the_extension_keep_both_maps(small_resnet, tmp_path, rng, capsys):
+    """`explain M a/x.png b/x.jpg` wrote both maps to x.gradcam-1-<class>.png: one was lost."""
+    images = _same_stem(tmp_path, rng)
+    output = tmp_path / "maps"
+    assert cli.main(["explain", small_resnet, *images, "--top-k", "1", "--output-dir", str(output)]) == 0
+    written = sorted(path.name for path in output.iterdir())
+    assert len(written) == 2 and written[0].startswith("x.jpg.gradcam-1-") and written[1].startswith("x.png.gradcam-1-")
+    assert capsys.readouterr().out.count(" -> ") == 2
+
+
+def test_images_with_the_same_file_name_are_refused_before_any_work(small_resnet, tmp_path, rng, capsys):
+    images = _same_stem(tmp_path, rng)
+    same = tmp_path / "b" / "x.png"
+    same.write_bytes(open(images[0], "rb").read())
+    assert cli.main(["explain", small_resnet, images[0], str(same), "--output-dir", str(tmp_path / "maps")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "have the same file name" in err and str(same) in err
+    assert not (tmp_path / "maps").exists()
+
+
+def test_existing_maps_are_replaced_only_with_overwrite(small_resnet, tmp_path, rng, capsys):
+    image = _same_stem(tmp_path, rng)[0]
+    output = tmp_path / "maps"
+    command = ["explain", small_resnet, image, "--output-dir", str(output)]
+    assert cli.main([*command, "--top-k", "2"]) == 0
+    before = {path: path.read_bytes() for path in output.iterdir()}
+    (output / "other.png.gradcam-1-0.png").write_bytes(b"another image's map")
+    capsys.readouterr()
+    assert cli.main([*command, "--top-k", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--overwrite" in err and "x.png.gradcam-1-" in err
+    assert {path: path.read_bytes() for path in before} == before
+    # With --overwrite the image's maps are replaced: the rank-2 map of the first run goes too.
+    assert cli.main([*command, "--top-k", "1", "--overwrite"]) == 0
+    assert sorted(path.name for path in output.iterdir()) == ["other.png.gradcam-1-0.png",
+                                                              min(path.name for path in before)]

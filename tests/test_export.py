@@ -233,3 +233,41 @@ def test_bfloat16_saved_model_serves_the_mixed_precision_twin_with_a_parity_repo
     assert 0 < difference < 0.1  # computed in bfloat16 (not the float32 graph), close to it
     with pytest.raises(ValueError, match="--precision must be one of float32, bfloat16"):
         export_saved_model(digits_run / "model.keras", tmp_path / "x", precision="float16")
+
+
+@pytest.fixture(scope="module")
+def resnet8_file(tmp_path_factory):
+    """A random-weight CIFAR ResNet-8 (no run, no dataset: parity on random images)."""
+    path = tmp_path_factory.mktemp("resnet8") / "resnet8.keras"
+    keras_resnet.build("resnet8").save(path)
+    return path
+
+
+def test_a_tflite_folder_keeps_every_variant_and_replaces_files_only_with_overwrite(resnet8_file, tmp_path, capsys):
+    """A second export (--variants float16) into the folder of a first (float32 dynamic_int8) left a parity.json that
+    described float16 only, and replaced .tflite files of the same name without --overwrite."""
+    def export(*variants, overwrite=()):
+        return cli.main(["export", str(resnet8_file), "--to", "tflite", "--output-dir", str(tmp_path), "--variants",
+                         *variants, "--eval-images", "2", "--repeats", "1", *overwrite])
+
+    assert export("float32", "dynamic_int8") == 0
+    first = json.loads((tmp_path / "parity.json").read_text())
+    assert export("float16") == 0
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert list(report["variants"]) == ["float32", "float16", "dynamic_int8"]
+    assert report["variants"]["float32"] == {**first["variants"]["float32"],
+                                             "reference": {key: first[key] for key in
+                                                           ("model", "dataset", "eval_images", "keras")}}
+    assert "reference" not in report["variants"]["float16"]
+    assert "float32 *" in capsys.readouterr().out  # the table marks the rows of the earlier export
+
+    written = {path.name: path.read_bytes() for path in tmp_path.glob("*.tflite")}
+    assert sorted(written) == [f"resnet8_{variant}.tflite" for variant in ("dynamic_int8", "float16", "float32")]
+    (tmp_path / "resnet8_float16.tflite").write_bytes(b"kept")
+    assert export("float32", "float16") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "resnet8_float32.tflite exists: pass --overwrite" in err
+    assert (tmp_path / "resnet8_float16.tflite").read_bytes() == b"kept"
+    assert json.loads((tmp_path / "parity.json").read_text()) == report
+    assert export("float16", overwrite=["--overwrite"]) == 0
+    assert (tmp_path / "resnet8_float16.tflite").read_bytes()[4:8] == b"TFL3"  # a flatbuffer again

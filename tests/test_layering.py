@@ -30,8 +30,11 @@ LAYERS = {
     "tasks": ["analysis", "evaluate", "explain", "export", "model_file", "predict", "tuning"],
     "cli": ["cli"],
 }
-# Layers that must not import TensorFlow (nor a package that imports it); "support" is standard library only.
+# Layers that must not import TensorFlow (nor a package that imports it); "support" is standard library only, plus
+# SUPPORT_PACKAGES.
 TENSORFLOW_FREE = ("support", "modelling")
+# filelock: the run-folder lock must hold on every platform (the standard library's fcntl is POSIX only).
+SUPPORT_PACKAGES = {"filelock"}
 TENSORFLOW = {"tensorflow", "tensorflow_datasets", "tensorboard", "keras_tuner", "tf_keras"}
 
 
@@ -102,8 +105,9 @@ def test_modelling_modules_import_no_tensorflow(module):
     roots = {name.split(".")[0] for name in imported_modules(module)}
     assert not roots & TENSORFLOW, f"{module} imports {sorted(roots & TENSORFLOW)}"
     if layer_of(module) == "support":
-        foreign = sorted(roots - set(sys.stdlib_module_names) - {"keras_resnet"})
-        assert not foreign, f"{module} is a support module (standard library only) but imports {foreign}"
+        foreign = sorted(roots - set(sys.stdlib_module_names) - {"keras_resnet"} - SUPPORT_PACKAGES)
+        assert not foreign, (f"{module} is a support module (standard library and {sorted(SUPPORT_PACKAGES)} only) "
+                             f"but imports {foreign}")
 
 
 @pytest.mark.parametrize("module", list(MODULES))
@@ -131,14 +135,26 @@ def test_the_checks_see_upward_and_tensorflow_imports():
     assert layer_of("keras_resnet.some_new_module") == "modelling"  # a new top-level module must stay TF-free
 
 
+def _documented_rows():
+    """The rows of docs/ARCHITECTURE.md's ``| layer | modules | what it may use |`` table, by layer."""
+    rows = {}
+    for line in ARCHITECTURE_DOC.read_text().splitlines():
+        match = re.fullmatch(r"\|\s*`?(\w+)`?\s*\|\s*([^|]*)\|\s*([^|]*)\|.*", line.strip())
+        if match and match[1] in LAYER_ORDER:
+            rows[match[1]] = (match[2], match[3])
+    return rows
+
+
 def _documented_layers():
     """The ``| layer | modules |`` table of docs/ARCHITECTURE.md as {layer: [module, ...]}."""
-    table = {}
-    for line in ARCHITECTURE_DOC.read_text().splitlines():
-        match = re.fullmatch(r"\|\s*`?(\w+)`?\s*\|\s*([^|]*)\|.*", line.strip())
-        if match and match[1] in LAYER_ORDER:
-            table[match[1]] = sorted(re.findall(r"`([\w/.]+?)(?:\.py|/)?`", match[2]))
-    return table
+    return {layer: sorted(re.findall(r"`([\w/.]+?)(?:\.py|/)?`", modules))
+            for layer, (modules, _) in _documented_rows().items()}
+
+
+def test_architecture_doc_names_the_packages_support_may_use():
+    uses = _documented_rows()["support"][1]
+    assert sorted(re.findall(r"`([\w-]+)`", uses)) == sorted(SUPPORT_PACKAGES), (
+        f"docs/ARCHITECTURE.md: the support layer may use the standard library and {sorted(SUPPORT_PACKAGES)}")
 
 
 def test_architecture_doc_lists_the_same_layers():

@@ -5,6 +5,10 @@ Four conversions through the TensorFlow converter: ``float32``; ``float16`` (wei
 on a representative dataset drawn from the model's own data pipeline; raw uint8 pixels in, float32 probabilities
 out). The parity report compares each against the Keras model on evaluation images: size, top-1 agreement, largest
 probability difference, accuracy, and batch-1 latency (median) in the LiteRT interpreter next to the Keras model's.
+
+A folder collects exports: ``<model>_<variant>.tflite`` that exist are replaced only with ``overwrite``, and
+``parity.json`` keeps the entries of the variants an earlier export wrote there and this one did not (each with the
+Keras ``reference`` it was measured against).
 """
 
 import os
@@ -128,13 +132,15 @@ def parity_images(model, dataset, count, data_dir=None):
 
 
 def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_dir=None, calibration_steps=100,
-                  eval_images=200, repeats=50):
+                  eval_images=200, repeats=50, overwrite=False):
     """Converts ``model_path`` to each of ``variants`` in ``output_dir`` and writes ``parity.json``.
 
     ``dataset`` (default: the one in the run's ``preprocessing.json``) gives the int8 calibration images (from its
-    training pipeline, ``calibration_steps`` images) and the evaluation images (its test split). Returns the report:
-    one dict per variant plus the Keras reference.
+    training pipeline, ``calibration_steps`` images) and the evaluation images (its test split). A ``.tflite`` file
+    that exists is refused before any conversion unless ``overwrite``. Returns the report: one dict per variant
+    (those of earlier exports to the folder included, see the module) plus the Keras reference.
     """
+    variants = list(dict.fromkeys(variants))
     for variant in variants:
         if variant not in VARIANTS:
             raise ValueError(f"TFLite variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
@@ -149,6 +155,10 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
     dataset = dataset or model_file.run_metadata(model_path).get("dataset")
     if "int8" in variants and dataset is None:
         raise ValueError(INT8_NEEDS_DATA)
+    paths = {variant: os.path.join(output_dir, f"{model.name}_{variant}.tflite") for variant in variants}
+    existing = [path for path in paths.values() if os.path.exists(path)]
+    if existing and not overwrite:
+        raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
     os.makedirs(output_dir, exist_ok=True)
     images, labels = parity_images(model, dataset, eval_images, data_dir)
     calibration = None if dataset is None else evaluation_images(dataset, calibration_steps, data_dir, "train")[0]
@@ -162,7 +172,7 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
         model.export(saved, format="tf_saved_model", verbose=False)
         for variant in variants:
             content = convert(saved, variant, calibration)
-            path = os.path.join(output_dir, f"{model.name}_{variant}.tflite")
+            path = paths[variant]
             files.write_bytes(path, content)
             runner = interpreter(content)
             probabilities = run(runner, images)
@@ -171,8 +181,23 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
                 "path": path, "size_mb": len(content) / 2 ** 20, **agreement(probabilities, reference, labels),
                 "latency_ms": 1000 * seconds, "speedup_vs_keras": keras_seconds / seconds,
             }
-    files.write_json(os.path.join(output_dir, "parity.json"), report)
+    report_path = os.path.join(output_dir, "parity.json")
+    report = with_earlier_variants(report, files.read_json(report_path), output_dir)
+    files.write_json(report_path, report)
     return report
+
+
+def with_earlier_variants(report, earlier, output_dir):
+    """``report`` plus the variants of ``earlier`` (the folder's previous ``parity.json``, or ``None``) that it did
+    not rewrite and whose file is still in ``output_dir``, in ``VARIANTS`` order. Each kept entry holds the
+    ``reference`` it was measured against (``model``, ``dataset``, ``eval_images``, ``keras``)."""
+    variants = dict(report["variants"])
+    reference = {key: (earlier or {}).get(key) for key in ("model", "dataset", "eval_images", "keras")}
+    for variant, entry in ((earlier or {}).get("variants") or {}).items():
+        path = os.path.join(output_dir, os.path.basename(entry.get("path", "")))
+        if variant not in variants and variant in VARIANTS and os.path.isfile(path):
+            variants[variant] = {**entry, "reference": entry.get("reference", reference)}
+    return {**report, "variants": {variant: variants[variant] for variant in VARIANTS if variant in variants}}
 
 
 def agreement(probabilities, reference, labels):
@@ -194,13 +219,16 @@ def format_report(report):
     rows = [{"variant": "keras (float32)", "size MB": "-", "top-1 agreement": "-", "max |dp|": "-",
              "accuracy": format_percent(keras_row["accuracy"]), "latency ms": f"{keras_row['latency_ms']:.3f}",
              "speed-up": "1.00x"}]
+    earlier = [variant for variant, row in report["variants"].items() if "reference" in row]
     for variant, row in report["variants"].items():
-        rows.append({"variant": variant, "size MB": f"{row['size_mb']:.2f}",
+        rows.append({"variant": variant + (" *" if variant in earlier else ""), "size MB": f"{row['size_mb']:.2f}",
                      "top-1 agreement": f"{100 * row['top1_agreement']:.1f} %",
                      "max |dp|": f"{row['max_abs_prob_diff']:.2e}", "accuracy": format_percent(row["accuracy"]),
                      "latency ms": f"{row['latency_ms']:.3f}", "speed-up": f"{row['speedup_vs_keras']:.2f}x"})
     columns = ["variant", "size MB", "top-1 agreement", "max |dp|", "accuracy", "latency ms", "speed-up"]
     return (format_table(rows, columns) + "\n\n" + f"{report['eval_images']} evaluation images"
             + (f" of {report['dataset']}" if report["dataset"] else " (random: no dataset)")
-            + "; latency: median of batch-1 runs, LiteRT interpreter vs the Keras model in a tf.function.")
+            + "; latency: median of batch-1 runs, LiteRT interpreter vs the Keras model in a tf.function."
+            + ("\n* from an earlier export to this folder, against its own Keras reference (parity.json: reference)"
+               if earlier else ""))
 

@@ -4,12 +4,17 @@
 (or every logical CPU device when there is no GPU: one, unless configured otherwise).
 """
 
+import inspect
 import json
 import os
 
 import tensorflow as tf
 
 from keras_resnet.choices import STRATEGIES
+
+# The Keras versions whose TensorFlow trainer ``prepare_for_multi_worker`` patches as written (read in 3.10 to 3.15.1,
+# run in 3.15.1); pyproject.toml requires the same. ``check_multi_worker_keras`` checks the parts the patch relies on.
+PATCHED_KERAS = ">=3.10,<3.16"
 
 
 def make_strategy(name="auto"):
@@ -19,6 +24,7 @@ def make_strategy(name="auto"):
     if name == "auto":
         name = "multiworker" if os.environ.get("TF_CONFIG") else "mirrored"
     if name == "multiworker":
+        check_multi_worker_keras()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="")
@@ -65,6 +71,42 @@ def worker_name():
     return "chief" if is_chief() else f"{task.get('type', 'worker')}-{task.get('index', 0)}"
 
 
+def _trainer_change():
+    """What differs in Keras' TensorFlow trainer from what ``prepare_for_multi_worker`` patches, or ``None``."""
+    try:
+        from keras.src.backend.tensorflow import trainer as keras_trainer
+    except ImportError:
+        return "keras.src.backend.tensorflow.trainer is gone"
+    reduce = getattr(keras_trainer, "reduce_per_replica", None)
+    trainer = getattr(keras_trainer, "TensorFlowTrainer", None)
+    for name, function, expected in (
+            ("reduce_per_replica", getattr(reduce, "keras_original", reduce), ["values", "strategy", "reduction"]),
+            ("TensorFlowTrainer._maybe_symbolic_build", getattr(trainer, "_maybe_symbolic_build", None),
+             ["self", "iterator", "data_batch"])):
+        if not callable(function):
+            return f"{name} is gone"
+        found = list(inspect.signature(function).parameters)
+        if found != expected:
+            return f"{name} takes ({', '.join(found)}), not ({', '.join(expected)})"
+    build = getattr(trainer, "_symbolic_build", None)
+    if not callable(build) or "data_batch" not in inspect.signature(build).parameters:
+        return "TensorFlowTrainer._symbolic_build takes no data_batch"
+    return None
+
+
+def check_multi_worker_keras():
+    """Refuses, in one line, a Keras whose TensorFlow trainer is not what ``prepare_for_multi_worker`` patches: the
+    module ``keras.src.backend.tensorflow.trainer`` with ``reduce_per_replica(values, strategy, reduction)``, and
+    ``TensorFlowTrainer._maybe_symbolic_build(iterator, data_batch)`` over ``_symbolic_build(data_batch=...)``."""
+    import keras
+
+    changed = _trainer_change()
+    if changed:
+        raise ValueError(f"Multi-worker training patches Keras' TensorFlow trainer (keras-team/keras#20585) and is "
+                         f"tested with keras{PATCHED_KERAS}, but in Keras {keras.version()} {changed}: install "
+                         f"'keras{PATCHED_KERAS}', or train on one machine (--strategy mirrored).")
+
+
 def prepare_for_multi_worker(model, strategy):
     """Lets ``model.fit`` run under ``MultiWorkerMirroredStrategy`` with Keras 3 (keras-team/keras#20585).
 
@@ -76,10 +118,12 @@ def prepare_for_multi_worker(model, strategy):
     - it averages each step's scalar logs (loss, metrics) over replicas with ``axis=0``, which a scalar has not;
       scalars are averaged with ``axis=None`` here, everything else goes through Keras unchanged.
 
-    Other strategies are left alone. Returns ``model``.
+    Other strategies are left alone. Returns ``model``. Raises ``ValueError`` for a Keras whose trainer differs
+    (``check_multi_worker_keras``).
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return model
+    check_multi_worker_keras()
     from keras.src.backend.tensorflow import trainer as keras_trainer
 
     def first_replica(value):
@@ -89,7 +133,7 @@ def prepare_for_multi_worker(model, strategy):
 
     def symbolic_build(iterator=None, data_batch=None):
         if iterator is not None:
-            for _, _, batches in iterator:
+            for *_, batches in iterator:  # (step, batches) up to Keras 3.10, (first, last step, batches) since
                 data_batch = tf.nest.map_structure(first_replica, next(batches))
                 break
         with strategy.scope():

@@ -2,7 +2,8 @@
 
 The run folder (``--output-dir``) is a small database that never loses a finished result and never mixes two runs::
 
-    .lock              held (fcntl) while a process uses the folder: a second run is refused at once
+    .lock, .lock.os    the holder (process id, command) and its OS file lock while a process uses the folder: a
+                       second run is refused at once
     run.json           what defines the run (model, data, batch, learning rate, seed, ...): a rerun must match it
     backup/            weights and optimizer state of the last finished epoch (state.json names the file)
     checkpoints/       last.keras (every epoch) and best.keras (lowest test error over the whole run)
