@@ -12,7 +12,7 @@ from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
 from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activation
 from keras_resnet.layers import PixelNormalization
-from keras_resnet.network import ResNetModel, deep_graph
+from keras_resnet.network import ResNetModel, check_data_format, deep_graph
 from keras_resnet.spec import ArchSpec, field_names
 from keras_resnet.validation import check_positive_int
 
@@ -103,6 +103,7 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
     classes = family.classes if classes is None else classes
     check_positive_int(classes, "classes")
     data_format = keras.config.image_data_format()
+    check_data_format(data_format)
     record = weights_lib.check_weights_argument(weights, spec, include_top, classes, input_shape, data_format)
     if weights is not None and classifier_activation not in (None, "softmax"):
         raise ValueError("With pretrained weights, classifier_activation must be None or 'softmax', got "

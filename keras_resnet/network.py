@@ -7,6 +7,7 @@ before it existed load as plain functional models (``spec_of`` returns ``None`` 
 """
 
 import contextlib
+import functools
 import sys
 
 import keras
@@ -24,6 +25,38 @@ def deep_graph(layers):
         yield
     finally:
         sys.setrecursionlimit(previous)
+
+
+CHANNELS_FIRST_FIX = ("build and load models with channels_last (keras.config.set_image_data_format('channels_last'), "
+                      "the default), or start the process with TF_ENABLE_ONEDNN_OPTS=1")
+
+
+@functools.cache
+def runs_channels_first():
+    """Whether this process's backend and default device run a ``channels_first`` convolution: TensorFlow's own CPU
+    Conv2D (oneDNN off: its default on CPUs without AVX-512, or ``TF_ENABLE_ONEDNN_OPTS=0``) supports NHWC only."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    try:
+        keras.ops.convert_to_numpy(keras.ops.conv(keras.ops.ones((1, 1, 2, 2)), keras.ops.ones((1, 1, 1, 1)),
+                                                  data_format="channels_first"))
+    except Exception as error:  # the backend's own error type; only its NHWC refusal says no
+        return "NHWC" not in str(error)
+    return True
+
+
+def check_data_format(data_format):
+    """Refuses ``channels_first`` in one line where this process cannot run it (``runs_channels_first``), before
+    anything is built or run, instead of TensorFlow's ``UnimplementedError`` at the first convolution."""
+    if data_format == "channels_first" and not runs_channels_first():
+        raise ValueError("channels_first models cannot run in this process: TensorFlow's CPU convolution without "
+                         f"oneDNN supports channels_last (NHWC) only; {CHANNELS_FIRST_FIX}.")
+
+
+def data_format_of(model):
+    """``"channels_first"`` if any layer of ``model`` computes in it, else ``"channels_last"``."""
+    formats = {getattr(layer, "data_format", None) for layer in model.layers}
+    return "channels_first" if "channels_first" in formats else "channels_last"
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -55,6 +88,7 @@ class ResNetModel(keras.Model):
         weights_tag = config.pop("weights_tag", None)
         with deep_graph(len(config.get("layers", ()))):
             model = super().from_config(config, custom_objects=custom_objects)
+        check_data_format(data_format_of(model))
         model.spec = ArchSpec.from_config(spec) if spec is not None else None
         model.weights_tag = weights_tag
         return model

@@ -6,6 +6,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from keras_resnet.network import runs_channels_first  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def _seed():
@@ -28,6 +30,13 @@ def randomize_batchnorm(model, rng, variance_scale=1.0):
             weight.assign(rng.uniform(0.5, 1.5, weight.shape) * variance_scale)
         elif "moving_mean" in weight.path or "beta" in weight.path:
             weight.assign(rng.normal(0.0, 0.1, weight.shape))
+
+
+# channels_first tests run where the process can run it; elsewhere (TensorFlow's CPU convolution without oneDNN) the
+# package refuses it in one line, which tests/test_builder.py checks.
+needs_channels_first = pytest.mark.skipif(
+    not runs_channels_first(),
+    reason="TensorFlow's CPU Conv2D runs NHWC only without oneDNN: channels_first is refused here (tested)")
 
 
 def channels_first_twin(name="resnet8", classes=4, size=32):

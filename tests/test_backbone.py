@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from conftest import randomize_batchnorm
+from conftest import needs_channels_first, randomize_batchnorm
 from keras_resnet.backbone import Backbone, stage_outputs
 
 # name -> (input side, {level: channels}, the layer each level is, by name)
@@ -28,7 +28,7 @@ FAMILIES = {
 }
 
 
-@pytest.fixture(params=["channels_last", "channels_first"])
+@pytest.fixture(params=["channels_last", pytest.param("channels_first", marks=needs_channels_first)])
 def data_format(request):
     previous = keras.config.image_data_format()
     keras.config.set_image_data_format(request.param)

@@ -1,5 +1,9 @@
 """Acceptance of the core builders: counts against [He16], keras.applications shapes, errors that name the fix."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import pytest
 
@@ -177,3 +181,37 @@ def test_weights_with_their_classifier_take_the_published_input_size(name, weigh
     with pytest.raises(ValueError, match=rf"weights='{weights}' with include_top=True takes the published "
                                          rf"input_shape={published}, got input_shape=.*include_top=False"):
         getattr(keras_resnet, name)(weights=weights, input_shape=shape)
+
+
+def test_channels_first_is_refused_in_one_line_where_it_cannot_run(tmp_path):
+    """With TensorFlow's own CPU convolution (oneDNN off, as on CPUs without AVX-512), channels_first models are
+    refused when built and when loaded, in one line that names the fix, instead of an UnimplementedError at the
+    first convolution; where it can run, the same model is built, saved and run."""
+    script = """
+import sys, keras, numpy as np
+keras.config.set_image_data_format("channels_first")
+import keras_resnet
+from keras_resnet.network import runs_channels_first
+if sys.argv[1] == "build":
+    model = keras_resnet.build("resnet8", classes=3)
+    model.predict(np.zeros((1, 3, 32, 32), "float32"), verbose=0)
+    model.save(sys.argv[2])
+else:
+    keras.saving.load_model(sys.argv[2], safe_mode=True)
+print("ran", runs_channels_first())
+"""
+    path = str(tmp_path / "first.keras")
+
+    def run(step, onednn):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        return subprocess.run([sys.executable, "-c", script, step, path], env=env, capture_output=True, text=True)
+
+    supported = run("build", "1")
+    if "ran True" not in supported.stdout:
+        pytest.skip("this CPU runs no channels_first convolution even with oneDNN")
+    for step in ("build", "load"):
+        refused = run(step, "0")
+        assert refused.returncode == 1 and "UnimplementedError" not in refused.stderr, refused.stderr
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith("ValueError: channels_first models cannot run") and "TF_ENABLE_ONEDNN_OPTS=1" in last
+    assert "ran True" in run("load", "1").stdout

@@ -7,7 +7,7 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_resnet
-from conftest import channels_first_twin, randomize_batchnorm
+from conftest import channels_first_twin, needs_channels_first, randomize_batchnorm
 from datasets import write_sample_photos
 from keras_resnet import cli, explain, predict
 
@@ -53,6 +53,7 @@ def test_grad_cam_is_the_class_activation_map(name, side, rng):
     np.testing.assert_allclose(explain.grad_cam(model, images, [3, 1]), expected, atol=1e-5)
 
 
+@needs_channels_first
 def test_channels_first_gives_the_same_map(rng):
     images = rng.uniform(0, 1, (1, 32, 32, 3)).astype("float32")
     model, transposed = channels_first_twin()

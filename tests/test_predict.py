@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 import keras_resnet
-from conftest import channels_first_twin
+from conftest import channels_first_twin, needs_channels_first
 from datasets import write_sample_photos
 from keras_resnet import cli, data, predict
 from keras_resnet.training import build_model
@@ -168,6 +168,7 @@ def test_bad_input_is_one_clear_line(trained_like, photos, capsys):
     assert "neither a model file" in capsys.readouterr().err
 
 
+@needs_channels_first
 def test_channels_first_model_gives_the_same_scores(photos, tmp_path):
     images, _ = photos
     model, transposed = channels_first_twin()
