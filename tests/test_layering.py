@@ -28,7 +28,7 @@ LAYERS = {
     "data": ["data"],
     "training": ["training"],
     "tasks": ["analysis", "evaluate", "explain", "export", "model_file", "predict", "tuning"],
-    "cli": ["cli"],
+    "cli": ["cli", "commands"],  # the console command: the dispatcher and one module per sub-command
 }
 # Layers that must not import TensorFlow (nor a package that imports it); "support" is standard library only, plus
 # SUPPORT_PACKAGES.
