@@ -48,23 +48,26 @@ def build_parser():
 
 def _add_command(commands, name, module):
     """One sub-command: its help (the module's ``HELP``), its example (this module's docstring's first line for it)
-    in its own ``--help``, and the function that runs it."""
+    in its own ``--help``, and the functions that check its arguments and run it."""
     help = module.HELP
     example = next(line.split("  #")[0].strip() for line in __doc__.splitlines()
                    if line.strip().startswith(f"keras-resnet {name} "))
     parser = commands.add_parser(name, help=help, description=f"{help[0].upper()}{help[1:]}, e.g. {example}",
                                  aliases=getattr(module, "ALIASES", []))
-    parser.set_defaults(run=module.run)
+    parser.set_defaults(run=module.run, check=getattr(module, "check", None))
     return parser
 
 
-def _run(command, run, args):
-    """Runs a command; bad input and runs that could not finish end with their message, not a traceback."""
+def _run(command, run, args, check=None):
+    """Checks a command's arguments (``check``) and runs it; bad input and runs that could not finish end with their
+    message, not a traceback."""
     from keras_resnet.training import TrainingError
 
     from keras_resnet import data
 
     try:
+        if check is not None:
+            check(args)
         with data.naming_unreadable_images():  # an undecodable image is named, as bad input
             return run(args)
     except ValueError as error:  # bad input: the message names the fix
@@ -83,7 +86,7 @@ def main(argv=None):
 
         parser.train_parser.set_defaults(**EXPERIMENTS[args.experiment])
     args = parser.parse_args(argv)
-    return _run(args.command, args.run, args)
+    return _run(args.command, args.run, args, args.check)
 
 
 def tune_main(argv=None, dataset="cifar10", description=None):

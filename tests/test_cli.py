@@ -1,5 +1,7 @@
 """The ``keras-resnet`` console command."""
 
+import pytest
+
 from keras_resnet import cli
 
 
@@ -82,3 +84,33 @@ def test_model_files_are_positional_and_model_is_a_registry_name(capsys, tmp_pat
                      str(tmp_path / "out")]) == 2
     assert "Model file not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # a failed start leaves no folder
+
+
+@pytest.mark.parametrize("to, option, owner", [
+    ("saved_model", ["--variants", "int8"], "TFLite"), ("saved_model", ["--calibration-steps", "10"], "TFLite"),
+    ("saved_model", ["--repeats", "3"], "TFLite"), ("tflite", ["--version", "2"], "SavedModel"),
+    ("tflite", ["--top-k", "3"], "SavedModel"), ("tflite", ["--preprocessing", "none"], "SavedModel"),
+    ("tflite", ["--labels", "labels.txt"], "SavedModel"), ("tflite", ["--precision", "bfloat16"], "SavedModel"),
+])
+def test_export_refuses_an_option_of_the_other_format(to, option, owner, tmp_path, capsys):
+    """An option of the other format is refused in one line naming it and its format, not silently ignored (the
+    model file is not even read)."""
+    argv = ["export", str(tmp_path / "model.keras"), "--to", to, *option, "--output-dir", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"{option[0]} is a {owner} option: --to {to} does not take it" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_options_take_their_formats_defaults():
+    from keras_resnet.commands import export
+
+    parser = cli.build_parser()
+    saved_model = parser.parse_args(["export", "m.keras", "--to", "saved_model", "--output-dir", "o", "--top-k", "3"])
+    export.check(saved_model)
+    assert (saved_model.top_k, saved_model.preprocessing, saved_model.precision, saved_model.version) == (
+        3, "auto", "float32", None)
+    tflite = parser.parse_args(["export", "m.keras", "--to", "tflite", "--output-dir", "o", "--repeats", "7"])
+    export.check(tflite)
+    assert (tflite.variants, tflite.calibration_steps, tflite.repeats, tflite.eval_images) == (
+        ["float32", "float16", "dynamic_int8", "int8"], 100, 7, 200)
