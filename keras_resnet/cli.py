@@ -93,7 +93,7 @@ def tune_main(argv=None, dataset="cifar10", description=None):
     """The search recipe's entry point: ``keras-resnet tune`` with its own defaults and help text."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     tune.add_arguments(parser, dataset)
-    return _run("tune", tune.run, parser.parse_args(argv))
+    return _run("tune", tune.run, parser.parse_args(argv), tune.check)
 
 
 def train_main(argv=None, experiment="cifar10_resnet20", description=None):

@@ -114,3 +114,38 @@ def test_export_options_take_their_formats_defaults():
     export.check(tflite)
     assert (tflite.variants, tflite.calibration_steps, tflite.repeats, tflite.eval_images) == (
         ["float32", "float16", "dynamic_int8", "int8"], 100, 7, 200)
+
+
+def _run_option_argv(field):
+    """A command line that sets the ``TrainConfig`` field ``field`` to a value other than its default."""
+    from keras_resnet.validation import positive_int
+
+    meta, flag = field.metadata, (field.metadata["flags"] or (f"--{field.name.replace('_', '-')}",))[0]
+    if meta["action"] == "store_true":
+        return [flag]
+    if meta["action"] is not None:  # --flip / --no-flip
+        return [f"--no-{flag[2:]}"]
+    if meta["choices"]:
+        return [flag, "digits" if field.name == "dataset" else meta["choices"][1]]
+    return [flag, {"freeze": "all"}.get(field.name, "3" if meta["type"] in (int, positive_int) else "0.5")]
+
+
+def test_tune_takes_the_run_options_of_train_but_those_it_searches():
+    """tune's run options are generated from TrainConfig as train's are: every option of train is tune's too, with
+    the same value, but those a search sets itself (SEARCHED: the network and optimisation searched, the trials'
+    folders and verbosity)."""
+    import dataclasses
+
+    from keras_resnet.commands import tune
+    from keras_resnet.training.config import TrainConfig, from_args
+
+    parser = cli.build_parser()
+    fields = [field for field in dataclasses.fields(TrainConfig) if field.name not in tune.SEARCHED]
+    assert {field.name for field in fields} >= {"image_size", "flip", "momentum", "schedule", "deterministic"}
+    argv = [word for field in fields for word in _run_option_argv(field)] + ["--weights", "w.keras"]
+    trained = parser.parse_args(["train", *argv])
+    tuned = parser.parse_args(["tune", *argv])
+    for field in fields:
+        assert getattr(tuned, field.name) == getattr(trained, field.name) != field.default, field.name
+    assert tune.run_config(tuned) == dataclasses.replace(from_args(trained), verbose=0)
+    assert tuned.shortcut == ["none", "A"] and tuned.output_dir is None  # the search's own options

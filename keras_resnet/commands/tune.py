@@ -1,20 +1,34 @@
 """``keras-resnet tune``: a keras-tuner search over depth, shortcuts and optimisation, one run folder per trial."""
 
+import dataclasses
 import os
 
-from keras_resnet.choices import JIT_COMPILE, PRECISIONS, STRATEGIES, TUNERS
+from keras_resnet.choices import TUNERS
 from keras_resnet.tables import format_table
-from keras_resnet.validation import non_negative_float, positive_float, positive_int
+from keras_resnet.training.config import TrainConfig, add_run_options
+from keras_resnet.validation import check_positive_int, non_negative_float, positive_float, positive_int
 
 HELP = "keras-tuner search over depth, shortcuts and optimisation"
 COLUMNS = ["trial", "depth", "shortcut", "preact", "width", "params", "GFLOPs", "val error", "seconds"]
+# The run options (TrainConfig fields) a search sets itself: the network and optimisation it searches (given below
+# as lists of values), each trial's folder (under --output-dir) and its verbosity. Every other run option is
+# generated from TrainConfig, as for train, and applies to every trial.
+SEARCHED = ("model", "shortcut", "width", "learning_rate", "weight_decay", "batch_size", "output_dir", "verbose")
+DATASETS = ("digits", "cifar10", "cifar100")  # the searched networks are the CIFAR ones
+RUN_HELP = {  # what some run options mean for a search
+    "data_dir": "where the dataset is (as for train)",
+    "epochs": "epochs per trial (hyperband: the most; default: the paper's schedule)",
+    "steps_per_epoch": "cap on training steps per epoch (quick searches)",
+    "strategy": "tf.distribute strategy of every trial (as for train)",
+    "precision": "numeric precision of every trial (as for train)",
+    "jit_compile": "XLA compilation of every trial (as for train)",
+}
 
 
 def add_arguments(parser, dataset="cifar10"):
-    """The options of ``keras-resnet tune`` (and ``recipes/tune_cifar10.py``)."""
+    """The options of ``keras-resnet tune`` (and ``recipes/tune_cifar10.py``): the search space, the search, and
+    the run options of every trial (those of ``train`` but ``SEARCHED``)."""
     add = parser.add_argument
-    add("--dataset", default=dataset, choices=("digits", "cifar10", "cifar100"), help=f"default {dataset}")
-    add("--data-dir", help="where the dataset is (as for train)")
     add("--depths", type=positive_int, nargs="+", default=[20, 32, 44, 56], help="CIFAR depths 6n+2 to try")
     add("--depth-range", type=int, nargs=2, metavar=("MIN", "MAX"), help="every depth 6n+2 in [MIN, MAX]")
     add("--shortcut", nargs="+", default=["none", "A"], help="none (plain twin), A, B, C (default: none A)")
@@ -26,15 +40,26 @@ def add_arguments(parser, dataset="cifar10"):
     add("--tuner", default="random", choices=TUNERS, help="default random")
     add("--max-trials", type=int, default=10, help="trials of random/bayesian search (hyperband: set by --epochs)")
     add("--executions-per-trial", type=positive_int, default=1)
-    add("--epochs", type=positive_int, help="epochs per trial (hyperband: the most; default: the paper's schedule)")
-    add("--steps-per-epoch", type=positive_int, help="cap on training steps per epoch (quick searches)")
-    add("--strategy", default="auto", choices=STRATEGIES, help="tf.distribute strategy of every trial (as for train)")
     add("--output-dir", help="search folder (default runs/tune); rerun to resume an interrupted search")
     add("--overwrite", action="store_true", help="start the search afresh instead of resuming it")
-    add("--precision", default="auto", choices=PRECISIONS, help="numeric precision of every trial (as for train)")
-    add("--jit-compile", default="auto", choices=JIT_COMPILE, help="XLA compilation of every trial (as for train)")
-    add("--seed", type=int, default=0)
+    trials = parser.add_argument_group("run options of every trial (as for train)")
+    actions = add_run_options(trials, TrainConfig(dataset=dataset), exclude=SEARCHED)
+    actions["dataset"].choices = DATASETS
+    for name, help in RUN_HELP.items():
+        actions[name].help = help
     return parser
+
+
+def run_config(args):
+    """The ``TrainConfig`` every trial starts from: the run options given; the search sets the ``SEARCHED``."""
+    names = [field.name for field in dataclasses.fields(TrainConfig) if field.name not in SEARCHED]
+    return TrainConfig(**{name: getattr(args, name) for name in names}, verbose=0)
+
+
+def check(args):
+    """The run options and the trial count, checked without TensorFlow."""
+    run_config(args)
+    check_positive_int(args.max_trials, "--max-trials")
 
 
 def run(args):
@@ -52,12 +77,9 @@ def run(args):
 
 def _search(args, space, output_dir):
     from keras_resnet import tuning
-    from keras_resnet.training import TrainConfig
     from keras_resnet.training.distribute import make_strategy
 
-    base = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
-                       steps_per_epoch=args.steps_per_epoch, seed=args.seed, precision=args.precision,
-                       jit_compile=args.jit_compile, verbose=0)
+    base = run_config(args)
     strategy = make_strategy(args.strategy)
     hypermodel = tuning.ResNetHyperModel(space, base, output_dir, strategy)
     tuner = tuning.make_tuner(args.tuner, hypermodel, output_dir, args.max_trials, args.executions_per_trial,

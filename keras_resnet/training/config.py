@@ -132,11 +132,20 @@ def experiment(name):
 def add_arguments(parser, experiment_name=None):
     """Adds an option for every ``TrainConfig`` field to an ``argparse`` parser, and ``--experiment``; the defaults
     are the fields' (or those of ``experiment_name``)."""
-    defaults = TrainConfig(**EXPERIMENTS.get(experiment_name, {}))
     parser.add_argument("--experiment", choices=EXPERIMENTS, default=experiment_name,
                         help="a named experiment whose settings become the defaults" +
                              (f" (default {experiment_name})" if experiment_name else ""))
+    add_run_options(parser, TrainConfig(**EXPERIMENTS.get(experiment_name, {})))
+    return parser
+
+
+def add_run_options(parser, defaults, exclude=()):
+    """Adds an option for every ``TrainConfig`` field but those named in ``exclude``, with the values of the
+    ``TrainConfig`` ``defaults`` as defaults; returns ``{field name: argparse action}``."""
+    actions = {}
     for field in dataclasses.fields(TrainConfig):
+        if field.name in exclude:
+            continue
         meta = field.metadata
         default = getattr(defaults, field.name)
         keywords = {"dest": field.name, "default": default,
@@ -145,8 +154,9 @@ def add_arguments(parser, experiment_name=None):
             keywords["action"] = meta["action"]
         else:
             keywords.update({key: meta[key] for key in ("type", "choices") if meta[key] is not None})
-        parser.add_argument(*(meta["flags"] or (f"--{field.name.replace('_', '-')}",)), **keywords)
-    return parser
+        actions[field.name] = parser.add_argument(*(meta["flags"] or (f"--{field.name.replace('_', '-')}",)),
+                                                  **keywords)
+    return actions
 
 
 def parse_args(parser, argv=None):
