@@ -1,6 +1,7 @@
 """The ``keras-resnet`` console command.
 
     keras-resnet train --dataset digits --model resnet20 --epochs 15     # the paper's recipe, any dataset
+    keras-resnet finetune --data-dir ~/photos --model resnet50 --weights imagenet --output-dir runs/photos
     keras-resnet export runs/x/model.keras --to saved_model --output-dir saved_models/resnet20
     keras-resnet export runs/x/model.keras --to tflite --output-dir exports/resnet20-tflite
     keras-resnet experiment degradation --dataset digits --depths 20 56 --epochs 15 --output-dir figures
@@ -18,10 +19,12 @@ import argparse
 import os
 import sys
 
-from keras_resnet.commands import convert, evaluate, experiment, explain, export, predict, summary, train, tune
+from keras_resnet.commands import (convert, evaluate, experiment, explain, export, finetune, predict, summary, train,
+                                   tune)
+from keras_resnet.training.config import EXPERIMENTS, parse_args
 
 # The sub-commands in the order of the help; each module holds its help, its arguments and its run.
-COMMANDS = {"summary": summary, "train": train, "export": export, "experiment": experiment, "tune": tune,
+COMMANDS = {"summary": summary, "train": train, "finetune": finetune, "export": export, "experiment": experiment, "tune": tune,
             "predict": predict, "explain": explain, "convert": convert, "evaluate": evaluate}
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the tables
@@ -42,7 +45,6 @@ def build_parser():
     parser.subcommands = commands.choices  # name -> parser, aliases included (the tests walk them)
     for name, module in COMMANDS.items():
         module.add_arguments(_add_command(commands, name, module))
-    parser.train_parser = parser.subcommands["train"]  # main() sets a named experiment's values as its defaults
     return parser
 
 
@@ -81,10 +83,8 @@ def _run(command, run, args, check=None):
 def main(argv=None):
     parser = build_parser()
     args, _ = parser.parse_known_args(argv)
-    if getattr(args, "experiment", None) and args.command == "train":
-        from keras_resnet.training.config import EXPERIMENTS
-
-        parser.train_parser.set_defaults(**EXPERIMENTS[args.experiment])
+    if args.command in ("train", "finetune") and args.experiment:  # a named run's values become the defaults
+        parser.subcommands[args.command].set_defaults(**EXPERIMENTS[args.experiment])
     args = parser.parse_args(argv)
     return _run(args.command, args.run, args, args.check)
 
@@ -98,10 +98,17 @@ def tune_main(argv=None, dataset="cifar10", description=None):
 
 def train_main(argv=None, experiment="cifar10_resnet20", description=None):
     """The training recipes' entry point: ``keras-resnet train`` with a named experiment's defaults and help text."""
-    from keras_resnet.training.config import add_arguments, parse_args
+    from keras_resnet.training.config import add_arguments
 
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     return _run("train", train.run, parse_args(add_arguments(parser, experiment), argv))
+
+
+def finetune_main(argv=None, description=None):
+    """The fine-tuning recipe's entry point: ``keras-resnet finetune`` with its own help text."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    finetune.add_arguments(parser)
+    return _run("finetune", finetune.run, parse_args(parser, argv))
 
 
 if __name__ == "__main__":

@@ -149,3 +149,28 @@ def test_tune_takes_the_run_options_of_train_but_those_it_searches():
         assert getattr(tuned, field.name) == getattr(trained, field.name) != field.default, field.name
     assert tune.run_config(tuned) == dataclasses.replace(from_args(trained), verbose=0)
     assert tuned.shortcut == ["none", "A"] and tuned.output_dir is None  # the search's own options
+
+
+def test_finetune_is_a_sub_command(tmp_path, capsys):
+    """keras-resnet finetune: train's options, a folder of images by default, and the two phases' own options."""
+    parser = cli.build_parser()
+    args = parser.parse_args(["finetune", "--data-dir", "photos", "--weights", "imagenet", "--model", "resnet50"])
+    assert (args.dataset, args.weights, args.head_epochs, args.full_lr_factor) == ("folder", "imagenet", 15, 0.3)
+    args = parser.parse_args(["finetune", "--weights", "w.keras", "--head-epochs", "2", "--lr", "0.01"])
+    assert (args.head_epochs, args.learning_rate) == (2, 0.01)
+    assert cli.main(["finetune", "--data-dir", str(tmp_path), "--model", "resnet8",
+                     "--output-dir", str(tmp_path / "run")]) == 2
+    assert "Fine-tuning starts from pretrained weights: pass --weights" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_recipes_call_the_public_api():
+    """The recipes are thin scripts over public names: nothing private imported from keras_resnet."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "recipes").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras_resnet"):
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"

@@ -31,6 +31,7 @@ from keras_resnet.builder import ResNet
 from keras_resnet.choices import parse_freeze
 from keras_resnet.layers import PixelNormalization
 from keras_resnet.network import ResNetModel, spec_of, weights_tag_of
+from keras_resnet.training.config import FULL_EPOCHS, FULL_LR_FACTOR, HEAD_EPOCHS  # the two-phase schedule's defaults
 from keras_resnet.validation import check_positive_int
 
 HEAD = "predictions"
@@ -286,12 +287,6 @@ def freeze(model, mode):
     return frozen
 
 
-# The two-phase schedule's defaults: the classifier alone for HEAD_EPOCHS at the recipe's learning rate, then
-# everything for FULL_EPOCHS at FULL_LR_FACTOR of it. They are the best setting of the measurement in
-# docs/finetune-recipe.json (keras-resnet experiment recipe; tests/test_finetune.py keeps them equal).
-HEAD_EPOCHS = 15
-FULL_EPOCHS = 30
-FULL_LR_FACTOR = 0.3
 PHASES = ("head", "full")
 
 
