@@ -8,15 +8,16 @@
     keras_resnet.list_weights("resnet50")                    # every published weights record of a name
 
 ``import keras_resnet`` loads Keras and every public name, so that the package's layers and models are registered
-with Keras before a saved model is loaded. A process started with ``-h``/``--help`` (the ``keras-resnet`` command
-asked for help) loads them on first use instead (PEP 562), so the help prints without waiting for TensorFlow.
+with Keras before a saved model is loaded. A process started with ``-h``/``--help``, or as the ``keras-resnet``
+command, loads them on first use instead (PEP 562): the help prints, and bad arguments are refused, without waiting
+for TensorFlow; the command loads them (``load_all``) once its arguments are checked.
 """
 
 import importlib
 import importlib.util
 import sys
 
-from keras_resnet.package_check import check_installation, help_requested
+from keras_resnet.package_check import check_installation, command_started, help_requested
 
 check_installation()  # before anything else: the Keras 2 package of the same name may have shadowed our modules
 
@@ -63,5 +64,5 @@ def load_all():
         __getattr__(name)
 
 
-if not help_requested(sys.argv):
+if not (help_requested(sys.argv) or command_started(sys.argv)):
     load_all()

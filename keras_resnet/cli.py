@@ -19,13 +19,14 @@ import argparse
 import os
 import sys
 
+import keras_resnet
 from keras_resnet.commands import (convert, evaluate, experiment, explain, export, finetune, predict, summary, train,
                                    tune)
-from keras_resnet.training.config import EXPERIMENTS, parse_args
+from keras_resnet.training.config import EXPERIMENTS, add_arguments, parse_args
 
 # The sub-commands in the order of the help; each module holds its help, its arguments and its run.
-COMMANDS = {"summary": summary, "train": train, "finetune": finetune, "export": export, "experiment": experiment, "tune": tune,
-            "predict": predict, "explain": explain, "convert": convert, "evaluate": evaluate}
+COMMANDS = {"summary": summary, "train": train, "finetune": finetune, "export": export, "experiment": experiment,
+            "tune": tune, "predict": predict, "explain": explain, "convert": convert, "evaluate": evaluate}
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the tables
 
@@ -61,23 +62,29 @@ def _add_command(commands, name, module):
 
 
 def _run(command, run, args, check=None):
-    """Checks a command's arguments (``check``) and runs it; bad input and runs that could not finish end with their
-    message, not a traceback."""
-    from keras_resnet.training import TrainingError
-
-    from keras_resnet import data
-
+    """Checks a command's arguments (``check``, before TensorFlow is imported), loads the package and runs it; bad
+    input and runs that could not finish end with their message in one line, not a traceback."""
     try:
         if check is not None:
             check(args)
+    except ValueError as error:  # bad input: the message names the fix
+        return _error(command, error, 2)
+    keras_resnet.load_all()  # lazy under the keras-resnet command: the layers registered before a model is loaded
+    from keras_resnet import data
+    from keras_resnet.training import TrainingError
+
+    try:
         with data.naming_unreadable_images():  # an undecodable image is named, as bad input
             return run(args)
-    except ValueError as error:  # bad input: the message names the fix
-        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
-        return 2
+    except ValueError as error:
+        return _error(command, error, 2)
     except TrainingError as error:  # a diverged run: what was kept and how to go on
-        print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
-        return 1
+        return _error(command, error, 1)
+
+
+def _error(command, error, code):
+    print(f"keras-resnet {command}: error: {error}", file=sys.stderr)
+    return code
 
 
 def main(argv=None):
@@ -98,17 +105,15 @@ def tune_main(argv=None, dataset="cifar10", description=None):
 
 def train_main(argv=None, experiment="cifar10_resnet20", description=None):
     """The training recipes' entry point: ``keras-resnet train`` with a named experiment's defaults and help text."""
-    from keras_resnet.training.config import add_arguments
-
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    return _run("train", train.run, parse_args(add_arguments(parser, experiment), argv))
+    return _run("train", train.run, parse_args(add_arguments(parser, experiment), argv), train.check)
 
 
 def finetune_main(argv=None, description=None):
     """The fine-tuning recipe's entry point: ``keras-resnet finetune`` with its own help text."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     finetune.add_arguments(parser)
-    return _run("finetune", finetune.run, parse_args(parser, argv))
+    return _run("finetune", finetune.run, parse_args(parser, argv), finetune.check)
 
 
 if __name__ == "__main__":

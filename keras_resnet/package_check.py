@@ -4,10 +4,11 @@ The name ``keras-resnet`` on PyPI belongs to an abandoned Keras 2 package (last 
 ``keras_resnet``. Installing one over the other leaves a folder where its ``blocks/`` and ``layers/`` packages shadow
 our ``blocks.py`` and ``layers.py``, and imports fail far from the cause. ``import keras_resnet`` checks for that
 package's files first and fails at once with how to repair the installation; it also tells whether the process only
-asks for help (then the package loads lazily). Standard library only.
+asks for help or is the ``keras-resnet`` command (then the package loads lazily). Standard library only.
 """
 
 import os
+import sys
 
 # Files of the Keras 2 package (keras_resnet 0.1/0.2) that this package never has.
 FOREIGN_FILES = (
@@ -36,3 +37,15 @@ def check_installation(folder=None):
 def help_requested(argv):
     """Whether the process was started to print a command's help (``-h`` or ``--help`` among its arguments)."""
     return any(argument in ("-h", "--help") for argument in argv[1:])
+
+
+def command_started(argv, orig_argv=None):
+    """Whether the process is the ``keras-resnet`` command: its console script (``argv[0]``), or ``python -m
+    keras_resnet.cli`` (``orig_argv``, default ``sys.orig_argv``: the interpreter's own arguments). The command checks
+    its arguments before it loads the package's modules, so that a bad argument answers without TensorFlow."""
+    script = os.path.splitext(argv[0].replace("\\", "/").rsplit("/", 1)[-1]) if argv else ("", "")  # any OS's path
+    if script[0] in ("keras-resnet", "keras-resnet-script") and script[1] in ("", ".exe", ".py"):
+        return True
+    orig_argv = list(getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv)
+    return any(orig_argv[i:i + 2] == ["-m", "keras_resnet.cli"] for i in range(len(orig_argv))) or (
+        "-mkeras_resnet.cli" in orig_argv)

@@ -174,3 +174,56 @@ def test_recipes_call_the_public_api():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("keras_resnet"):
                 private = [alias.name for alias in node.names if alias.name.startswith("_")]
                 assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+ERRORS_WITHOUT_TENSORFLOW = """
+import contextlib, io, json, sys
+sys.argv = ["/usr/bin/keras-resnet"]  # as the console script starts
+from keras_resnet import cli
+results = []
+for argv in json.loads(sys.stdin.read()):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exit:
+            code = exit.code
+    results.append([code, err.getvalue()])
+print(json.dumps({"results": results, "imported": sorted(m for m in ("tensorflow", "keras") if m in sys.modules)}))
+"""
+BAD_ARGUMENTS = [  # argparse types, choices, and the commands' own checks (check(args))
+    (["train", "--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+    (["train", "--dataset", "digits", "--freeze", "all"], "--freeze all freezes pretrained layers: pass --weights"),
+    (["predict", "m.keras", "photo.jpg", "--top-k", "-1"], "argument --top-k: must be a positive integer"),
+    (["tune", "--tuner", "grid"], "argument --tuner: invalid choice: 'grid'"),
+    (["tune", "--max-trials", "0"], "--max-trials must be a positive integer"),
+    (["export", "m.keras", "--to", "tflite", "--labels", "l.txt", "--output-dir", "o"], "--labels is a SavedModel"),
+    (["convert", "x.pth", "--model", "resnet20"], "Where should the converted model go?"),
+    (["evaluate", "resnet50", "--weights", "imagenet"], "Which images? Pass --data-dir"),
+    (["finetune", "--weights", "imagenet", "--head-epochs", "0"], "argument --head-epochs: must be a positive"),
+]
+
+
+def test_bad_arguments_are_refused_in_one_line_without_starting_tensorflow():
+    """Arguments are checked before TensorFlow is imported: a bad one answers at once (exit 2, one line), in the
+    console script's process as under ``python -m keras_resnet.cli``."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", ERRORS_WITHOUT_TENSORFLOW], capture_output=True, text=True,
+                            input=json.dumps([argv for argv, _ in BAD_ARGUMENTS]), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    for (argv, message), (code, err) in zip(BAD_ARGUMENTS, report["results"]):
+        assert code == 2 and len(err.splitlines()) == 1 and message in err, (argv, err)
+    assert report["imported"] == []
+
+    module = subprocess.run([sys.executable, "-X", "importtime", "-m", "keras_resnet.cli", "train", "--epochs", "0"],
+                            capture_output=True, text=True, timeout=120)
+    lines = module.stderr.splitlines()
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in lines if line.startswith("import time:")}
+    errors = [line for line in lines if not line.startswith("import time:")]
+    assert module.returncode == 2 and errors == ["keras-resnet train: error: argument --epochs: must be a positive "
+                                                 "integer, got 0 (see 'keras-resnet train --help')"]
+    assert "keras_resnet" in imported and not imported & {"tensorflow", "keras"}

@@ -43,3 +43,14 @@ def test_a_clean_copy_imports(tmp_path):
     result = _import_from(package.parent)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == str(package / "__init__.py")
+
+
+def test_the_keras_resnet_command_is_recognised_so_that_the_package_loads_lazily():
+    from keras_resnet.package_check import command_started
+
+    assert command_started(["/venv/bin/keras-resnet", "train"], [])
+    assert command_started(["C:\\venv\\Scripts\\keras-resnet.exe", "train"], [])
+    assert command_started(["-m", "train"], ["python", "-X", "importtime", "-m", "keras_resnet.cli", "train"])
+    assert not command_started(["recipes/cifar10.py"], ["python", "recipes/cifar10.py", "-m", "keras_resnet.cli"][:2])
+    assert not command_started(["-c"], ["python", "-c", "import keras_resnet"])
+    assert not command_started(["-m"], ["python", "-m", "pytest", "tests"])

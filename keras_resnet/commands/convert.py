@@ -2,6 +2,7 @@
 
 import os
 
+from keras_resnet import files
 from keras_resnet.commands.common import exactly_one
 
 HELP = ("convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model, exactly, read "
@@ -19,14 +20,16 @@ def add_arguments(parser):
     parser.add_argument("--logits", action="store_true", help="no softmax on the classifier (logits out)")
 
 
-def run(args):
-    from keras_resnet import files
-    from keras_resnet.convert import convert_checkpoint
-
+def check(args):
     exactly_one(args.output, args.output_dir, "Where should the converted model go? Pass --output FILE (.keras or "
                 ".weights.h5) or --output-dir DIR (writes DIR/<model>.keras).")
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
+
+
+def run(args):
+    from keras_resnet.convert import convert_checkpoint
+
     output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
     options = {"classifier_activation": None} if args.logits else {}
     if args.weights_tag:

@@ -3,6 +3,7 @@
 import os
 import sys
 
+from keras_resnet import files
 from keras_resnet.commands.common import exactly_one
 from keras_resnet.tables import format_table
 from keras_resnet.validation import positive_int
@@ -26,13 +27,16 @@ def add_arguments(parser):
     add("--output-dir", help="also write evaluation.json (measured and claimed accuracies) here")
 
 
-def run(args):
-    from keras_resnet import evaluate, files
-
+def check(args):
     exactly_one(args.data_dir, args.tfds, "Which images? Pass --data-dir (a folder with val/<class>/ or <class>/ "
                 "sub-folders) or --tfds NAME (a prepared TFDS dataset, with --split).")
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
+
+
+def run(args):
+    from keras_resnet import evaluate
+
     model, metadata = evaluate.load_model(args.model, args.weights)
     images = (evaluate.folder_images(args.data_dir, evaluate.run_split(args.model, metadata)) if args.tfds is None
               else evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))

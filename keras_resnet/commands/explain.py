@@ -1,5 +1,6 @@
 """``keras-resnet explain``: Grad-CAM heat maps of the top-k classes of images, one PNG per class."""
 
+from keras_resnet import files
 from keras_resnet.commands.common import add_classifier_arguments
 
 HELP = ("Grad-CAM heat maps (last stage) of the top-k classes over an image, one PNG per class the size of the "
@@ -13,10 +14,13 @@ def add_arguments(parser):
     parser.add_argument("--overwrite", action="store_true", help="replace the maps of images explained before")
 
 
-def run(args):
-    from keras_resnet import explain, files, predict
-
+def check(args):
     files.check_writable_folder(args.output_dir)
+
+
+def run(args):
+    from keras_resnet import explain, predict
+
     explain.check_outputs(args.images, args.output_dir, args.overwrite)
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing)
     for image in args.images:

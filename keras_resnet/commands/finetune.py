@@ -18,6 +18,11 @@ def add_arguments(parser):
                         help=f"phase 2: learning rate as a share of phase 1's (default {config.FULL_LR_FACTOR})")
 
 
+def check(args):
+    """The run configuration, checked without TensorFlow."""
+    config.from_args(args)
+
+
 def run(args):
     from keras_resnet.training import finetune
 

@@ -3,6 +3,7 @@
 import os
 import sys
 
+from keras_resnet import files
 from keras_resnet.choices import TRANSFORMS
 from keras_resnet.commands.common import add_classifier_arguments
 from keras_resnet.tables import format_table
@@ -25,11 +26,14 @@ def add_arguments(parser):
     parser.add_argument("--output-dir", help="also write predictions.json and predictions.csv here")
 
 
-def run(args):
-    from keras_resnet import files, predict
-
+def check(args):
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
+
+
+def run(args):
+    from keras_resnet import predict
+
     classifier = predict.load_classifier(args.model, args.weights, args.labels, args.preprocessing, args.transform)
     paths, ignored = predict.list_images(args.inputs)
     if not paths:

@@ -9,6 +9,11 @@ def add_arguments(parser):
     config.add_arguments(parser)
 
 
+def check(args):
+    """The run configuration, checked without TensorFlow."""
+    config.from_args(args)
+
+
 def run(args):
     from keras_resnet.training import format_summary, train
 
