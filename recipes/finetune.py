@@ -23,13 +23,13 @@ import argparse
 import sys
 
 from keras_resnet.cli import _run
-from keras_resnet.training import finetune
+from keras_resnet.training import two_phase
 from keras_resnet.training.config import add_arguments, from_args, parse_args
 from keras_resnet.validation import positive_float, positive_int
 
 
 def _fine_tune(args):
-    summaries = finetune.two_phase(from_args(args), args.head_epochs, args.full_lr_factor)
+    summaries = two_phase.two_phase(from_args(args), args.head_epochs, args.full_lr_factor)
     for phase, summary in summaries.items():
         print(f"{phase}: test accuracy {100 * summary['test_accuracy']:.2f} % after {summary['epochs']} epochs "
               f"({summary['output_dir']})")
@@ -40,10 +40,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     parser.set_defaults(dataset="folder")
-    parser.add_argument("--head-epochs", type=positive_int, default=finetune.HEAD_EPOCHS,
-                        help=f"phase 1: epochs of the new classifier alone (default {finetune.HEAD_EPOCHS})")
-    parser.add_argument("--full-lr-factor", type=positive_float, default=finetune.FULL_LR_FACTOR,
-                        help=f"phase 2: learning rate as a share of phase 1's (default {finetune.FULL_LR_FACTOR})")
+    parser.add_argument("--head-epochs", type=positive_int, default=two_phase.HEAD_EPOCHS,
+                        help=f"phase 1: epochs of the new classifier alone (default {two_phase.HEAD_EPOCHS})")
+    parser.add_argument("--full-lr-factor", type=positive_float, default=two_phase.FULL_LR_FACTOR,
+                        help=f"phase 2: learning rate as a share of phase 1's (default {two_phase.FULL_LR_FACTOR})")
     return _run("finetune", _fine_tune, parse_args(parser, argv))
 
 
