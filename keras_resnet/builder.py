@@ -1,7 +1,8 @@
 """One builder for every residual and plain network of [He16] and [He16b].
 
-``ResNet(spec, ...)`` assembles stem -> stages -> head of an ``ArchSpec`` with the keras.applications signature
-(``include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation``).
+``ResNet(spec, ...)`` builds an ``ArchSpec`` with the keras.applications signature (``include_top, weights,
+input_tensor, input_shape, pooling, classes, classifier_activation``): it checks the arguments, assembles stem ->
+stages -> head (``assembly.py``) and loads the weights (``weights.py``).
 ``imagenet_resnet(depth)`` and ``cifar_resnet(depth)`` make the spec from the depth tables of ``architectures``;
 named models and ``build(name)`` live in ``registry``.
 """
@@ -10,9 +11,8 @@ import keras
 
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
-from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activation
-from keras_resnet.layers import PixelNormalization
-from keras_resnet.network import ResNetModel, check_data_format, deep_graph
+from keras_resnet.assembly import assemble
+from keras_resnet.network import check_data_format
 from keras_resnet.spec import ArchSpec, field_names
 from keras_resnet.validation import check_positive_int
 
@@ -23,53 +23,6 @@ def _choice(value, allowed, what):
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
-
-
-def _input_shape(input_shape, family, include_top, data_format, name):
-    """Default and check ``input_shape`` as keras.applications does, with the family's minimum size."""
-    if input_shape is None:
-        side = family.input_size if include_top else None
-        return (side, side, 3) if data_format == "channels_last" else (3, side, side)
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape}")
-    spatial = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
-    if include_top and None in spatial:
-        raise ValueError(f"include_top=True needs a static input_shape, as in keras.applications, got "
-                         f"input_shape={input_shape}: pass fixed sides (e.g. ({family.input_size}, "
-                         f"{family.input_size}, 3)), or include_top=False with pooling='avg' for any input size.")
-    too_small = [side for side in spatial if side is not None and side < family.total_stride]
-    if too_small:
-        raise ValueError(f"Input of {spatial[0]}x{spatial[1]} is too small for '{name}': {family.name} networks "
-                         f"downsample by {family.total_stride}, so height and width must be >= "
-                         f"{family.total_stride} (e.g. input_shape=({family.input_size}, {family.input_size}, 3)).")
-    return input_shape
-
-
-def _stem(x, family, config):
-    """conv1 (and pool1): 7x7/2 conv + 3x3/2 max pool for ImageNet, 3x3 conv for CIFAR ([He16] Table 1, 4.2)."""
-    kernel, strides = (7, 2) if family.stem == "imagenet" else (3, 1)
-    x = config.conv(x, family.widths[0], kernel, strides, "conv1", before_bn=not config.preact)
-    x = stem_activation(x, config)
-    if family.stem == "imagenet":
-        x = keras.layers.ZeroPadding2D(1, data_format=config.data_format, name="pool1_pad")(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, data_format=config.data_format, name="pool1_pool")(x)
-    return x
-
-
-def _head(x, include_top, pooling, classes, classifier_activation, config):
-    x = final_activation(x, config)
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(data_format=config.data_format, name="avg_pool")(x)
-        # float32 whatever the dtype policy: mixed-precision outputs and losses stay float32 (softmax in 16 bits
-        # saturates).
-        return keras.layers.Dense(classes, activation=classifier_activation, kernel_regularizer=config.regularizer(),
-                                  dtype="float32", name="predictions")(x)
-    if pooling == "avg":
-        return keras.layers.GlobalAveragePooling2D(data_format=config.data_format, name="avg_pool")(x)
-    if pooling == "max":
-        return keras.layers.GlobalMaxPooling2D(data_format=config.data_format, name="max_pool")(x)
-    return x
 
 
 def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
@@ -113,30 +66,11 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
                          "weights='<tag>' too (keras_resnet.list_weights() lists them), or preprocess inputs "
                          "yourself.")
 
-    config = LayerConfig.from_spec(spec, weight_decay=weight_decay, data_format=data_format, sync_bn=sync_bn)
-    input_shape = _input_shape(input_shape, family, include_top, data_format, name)
-    if input_tensor is None:
-        inputs = keras.Input(shape=input_shape)
-    elif keras.backend.is_keras_tensor(input_tensor):
-        inputs = input_tensor
-    else:
-        inputs = keras.Input(tensor=input_tensor, shape=input_shape)
-
-    x = inputs
-    if include_preprocessing:
-        transform = record.transform
-        x = PixelNormalization(transform.mean, transform.std, transform.channel_order, data_format=data_format,
-                               name="preprocessing")(x)
-    x = _stem(x, family, config)
-    strides = family.strides if spec.downsample_at == "first" else family.strides[1:] + (1,)
-    for stage_name, filters, count, stride in zip(spec.stage_names, family.widths, spec.blocks, strides):
-        x = stage(x, spec.block, filters * spec.width, count, stride, spec.shortcut, config, stage_name,
-                  stride_on=spec.stride_on, downsample_at=spec.downsample_at)
-    x = _head(x, include_top, pooling, classes, classifier_activation, config)
-
-    source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
-    with deep_graph(12 * sum(spec.blocks) + 100):  # at most about 12 layers a block
-        model = ResNetModel(source, x, spec=spec, weights_tag=record.tag if record is not None else None, name=name)
+    model = assemble(spec, include_top=include_top, input_tensor=input_tensor, input_shape=input_shape,
+                     pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name,
+                     weight_decay=weight_decay, sync_bn=sync_bn,
+                     preprocessing=record.transform if include_preprocessing else None,
+                     weights_tag=record.tag if record is not None else None)
     return weights_lib.load_weights(model, weights, spec.name, include_top)
 
 

@@ -16,103 +16,12 @@ is transposed, BN's ``weight``/``bias``/``running_mean``/``running_var`` become 
 """
 
 import os
-import re
 
-import keras
 import numpy as np
 
 from keras_resnet import files, registry, weight_records
 from keras_resnet.checkpoints import read_state_dict
-from keras_resnet.weight_records import CIFAR_REFERENCE_LAYOUT, TORCHVISION_LAYOUT
-
-# Our layer name -> the PyTorch module name, per layout (the block's shortcut module differs).
-_STEM = {"conv1_conv": "conv1", "conv1_bn": "bn1"}
-_BLOCK = re.compile(r"^conv(\d+)_block(\d+)_(\d)_(conv|bn)$")
-_HEADS = {"imagenet": "fc", "cifar": "linear"}
-
-
-def _torch_module(layer_name, family, shortcut_module):
-    """``conv3_block2_1_conv`` -> ``layer2.1.conv1``; ``conv3_block1_0_bn`` -> ``layer2.0.downsample.1``."""
-    if layer_name in _STEM:
-        return _STEM[layer_name]
-    if layer_name == "predictions":
-        return _HEADS[family]
-    match = _BLOCK.match(layer_name)
-    if match is None:
-        return None
-    stage, block, index, kind = match.groups()
-    prefix = f"layer{int(stage) - 1}.{int(block) - 1}"
-    if index == "0":
-        return f"{prefix}.{shortcut_module}.{0 if kind == 'conv' else 1}"
-    return f"{prefix}.{kind}{index}"
-
-
-def _take(state, used, key, shape):
-    if key not in state:
-        raise ValueError(f"The checkpoint has no {key!r}: it is not the architecture asked for (check the model "
-                         "name and depth: its keys start with "
-                         f"{', '.join(sorted(state)[:3])} ...)")
-    value = np.asarray(state[key], dtype=np.float32)
-    if value.shape != tuple(shape):
-        raise ValueError(f"The checkpoint's {key!r} has shape {value.shape}, the model expects {tuple(shape)}: it is "
-                         "another depth, width or number of classes")
-    used.add(key)
-    return value
-
-
-def load_state_dict(model, state, family):
-    """Copies a PyTorch state dict into ``model`` (built with the layout's options), checking every name and shape.
-
-    Args:
-        model: a model of ``registry.build`` with ``TORCHVISION_LAYOUT`` (family ``"imagenet"``) or
-            ``CIFAR_REFERENCE_LAYOUT`` (``"cifar"``) options.
-        state: ``{name: array}`` with PyTorch's shapes (``checkpoints.read_state_dict``).
-        family: ``"imagenet"`` or ``"cifar"``.
-
-    Raises:
-        ValueError: a parameter is missing, has another shape, or the checkpoint holds parameters the model has no
-            place for (another architecture).
-    """
-    shortcut_module = "downsample" if family == "imagenet" else "shortcut"
-    used = set()
-    for layer in model.layers:
-        module = _torch_module(layer.name, family, shortcut_module)
-        if module is None or not layer.weights:
-            continue
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw, c_in, c_out = layer.kernel.shape
-            kernel = _take(state, used, f"{module}.weight", (c_out, c_in, kh, kw))
-            values = [np.transpose(kernel, (2, 3, 1, 0))]
-            if layer.use_bias:
-                values.append(_take(state, used, f"{module}.bias", layer.bias.shape))
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            values = [_take(state, used, f"{module}.{name}", layer.gamma.shape)
-                      for name in ("weight", "bias", "running_mean", "running_var")]
-        elif isinstance(layer, keras.layers.Dense):
-            values = [_take(state, used, f"{module}.weight", layer.kernel.shape[::-1]).T,
-                      _take(state, used, f"{module}.bias", layer.bias.shape)]
-        else:
-            continue
-        layer.set_weights(values)
-    head = _HEADS[family]
-    has_head = any(layer.name == "predictions" for layer in model.layers)
-    unused = sorted(key for key in set(state) - used
-                    if not key.endswith("num_batches_tracked") and not (not has_head and key.startswith(f"{head}.")))
-    if unused:
-        raise ValueError(f"The checkpoint has {len(unused)} parameters the model has no place for "
-                         f"({', '.join(unused[:4])}{' ...' if len(unused) > 4 else ''}): it is another architecture")
-    return model
-
-
-def layout_options(family, state):
-    """Builder options that reproduce the checkpoint's architecture: ``TORCHVISION_LAYOUT`` for ImageNet nets,
-    ``CIFAR_REFERENCE_LAYOUT`` for CIFAR nets (option B when the checkpoint has shortcut projections)."""
-    if family == "imagenet":
-        return dict(TORCHVISION_LAYOUT)
-    options = dict(CIFAR_REFERENCE_LAYOUT)
-    if any(".shortcut." in key for key in state):
-        options["shortcut"] = "B"
-    return options
+from keras_resnet.torch_layout import layout_options, load_state_dict, state_classes  # noqa: F401  (public here too)
 
 
 def convert(state_dict_or_path, model_name, **options):
@@ -158,9 +67,9 @@ def convert(state_dict_or_path, model_name, **options):
     if conflicts:
         raise ValueError(f"The checkpoint's architecture fixes {', '.join(f'{k}={layout[k]!r}' for k in conflicts)}; "
                          "remove these options to convert it exactly.")
-    fc = f"{_HEADS[family]}.weight"
-    if options.get("include_top", True) and "classes" not in options and fc in state:
-        options["classes"] = int(np.shape(state[fc])[0])
+    classes = state_classes(state, family)
+    if options.get("include_top", True) and "classes" not in options and classes is not None:
+        options["classes"] = classes
     options.setdefault("weights", None)
     model = registry.build(model_name, **{**layout, **options})
     load_state_dict(model, state, family)

@@ -10,10 +10,9 @@ keras.applications' v2 weights). Any other CIFAR depth works by name too (``buil
 import difflib
 
 from keras_resnet import weight_records
-from keras_resnet.architectures import (CIFAR_BOTTLENECK_DEPTHS, CIFAR_DEPTHS, FAMILIES, IMAGENET_DEPTHS,
-                                        cifar_layout, imagenet_layout)
+from keras_resnet.architectures import CIFAR_BOTTLENECK_DEPTHS, CIFAR_DEPTHS, IMAGENET_DEPTHS
 from keras_resnet.builder import ResNet
-from keras_resnet.spec import ArchSpec, field_names, parse_name
+from keras_resnet.spec import cifar_spec, field_names, imagenet_spec, parse_name  # noqa: F401  (public here too)
 
 REGISTRY = {}
 
@@ -22,18 +21,6 @@ def register(spec):
     """Adds ``spec`` to the registry under ``spec.name``; returns the name."""
     REGISTRY[spec.name] = spec
     return spec.name
-
-
-def cifar_spec(depth, block="basic", **options):
-    """The ``ArchSpec`` of the CIFAR network of ``depth`` ([He16] Sec. 4.2); ``options`` are ``ArchSpec`` fields."""
-    block, blocks = cifar_layout(depth, block)
-    return ArchSpec("cifar", block, blocks, **{"shortcut": FAMILIES["cifar"].shortcut, **options})
-
-
-def imagenet_spec(depth, **options):
-    """The ``ArchSpec`` of the ImageNet network of ``depth`` ([He16] Table 1); ``options`` are ``ArchSpec`` fields."""
-    block, blocks = imagenet_layout(depth)
-    return ArchSpec("imagenet", block, blocks, **{"shortcut": FAMILIES["imagenet"].shortcut, **options})
 
 
 for _depth in CIFAR_DEPTHS:

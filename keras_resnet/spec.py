@@ -13,7 +13,7 @@ Adding an architecture option is a field here (with its check) and its use in th
 import dataclasses
 import re
 
-from keras_resnet.architectures import BLOCKS, FAMILIES, LAYERS_PER_BLOCK
+from keras_resnet.architectures import BLOCKS, FAMILIES, LAYERS_PER_BLOCK, cifar_layout, imagenet_layout
 from keras_resnet.layers import ZeroPadShortcut
 from keras_resnet.validation import check_positive_int
 
@@ -160,3 +160,15 @@ def constructor_name(name):
     """``"resnet50v2"`` -> ``"ResNet50V2"``, ``"plain20"`` -> ``"Plain20"``: the keras.applications-style name."""
     kind, depth, v2 = parse_name(name)
     return f"{'Plain' if kind == 'plain' else 'ResNet'}{depth}{'V2' if v2 else ''}"
+
+
+def cifar_spec(depth, block="basic", **options):
+    """The ``ArchSpec`` of the CIFAR network of ``depth`` ([He16] Sec. 4.2); ``options`` are ``ArchSpec`` fields."""
+    block, blocks = cifar_layout(depth, block)
+    return ArchSpec("cifar", block, blocks, **{"shortcut": FAMILIES["cifar"].shortcut, **options})
+
+
+def imagenet_spec(depth, **options):
+    """The ``ArchSpec`` of the ImageNet network of ``depth`` ([He16] Table 1); ``options`` are ``ArchSpec`` fields."""
+    block, blocks = imagenet_layout(depth)
+    return ArchSpec("imagenet", block, blocks, **{"shortcut": FAMILIES["imagenet"].shortcut, **options})

@@ -4,7 +4,9 @@
 pre-activation, widening factor) and the optimisation (learning rate, weight decay, batch size); each dimension is
 given by the user as a list of values (one value: fixed). Every trial is a run of the training recipe
 (``keras_resnet.training.Run``: same data pipeline, schedule, callbacks, TensorBoard HParams, checkpoints) in its own
-folder ``DIR/runs/<trial>``, so an interrupted trial resumes too.
+folder ``DIR/runs/<trial>``, so an interrupted trial resumes too. A trial's configuration is resolved once
+(``training.plan.resolve``): ``build`` compiles its model from that plan without touching any folder, and ``fit``
+opens the trial's run folder, once, to train it.
 
 Distributed search: keras-tuner's chief/worker mode runs one oracle (the chief) and many workers, each with its own
 trials: set ``KERASTUNER_TUNER_ID`` (``chief``, ``tuner0``, ``tuner1``, ...), ``KERASTUNER_ORACLE_IP`` and
@@ -30,7 +32,8 @@ from keras_resnet.architectures import cifar_layout
 from keras_resnet.registry import build, cifar_spec
 from keras_resnet.spec import normalize_shortcut
 from keras_resnet.stats import model_stats
-from keras_resnet.training import Run
+from keras_resnet.training.plan import resolve
+from keras_resnet.training.trainer import Run, compiled_model
 from keras_resnet.validation import check_positive_int
 
 TUNERS = dict(zip(choices.TUNERS, (kt.RandomSearch, kt.Hyperband, kt.BayesianOptimization)))
@@ -108,6 +111,7 @@ class ResNetHyperModel(kt.HyperModel):
         self.space, self.base, self.output_dir, self.strategy = space, base, output_dir, strategy
         self.source = data_lib.load(base.dataset, base.data_dir, base.download, base.manual_dir, base.image_size)
         self._executions = collections.Counter()
+        self._plans = {}
 
     def trial_config(self, hp):
         """The ``TrainConfig`` of the trial with hyperparameters ``hp``."""
@@ -134,9 +138,19 @@ class ResNetHyperModel(kt.HyperModel):
             hashlib.sha1(values.encode()).hexdigest()[:8]
         return key, dataclasses.replace(config, output_dir=os.path.join(self.output_dir, "runs", key))
 
+    def plan(self, config):
+        """The ``RunPlan`` of a trial's ``TrainConfig``, resolved once: ``build`` compiles the trial's model from it
+        and ``fit`` trains that model with it in the trial's run folder (its output dir aside, the same config)."""
+        key = json.dumps({**dataclasses.asdict(config), "output_dir": None}, sort_keys=True, default=str)
+        if key not in self._plans:
+            self._plans[key] = resolve(config, strategy=self.strategy or tf.distribute.get_strategy(),
+                                       source=self.source)
+        return self._plans[key]
+
     def build(self, hp):
+        """The trial's compiled model; no run folder is opened (keras-tuner also builds to explore the space)."""
         _, config = self._run(hp)
-        return Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source).build_model()
+        return compiled_model(self.plan(config))
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, **kwargs):
         """One trial: the recipe's fit of ``model`` (the tuner's callbacks added); returns the History.
@@ -148,7 +162,7 @@ class ResNetHyperModel(kt.HyperModel):
         self._executions[key] += 1
         if self._executions[key] > 1:  # executions_per_trial > 1: each execution its own run
             config = dataclasses.replace(config, output_dir=f"{config.output_dir}-{self._executions[key]}")
-        with Run(config, strategy=self.strategy or tf.distribute.get_strategy(), source=self.source) as run:
+        with Run(config, plan=self.plan(config)) as run:  # the trial's one opening of its run folder
             history = run.fit(model, extra_callbacks=callbacks, initial_epoch=initial_epoch)
             summary = run.finish(model)  # a run finished earlier: its weights go into model, nothing is written
         if history is None or not history.history:

@@ -16,6 +16,8 @@ record's input size, both as ``stats.model_stats`` counts them on the built mode
 
 import dataclasses
 
+from keras_resnet.spec import cifar_spec, imagenet_spec, parse_name
+
 # keras.applications' files: their origin and MD5 hashes are facts about those files, owned here (a test checks
 # them against the copy inside the installed keras while it has one). Name -> (MD5 with classifier, MD5 ``_notop``).
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
@@ -108,10 +110,11 @@ class WeightRecord:
 
     @property
     def spec(self):
-        """The ``ArchSpec`` these weights were trained with: the registered network's, with ``options``."""
-        from keras_resnet import registry  # the registry builds on the records: imported when first needed
-
-        return registry.spec(self.name).replace(**self.options)
+        """The ``ArchSpec`` these weights were trained with: the paper's network of this name and dataset (ImageNet
+        [He16] Table 1, CIFAR Sec. 4.2), with ``options`` (equal to the registry's spec with them: a test checks)."""
+        _, depth, preact = parse_name(self.name)
+        make = imagenet_spec if self.dataset.startswith("imagenet") else cifar_spec
+        return make(depth, **{"preact": preact, **self.options})
 
 
 RECORDS = {}

@@ -13,6 +13,9 @@ import zipfile
 import keras
 
 from keras_resnet import files, weight_records
+from keras_resnet.assembly import assemble
+from keras_resnet.checkpoints import read_state_dict
+from keras_resnet.torch_layout import load_state_dict, state_classes
 from keras_resnet.weight_records import BASE_WEIGHTS_PATH, WEIGHTS_HASHES  # noqa: F401  (tests patch them here)
 
 # Where downloads are cached; ``None`` is keras' own cache (``$KERAS_HOME`` or ``~/.keras``), under ``models/``.
@@ -155,9 +158,11 @@ def converted_weights(record, include_top):
     stem = os.path.splitext(checkpoint)[0]
     cached = f"{stem}{'' if include_top else '_notop'}.weights.h5"
     if not os.path.exists(cached):
-        from keras_resnet.convert import convert  # convert builds through the registry, which imports this module
-
-        model = convert(checkpoint, record.name, include_top=include_top, classifier_activation=None)
+        state = read_state_dict(checkpoint)
+        # The record's architecture with fresh weights, then the checkpoint's (as convert.convert does by name).
+        model = assemble(record.spec, include_top=include_top, classes=state_classes(state, record.spec.family),
+                         classifier_activation=None, name=record.name)
+        load_state_dict(model, state, record.spec.family)
         with files.atomic_path(cached) as temporary:
             model.save_weights(temporary)
     return cached

@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_resnet import cli, data, registry, weight_records
+from keras_resnet import cli, data, heads, registry, weight_records
+from keras_resnet.choices import parse_freeze
 from keras_resnet.data import folder
 from keras_resnet.training import TrainConfig, train
-from keras_resnet.training import finetune
+from keras_resnet.training import finetune, two_phase
 from keras_resnet.training.schedule import cosine_schedule
 from keras_resnet.training.trainer import Run, preprocessing_record
 
@@ -100,24 +101,24 @@ def test_folder_with_train_and_val_and_bad_folders(tmp_path):
 def test_tiny_folder_fits_the_batch_to_the_training_images(tmp_path, capsys):
     root = write_mixed_tree(tmp_path / "pets", per_class=3)
     with Run(TrainConfig(model="resnet8", dataset="folder", data_dir=root, output_dir=str(tmp_path / "run"))) as run:
-        assert run.source.image_size == 32  # a CIFAR network's input
-        assert (run.batch, run.steps) == (6, 1)  # 2 of 3 images per class train; the paper's batch is 128
+        assert run.plan.source.image_size == 32  # a CIFAR network's input
+        assert (run.plan.batch, run.plan.steps) == (6, 1)  # 2 of 3 images per class train; the paper's batch is 128
     assert "larger than the 6 training images of folder: training with batch 6" in capsys.readouterr().out
 
 
 def test_freeze_modes_name_the_right_layers():
     model = registry.build("resnet8", classes=3, input_shape=(32, 32, 3))
-    frozen = finetune.freeze(model, "stages 1")
+    frozen = heads.freeze(model, "stages 1")
     assert "conv1_conv" in frozen and "conv2_block1_1_bn" in frozen
     assert not any(name.startswith(("conv3_", "conv4_")) or name == "predictions" for name in frozen)
     model = registry.build("resnet8", classes=3, input_shape=(32, 32, 3))
-    finetune.freeze(model, "all")
+    heads.freeze(model, "all")
     assert [weight.path for weight in model.trainable_weights] == ["predictions/kernel", "predictions/bias"]
     for bad in ("some", "stages 0", "stages x", 3):
         with pytest.raises(ValueError, match="--freeze must be"):
-            finetune.parse_freeze(bad)
+            parse_freeze(bad)
     with pytest.raises(ValueError, match="has 3 stages"):
-        finetune.freeze(model, "stages 4")
+        heads.freeze(model, "stages 4")
     with pytest.raises(ValueError, match="pass --weights"):
         TrainConfig(freeze="all")
 
@@ -336,7 +337,7 @@ def test_the_recipe_defaults_are_the_measured_best():
     measured = json.loads((Path(__file__).parents[1] / "docs" / "finetune-recipe.json").read_text())
     best = best_setting(measured)
     assert measured["best"] == best
-    assert (finetune.HEAD_EPOCHS, finetune.FULL_LR_FACTOR, finetune.FULL_EPOCHS) == (
+    assert (two_phase.HEAD_EPOCHS, two_phase.FULL_LR_FACTOR, two_phase.FULL_EPOCHS) == (
         best["head_epochs"], best["full_lr_factor"], best["full_epochs"])
     assert {row["k"] for row in measured["rows"]} == {10, 50} and len(measured["rows"]) == 24  # the whole grid
 
@@ -358,7 +359,7 @@ def test_weights_tag_brings_its_architecture_normalisation_and_a_new_head(tmp_pa
     config = TrainConfig(model="resnet20", dataset="folder", data_dir=root, weights="cifar10", freeze="stages 2",
                          output_dir=str(tmp_path / "run"))
     with Run(config) as run:
-        assert run.spec == record.spec  # option A with the reference's zero padding, BN epsilon 1e-5
+        assert run.plan.spec == record.spec  # option A with the reference's zero padding, BN epsilon 1e-5
         model = run.build_model()
     assert model.get_layer("preprocessing").get_config()["mean"] == pytest.approx(list(record.transform.mean))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("conv3_block3_2_conv").kernel),
@@ -373,10 +374,10 @@ def test_weights_tag_brings_its_architecture_normalisation_and_a_new_head(tmp_pa
     again = TrainConfig(model="resnet20", dataset="folder", data_dir=other, weights=str(tmp_path / "tuned.keras"),
                         output_dir=str(tmp_path / "again"))
     with Run(again) as run:
-        assert run.spec == record.spec
+        assert run.plan.spec == record.spec
         rebuilt = run.build_model()
     layer = rebuilt.get_layer("preprocessing").get_config()
     assert (layer["mean"], layer["std"]) == (pytest.approx(list(record.transform.mean)),
                                              pytest.approx(list(record.transform.std)))
-    assert preprocessing_record(run.source, run.normalization, again.weights)["std"] == pytest.approx(
+    assert preprocessing_record(run.plan.source, run.plan.normalization, again.weights)["std"] == pytest.approx(
         list(record.transform.std))

@@ -165,3 +165,56 @@ def test_architecture_doc_lists_the_same_layers():
             assert documented[layer] == sorted(names), f"docs/ARCHITECTURE.md: layer {layer!r}"
     modelling = sorted(m.split(".")[1] for m in MODULES if m.count(".") == 1 and layer_of(m) == "modelling")
     assert documented["modelling"] == modelling, "docs/ARCHITECTURE.md: the modelling modules"
+
+
+def import_graph():
+    """``{module: [package modules it imports]}``, every import of its source counted (inside functions too).
+
+    A module's own packages are left out: Python runs a package's ``__init__`` before any of its modules, so
+    ``from keras_resnet.training import callbacks`` in ``keras_resnet.training.trainer`` is no edge back to the
+    package."""
+    graph = {}
+    for module in MODULES:
+        parts = module.split(".")
+        ancestors = {".".join(parts[:end]) for end in range(1, len(parts))}
+        graph[module] = sorted(name for name in imported_modules(module)
+                               if name in MODULES and name != module and name not in ancestors)
+    return graph
+
+
+def import_cycles(graph):
+    """Cycles of ``graph`` as lists ``[a, b, ..., a]``: at least one through every group of modules that import
+    each other, found by a depth-first search (a back edge closes a cycle)."""
+    cycles, state = [], {}
+    for start in sorted(graph):
+        if start in state:
+            continue
+        path, stack = [start], [iter(graph[start])]
+        state[start] = "open"
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                state[path.pop()] = "done"
+                stack.pop()
+            elif state.get(following) == "open":
+                cycles.append(path[path.index(following):] + [following])
+            elif following not in state:
+                state[following] = "open"
+                path.append(following)
+                stack.append(iter(graph.get(following, ())))
+    return cycles
+
+
+def test_no_import_cycle():
+    """No two modules import each other, directly or around a loop, not even inside functions: a function-local
+    import that hides a cycle means the shared piece belongs in a lower module."""
+    cycles = import_cycles(import_graph())
+    assert not cycles, "Import cycles: " + "; ".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_the_cycle_check_finds_cycles_through_function_local_imports():
+    graph = {"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": [], "e": ["e2"], "e2": ["e"]}
+    assert import_cycles(graph) == [["a", "b", "c", "a"], ["e", "e2", "e"]]
+    assert import_cycles({"a": ["b", "c"], "b": ["c"], "c": []}) == []  # a diamond is no cycle
+    local = imported_modules("keras_resnet.probe", "def f():\n    from keras_resnet import weights as w\n")
+    assert "keras_resnet.weights" in local

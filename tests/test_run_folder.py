@@ -14,8 +14,12 @@ import pytest
 
 from datasets import write_jpeg_tree
 from keras_resnet import cli, files
+from keras_resnet import registry
 from keras_resnet.training import TrainConfig
 from keras_resnet.training import callbacks as callbacks_lib
+from keras_resnet.training.plan import resolve
+from keras_resnet.training.run_folder import (IDENTITY, TRAINING, RunFolder, check_finished, check_identity,
+                                              differences)
 
 QUICK = ["train", "--dataset", "digits", "--model", "resnet8", "--batch-size", "64", "--steps-per-epoch", "3",
          "--verbose", "0"]
@@ -66,15 +70,23 @@ def test_history_holds_exactly_the_epochs_whose_weights_were_kept(tmp_path, caps
     assert (folder / "history.csv").read_text().count("\n") == 3  # the header and two rows
 
 
-def test_another_run_in_the_same_folder_is_refused(tmp_path, capsys):
+def test_a_rerun_of_another_network_is_refused_before_anything_is_built(tmp_path, capsys):
+    """The folder's run.json against the command's resolved plan: refused in one line, nothing written (no training
+    here: the identity check itself is unit-tested below)."""
     folder = tmp_path / "R"
-    assert cli.main([*QUICK, "--epochs", "1", "--output-dir", str(folder)]) == 0
-    before = (folder / "model.keras").read_bytes()
+    folder.mkdir()
+    recorded = resolve(TrainConfig(model="resnet8", dataset="digits", batch_size=64, steps_per_epoch=3)).settings
+    files.write_json(folder / "run.json", {"settings": recorded, "epochs": 1, "changes": []})
+    def contents():  # the lock files aside: they name the last holder
+        names = sorted(name for name in os.listdir(folder) if not name.startswith(".lock"))
+        return names, (folder / "run.json").read_bytes()
+
+    before = contents()
     assert cli.main([*QUICK, "--epochs", "1", "--model", "resnet14", "--output-dir", str(folder)]) == 2
     assert "holds another run (model 'resnet8' -> 'resnet14'):" in capsys.readouterr().err
     assert cli.main([*QUICK, "--epochs", "1", "--width", "2", "--output-dir", str(folder)]) == 2
     assert "holds another run (width 1 -> 2):" in capsys.readouterr().err
-    assert (folder / "model.keras").read_bytes() == before
+    assert contents() == before
 
 
 def folder_run(data, epochs, run):
@@ -83,16 +95,13 @@ def folder_run(data, epochs, run):
 
 
 def test_another_image_folder_is_refused_and_a_failed_attempt_keeps_the_record(tmp_path, capsys, monkeypatch):
-    """A run on one folder of images is not continued on another (other images or other classes), and an attempt
-    that fails before training starts leaves ``run.json`` as it was, so the run still resumes."""
+    """A run on one folder of images is not continued on another, and an attempt that fails before training starts
+    leaves ``run.json`` as it was, so the run still resumes."""
     run = tmp_path / "R"
     write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),))
-    write_jpeg_tree(tmp_path / "more", per_class=7, sizes=((20, 24),), seed=1)
     write_jpeg_tree(tmp_path / "four", classes=("n01", "n02", "n03", "n04"), per_class=6, sizes=((20, 24),))
     assert cli.main(folder_run(tmp_path / "a" / "train", 1, run)) == 0
     record = (run / "run.json").read_bytes()
-    assert cli.main(folder_run(tmp_path / "more" / "train", 2, run)) == 2
-    assert "holds another run (train_images 15 -> 18):" in capsys.readouterr().err
     assert cli.main(folder_run(tmp_path / "four" / "train", 2, run)) == 2
     assert "holds another run (classes: 1 added ('n04'); train_images 15 -> 20):" in capsys.readouterr().err
     assert (run / "run.json").read_bytes() == record
@@ -109,10 +118,19 @@ def test_another_image_folder_is_refused_and_a_failed_attempt_keeps_the_record(t
     assert json.loads((run / "run.json").read_text())["epochs"] == 2
 
 
-def test_a_folder_of_other_files_is_refused_with_the_same_classes_and_count(tmp_path, capsys):
-    """Same class names, same number of images, other files (renamed, or moved to another class, in the training
-    or the validation split): not the run's data, so not resumed. The same files in another place are."""
-    run, original = tmp_path / "R", write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),))
+def folder_settings(data):
+    """``run.json``'s settings of a resnet8 run on the folder of images ``data`` (resolved, nothing trained)."""
+    return resolve(TrainConfig(model="resnet8", dataset="folder", data_dir=str(data), image_size=16, batch_size=4,
+                               epochs=2)).settings
+
+
+def test_other_image_folders_are_told_apart_by_their_data(tmp_path):
+    """Other images, other classes, or the same classes and number of images in other files (renamed, or moved to
+    another class, in the training or the validation split) are not the run's data; the same files in another place
+    are."""
+    original = write_jpeg_tree(tmp_path / "a", per_class=6, sizes=((20, 24),))
+    write_jpeg_tree(tmp_path / "more", per_class=7, sizes=((20, 24),), seed=1)
+    write_jpeg_tree(tmp_path / "four", classes=("n01", "n02", "n03", "n04"), per_class=6, sizes=((20, 24),))
     for name in ("renamed", "moved", "validation renamed", "copy"):
         shutil.copytree(original, tmp_path / name)
     os.rename(tmp_path / "renamed" / "train" / "n02" / "img0.JPEG", tmp_path / "renamed" / "train" / "n02" / "x.JPEG")
@@ -120,13 +138,16 @@ def test_a_folder_of_other_files_is_refused_with_the_same_classes_and_count(tmp_
     os.rename(tmp_path / "moved" / "train" / "n02" / "img1.JPEG", tmp_path / "moved" / "train" / "n01" / "y.JPEG")
     os.rename(tmp_path / "validation renamed" / "val" / "n03" / "img2.JPEG",
               tmp_path / "validation renamed" / "val" / "n03" / "x.JPEG")
-    assert cli.main(folder_run(original, 1, run)) == 0
-    capsys.readouterr()
+    recorded = folder_settings(original / "train")
+    with pytest.raises(ValueError, match=r"^The run folder 'R' holds another run \(train_images 15 -> 18\): rerun"):
+        check_identity(recorded, folder_settings(tmp_path / "more" / "train"), "R")
+    with pytest.raises(ValueError, match=r"holds another run \(classes: 1 added \('n04'\); train_images 15 -> 20\)"):
+        check_identity(recorded, folder_settings(tmp_path / "four" / "train"), "R")
+    recorded = folder_settings(original)
     for other in ("renamed", "moved", "validation renamed"):
-        assert cli.main(folder_run(tmp_path / other, 2, run)) == 2
-        assert "holds another run (other image files: names or classes differ" in capsys.readouterr().err
-    assert cli.main(folder_run(tmp_path / "copy", 2, run)) == 0
-    assert "resuming after epoch 1" in capsys.readouterr().out
+        with pytest.raises(ValueError, match=r"holds another run \(other image files: names or classes differ"):
+            check_identity(recorded, folder_settings(tmp_path / other), "R")
+    check_identity(recorded, folder_settings(tmp_path / "copy"), "R")
 
 
 def test_two_runs_started_together_one_is_refused_at_once(tmp_path):
@@ -265,3 +286,100 @@ def test_histograms_leave_the_model_alone(tmp_path):
     for old, new in zip(before, model.non_trainable_variables):
         np.testing.assert_array_equal(old, np.array(new))  # BN moving statistics untouched
     assert any(path.name.startswith("events") for path in (tmp_path / "train").iterdir())
+
+
+# The run folder's identity check, unit-tested on settings dicts: nothing is trained or even built.
+RECORDED = {"model": "resnet8", "spec": registry.spec("resnet8").to_config(), "dataset": "folder",
+            "classes": ["cat", "dog", "fox"], "train_images": 15, "files": "3f2a", "image_size": 16,
+            "global_batch_size": 4, "steps_per_epoch": 3, "learning_rate": 0.003125, "momentum": 0.9,
+            "weight_decay": 1e-4, "schedule": "step", "warmup": False, "sync_bn": False, "seed": 0, "replicas": 1,
+            "precision": "float32", "jit_compile": False, "weights": None, "freeze": "none"}
+
+
+def now(**changes):
+    return {**RECORDED, **changes}
+
+
+def test_a_plans_settings_are_what_the_identity_check_reads():
+    settings = resolve(TrainConfig(model="resnet8", dataset="digits", batch_size=64, steps_per_epoch=3)).settings
+    assert set(settings) == set(IDENTITY + TRAINING) == set(RECORDED)
+    check_identity(settings, dict(settings), "R")
+
+
+@pytest.mark.parametrize("changes, said", [
+    ({"model": "resnet14", "spec": registry.spec("resnet14").to_config()}, "model 'resnet8' -> 'resnet14'"),
+    ({"spec": registry.spec("resnet8").replace(width=2).to_config()}, "width 1 -> 2"),
+    ({"spec": registry.spec("resnet8").replace(shortcut="B", bn_momentum=0.99).to_config()},
+     "shortcut 'A' -> 'B'; bn_momentum 0.9 -> 0.99"),
+    ({"dataset": "digits"}, "dataset 'folder' -> 'digits'"),
+    ({"classes": ["cat", "dog", "fox", "owl"]}, "classes: 1 added ('owl')"),
+    ({"classes": ["cat", "dog"]}, "classes: 1 removed ('fox')"),
+    ({"classes": ["cat", "dog", "a", "b", "c", "d", "e", "f"]},
+     "classes: 6 added ('a', 'b', 'c', 'd', 'e', ...); 1 removed ('fox')"),
+    ({"classes": ["dog", "cat", "fox"]}, "classes: the same 3 names in another order"),
+    ({"train_images": 18, "files": "77aa"}, "train_images 15 -> 18"),  # the count says it: not the files too
+    ({"files": "77aa"}, "other image files: names or classes differ in the training or validation split; files "
+                        "renamed or moved, or another split by --seed or --val-fraction"),
+    ({"image_size": 32}, "image_size 16 -> 32"),
+    ({"sync_bn": True}, "sync_bn False -> True"),
+    ({"weights": "imagenet"}, "weights None -> 'imagenet'"),
+    ({"freeze": "all"}, "freeze 'none' -> 'all'"),
+    ({"dataset": "digits", "image_size": 32}, "dataset 'folder' -> 'digits'; image_size 16 -> 32"),
+])
+def test_another_network_or_other_data_is_refused_in_one_line(changes, said):
+    with pytest.raises(ValueError) as error:
+        check_identity(RECORDED, now(**changes), "runs/R")
+    assert str(error.value) == (f"The run folder 'runs/R' holds another run ({said}): rerun with the same options to "
+                                "resume it, or choose another --output-dir.")
+
+
+@pytest.mark.parametrize("recorded", [{}, RECORDED, {"model": "resnet8", "dataset": "folder"}],
+                         ids=["new folder", "same run", "older record"])
+def test_the_same_run_new_folders_and_older_records_pass(recorded):
+    check_identity(recorded, now(), "R")
+
+
+def test_training_settings_may_change_when_resuming():
+    changed = now(learning_rate=0.001, global_batch_size=8, seed=1, precision="mixed_bfloat16")
+    check_identity(RECORDED, changed, "R")  # an interrupted run resumes with them
+    assert differences(RECORDED, changed, TRAINING) == [
+        "global_batch_size 4 -> 8", "learning_rate 0.003125 -> 0.001", "seed 0 -> 1",
+        "precision 'float32' -> 'mixed_bfloat16'"]
+
+
+def test_a_finished_run_is_returned_continued_or_refused():
+    summary = {"epochs": 2}
+    assert check_finished(None, 1, ["learning_rate 0.1 -> 0.01"], "R") is False  # nothing finished yet
+    assert check_finished(summary, 2, [], "R") is True  # the same run: its summary, nothing trained
+    assert check_finished(summary, 3, ["learning_rate 0.1 -> 0.01"], "R") is False  # more epochs continue it
+    with pytest.raises(ValueError, match=r"^The run folder 'R' holds a finished run \(epochs 2 -> 1\): rerun it with "
+                                         r"the same options \(more --epochs continue it\), or choose another "
+                                         r"--output-dir\.$"):
+        check_finished(summary, 1, [], "R")
+    with pytest.raises(ValueError, match=r"holds a finished run \(learning_rate 0\.1 -> 0\.01\)"):
+        check_finished(summary, 2, ["learning_rate 0.1 -> 0.01"], "R")
+
+
+def test_a_resume_with_other_settings_is_recorded_when_training_starts(tmp_path, capsys):
+    """The folder object on its own: other training settings are printed and, once ``record()`` is called (when
+    training starts), appended to run.json's changes with the epoch they apply after."""
+    folder = tmp_path / "R"
+    (folder / "backup").mkdir(parents=True)
+    (folder / "backup" / "state.json").write_text(json.dumps({"epoch": 3}))
+    files.write_json(folder / "run.json", {"settings": RECORDED, "epochs": 5, "changes": []})
+    run_folder = RunFolder(str(folder))
+    try:
+        assert run_folder.open(now(learning_rate=0.001), 5) is None
+        assert f"Resuming {folder} with other settings: learning_rate 0.003125 -> 0.001" in capsys.readouterr().out
+        assert json.loads((folder / "run.json").read_text())["settings"] == RECORDED  # not before training starts
+        run_folder.record()
+        record = json.loads((folder / "run.json").read_text())
+        assert record["changes"] == [{"after_epoch": 3, "changed": ["learning_rate 0.003125 -> 0.001"]}]
+        assert record["settings"]["learning_rate"] == 0.001
+        with pytest.raises(files.FolderInUseError):
+            RunFolder(str(folder))
+    finally:
+        run_folder.close()
+    files.write_json(folder / "summary.json", {"epochs": 5})
+    with RunFolder(str(folder)) as again:
+        assert again.open(now(learning_rate=0.001), 5) == {"epochs": 5}

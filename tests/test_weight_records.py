@@ -28,6 +28,15 @@ def test_record_params_and_flops_match_the_built_model(name, architecture, input
             assert (record.params, record.flops) == (stats["trainable_params"], stats["flops"]), record.tag
 
 
+def test_a_records_spec_is_the_registered_network_with_its_options():
+    """weight_records builds a record's spec from the paper's tables, below the registry (which reads the records
+    for its ImageNet specs): it is the registry's spec of that name with the record's options."""
+    from keras_resnet import registry
+
+    for record in weight_records.list_weights():
+        assert record.spec == registry.spec(record.name).replace(**record.options), (record.name, record.tag)
+
+
 def test_records_are_complete_and_consistent():
     records = weight_records.list_weights()
     assert {(r.name, r.tag) for r in records} >= {

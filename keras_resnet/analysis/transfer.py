@@ -6,7 +6,7 @@ pretrained on the digits 0-4; the digits 5-9 are the new task, with ``k`` traini
 
 - ``scratch``: the network trained from random weights, the CIFAR recipe ([He16] Sec. 4.2), ``head_epochs +
   epochs`` epochs;
-- ``head``: phase 1 of ``finetune.two_phase``, the pretrained network frozen and a new classifier trained;
+- ``head``: phase 1 of ``two_phase.two_phase``, the pretrained network frozen and a new classifier trained;
 - ``fine_tuned``: phase 2, the whole network fine-tuned from there (the two-phase recipe, ``recipes/finetune.py``,
   with its default epochs and rate factor).
 
@@ -23,7 +23,7 @@ import numpy as np
 from keras_resnet.data import digits
 from keras_resnet.data.source import from_arrays
 from keras_resnet.training import TrainConfig
-from keras_resnet.training.finetune import FULL_EPOCHS, FULL_LR_FACTOR, HEAD_EPOCHS, two_phase
+from keras_resnet.training.two_phase import FULL_EPOCHS, FULL_LR_FACTOR, HEAD_EPOCHS, two_phase
 from keras_resnet.training.trainer import Run
 
 PRETRAIN_CLASSES = (0, 1, 2, 3, 4)
@@ -143,7 +143,7 @@ def recipe_sweep(output_dir, shots=(10, 50), head_epochs=(5, 15), full_lr_factor
                  full_epochs=(10, 30), model="resnet8", pretrain_epochs=15, seed=0, verbose=0):
     """Measures the two-phase fine-tuning recipe's settings on the transfer task of ``run_transfer`` (same
     pretrained network, same k-shot sets): every combination of phase 1's epochs, phase 2's learning-rate factor and
-    phase 2's epochs, for every ``k`` in ``shots``. The recipe's defaults (``finetune.HEAD_EPOCHS``,
+    phase 2's epochs, for every ``k`` in ``shots``. The recipe's defaults (``two_phase.HEAD_EPOCHS``,
     ``FULL_LR_FACTOR``, ``FULL_EPOCHS``) are the best mean over ``shots`` (``benchmarks/finetune_recipe.py``).
 
     Runs go to ``output_dir/pretrain`` and ``output_dir/sweep/k<k>-h<head>-f<factor>-e<epochs>/`` (reused on a rerun).

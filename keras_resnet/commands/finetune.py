@@ -1,5 +1,5 @@
 """``keras-resnet finetune``: pretrained weights fine-tuned on one's own images in two phases, a new classifier on the
-frozen network, then the whole network (``training/finetune.py``'s ``two_phase``); every option of ``train`` applies
+frozen network, then the whole network (``training/two_phase.py``); every option of ``train`` applies
 to both phases."""
 
 from keras_resnet.training import config
@@ -24,9 +24,9 @@ def check(args):
 
 
 def run(args):
-    from keras_resnet.training import finetune
+    from keras_resnet.training import two_phase
 
-    summaries = finetune.two_phase(config.from_args(args), args.head_epochs, args.full_lr_factor)
+    summaries = two_phase.two_phase(config.from_args(args), args.head_epochs, args.full_lr_factor)
     for phase, summary in summaries.items():
         print(f"{phase}: test accuracy {100 * summary['test_accuracy']:.2f} % after {summary['epochs']} epochs "
               f"({summary['output_dir']})")

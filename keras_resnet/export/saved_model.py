@@ -27,6 +27,7 @@ import tensorflow as tf
 from keras_resnet import data, files, model_file
 from keras_resnet.choices import EXPORT_PRECISIONS
 from keras_resnet.data.augment import EVAL_RESIZE
+from keras_resnet.export.tflite import agreement, keras_latency, parity_images, top1_accuracy
 from keras_resnet.training.precision import with_dtype_policy
 from keras_resnet.validation import check_positive_int
 
@@ -191,8 +192,6 @@ def parity_report(model, twin, preprocessing, dataset=None, data_dir=None, eval_
     """How the reduced-precision ``twin`` of ``model`` answers on ``eval_images`` images of ``dataset``'s test split
     (random images without a dataset): top-1 agreement, largest probability difference, the accuracy of each, and
     their median batch-1 latencies in this process."""
-    from keras_resnet.export.tflite import agreement, keras_latency, parity_images, top1_accuracy
-
     check_positive_int(eval_images, "--eval-images")
     images, labels = parity_images(model, dataset, eval_images, data_dir)
     images = np.asarray(model_file.preprocess(tf.constant(images), preprocessing))

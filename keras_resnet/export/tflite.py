@@ -19,7 +19,6 @@ import tensorflow as tf
 
 from keras_resnet import files, model_file
 from keras_resnet.choices import TFLITE_VARIANTS as VARIANTS
-from keras_resnet.export.saved_model import check_output_dir
 from keras_resnet.tables import format_percent, format_table
 from keras_resnet.timing import median_latency
 from keras_resnet.validation import check_positive_int
@@ -147,7 +146,7 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
     for what, value in (("calibration_steps", calibration_steps), ("eval_images", eval_images),
                         ("repeats", repeats)):
         check_positive_int(value, f"--{what.replace('_', '-')}")
-    check_output_dir(output_dir)
+    files.check_writable_folder(output_dir)
     model = model_file.load_model(model_path)
     if model_file.resolve_preprocessing(model) != "none":
         raise ValueError("TFLite export takes models that hold their preprocessing (trained with keras_resnet); "

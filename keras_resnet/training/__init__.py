@@ -8,9 +8,9 @@ import importlib
 
 from keras_resnet.training.config import TrainConfig, add_arguments, from_args
 
-_TRAINER = ("Run", "TrainingError", "build_model", "format_summary", "train")
+_TRAINER = ("Run", "TrainingError", "build_model", "format_summary", "make_deterministic", "train")
 __all__ = ["Run", "TrainConfig", "TrainingError", "add_arguments", "build_model", "format_summary", "from_args",
-           "train"]
+           "make_deterministic", "train"]
 
 
 def __getattr__(name):

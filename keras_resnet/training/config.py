@@ -111,7 +111,7 @@ def _finite(value):
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-# The fine-tuning recipe's defaults (training/finetune.py's two_phase, keras-resnet finetune): the classifier alone for
+# The fine-tuning recipe's defaults (training/two_phase.py, keras-resnet finetune): the classifier alone for
 # HEAD_EPOCHS at the recipe's learning rate, then everything for FULL_EPOCHS at FULL_LR_FACTOR of it. They are the
 # best setting of the measurement in docs/finetune-recipe.json (keras-resnet experiment recipe; tests/test_finetune.py
 # keeps them equal). Here, without TensorFlow, so that the command's options and help are built without it.

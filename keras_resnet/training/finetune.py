@@ -9,18 +9,17 @@ mean, or its weights' published mean and std), since the features were learned o
 classifier is new: a ``Dense`` of the dataset's classes on the pooled features, initialised as the builder's.
 
 ``--freeze``: ``none``, ``all`` (everything but the classifier) or ``stages N`` (the stem and the first ``N`` stages,
-[He16] Table 1's conv1 .. conv{N+1}). Frozen layers are ``trainable=False``; in Keras 3 a BatchNormalization layer
-that is not trainable also runs in inference mode (its moving statistics normalise and are not updated), so a frozen
-part computes exactly what it computed before fine-tuning, batch after batch -- the pitfall of Keras 2, where frozen
-BN layers kept using and updating batch statistics.
+[He16] Table 1's conv1 .. conv{N+1}), by ``heads.freeze``. Frozen layers are ``trainable=False``; in Keras 3 a
+BatchNormalization layer that is not trainable also runs in inference mode (its moving statistics normalise and are
+not updated), so a frozen part computes exactly what it computed before fine-tuning, batch after batch -- the pitfall
+of Keras 2, where frozen BN layers kept using and updating batch statistics. The two-phase recipe is
+``two_phase.py``; the Keras-only head and freeze helpers are ``keras_resnet/heads.py``.
 """
 
 import dataclasses
 import functools
 import json
 import os
-import re
-import warnings
 import zipfile
 
 import keras
@@ -28,17 +27,11 @@ import numpy as np
 
 from keras_resnet import weight_records
 from keras_resnet.builder import ResNet
-from keras_resnet.choices import parse_freeze
+from keras_resnet.choices import parse_freeze  # noqa: F401  (--freeze's parser, public here too)
+from keras_resnet.heads import HEAD, freeze, with_new_head  # noqa: F401  (freeze: public here too)
 from keras_resnet.layers import PixelNormalization
-from keras_resnet.network import ResNetModel, spec_of, weights_tag_of
-from keras_resnet.training.config import FULL_EPOCHS, FULL_LR_FACTOR, HEAD_EPOCHS  # the two-phase schedule's defaults
-from keras_resnet.validation import check_positive_int
+from keras_resnet.network import spec_of, weights_tag_of
 
-HEAD = "predictions"
-POOLED = "avg_pool"
-FREEZE_MODES = ("none", "all", "stages N")
-STEM = re.compile(r"^(conv1|pool1)_")
-STAGE = re.compile(r"^conv(\d+)_block\d+_")
 WEIGHT_FILES = (".keras", ".weights.h5")
 
 
@@ -198,23 +191,6 @@ def input_normalization(weights, spec, image_shape):
     return fit_normalization(normalization, image_shape)
 
 
-def with_new_head(model, classes, weight_decay=None, name=None):
-    """``model``'s pooled features (its ``avg_pool`` layer) with a new ``Dense(classes, softmax)`` classifier named
-    ``predictions``, initialised as the builder's (Glorot uniform, zero bias), L2 ``weight_decay / 2``, float32.
-
-    The layers are shared with ``model``, not copied. Shapes: ``(batch, H, W, 3) -> (batch, classes)``.
-    """
-    try:
-        features = model.get_layer(POOLED).output
-    except ValueError:
-        raise ValueError(f"Model {model.name!r} has no pooled features (a layer named {POOLED!r}): build it with "
-                         "include_top=True or pooling='avg'.") from None
-    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-    outputs = keras.layers.Dense(classes, activation="softmax", kernel_regularizer=regularizer, dtype="float32",
-                                 name=HEAD)(features)
-    return ResNetModel(model.inputs, outputs, spec=spec_of(model), name=name or model.name)
-
-
 def _h5_classes(path):
     """Classes of the classifier saved in a ``.weights.h5`` file."""
     import h5py
@@ -258,81 +234,3 @@ def pretrained_model(weights, spec, source, weight_decay=1e-4, sync_bn=False, bu
     base = ResNet(spec, include_top=False, pooling="avg", weights=weights, input_tensor=inputs,
                   include_preprocessing=True, weight_decay=weight_decay, sync_bn=sync_bn)
     return with_new_head(base, source.num_classes, weight_decay)
-
-
-def frozen_layer(name, mode):
-    """Whether the layer called ``name`` is frozen under the parsed ``mode`` (``parse_freeze``)."""
-    kind, stages = mode
-    if kind == "none" or name == HEAD:
-        return False
-    if kind == "all":
-        return True
-    stage = STAGE.match(name)
-    return bool(STEM.match(name)) or (stage is not None and int(stage.group(1)) - 1 <= stages)
-
-
-def freeze(model, mode):
-    """Freezes the layers of ``model`` that ``mode`` (``"none"``, ``"all"``, ``"stages N"``) names; returns their
-    names. Call it before ``compile``. ``stages N`` needs ``N`` <= the network's stages."""
-    parsed = parse_freeze(mode)
-    spec = spec_of(model)
-    if parsed[0] == "stages" and spec is not None and parsed[1] > len(spec.blocks):
-        raise ValueError(f"--freeze stages {parsed[1]}: {spec.name} has {len(spec.blocks)} stages; freeze at most "
-                         f"that many, or 'all'.")
-    frozen = []
-    for layer in model.layers:
-        if frozen_layer(layer.name, parsed):
-            layer.trainable = False
-            frozen.append(layer.name)
-    return frozen
-
-
-PHASES = ("head", "full")
-
-
-def two_phase(config, head_epochs=HEAD_EPOCHS, full_lr_factor=FULL_LR_FACTOR, source=None):
-    """Fine-tunes ``config.weights`` on ``config.dataset`` in two runs under ``config.output_dir``:
-
-    1. ``head/``: everything but the new classifier frozen (``freeze="all"``), ``head_epochs`` epochs at the
-       learning rate of ``config`` (the recipe's 0.1 at batch 128 by default), cosine decay;
-    2. ``full/``: every layer trained (``config.freeze``, ``"none"`` by default) from the model of phase 1 (its
-       classifier included) for ``config.epochs`` epochs (``FULL_EPOCHS`` if unset) at ``full_lr_factor`` times that
-       learning rate, with a linear warm-up over the first tenth and cosine decay.
-
-    A new classifier on pretrained features first learns without disturbing them (its random gradients would
-    otherwise flow into the pretrained layers); then the whole network adapts, gently. Each phase is a ``Run`` of
-    its own folder, so an interrupted fine-tuning resumes where it stopped. Returns ``{"head": summary, "full":
-    summary}``; ``full/model.keras`` is the fine-tuned model.
-    """
-    from keras_resnet.training.trainer import Run, completed_epochs, default_output_dir
-
-    if config.weights is None:
-        raise ValueError("Fine-tuning starts from pretrained weights: pass --weights (a tag such as imagenet, or an "
-                         "earlier run's model.keras).")
-    check_positive_int(head_epochs, "--head-epochs")
-    if not full_lr_factor > 0:
-        raise ValueError(f"--full-lr-factor must be positive, got {full_lr_factor!r}")
-    output_dir = config.output_dir or default_output_dir(config.model)
-    learning_rate = config.learning_rate or 0.1
-    phases = {
-        "head": dataclasses.replace(config, output_dir=os.path.join(output_dir, "head"), freeze="all",
-                                    epochs=head_epochs, schedule="cosine", warmup=False),
-        "full": dataclasses.replace(config, output_dir=os.path.join(output_dir, "full"),
-                                    epochs=config.epochs or FULL_EPOCHS, learning_rate=learning_rate * full_lr_factor,
-                                    schedule="cosine", warmup=True),
-    }
-    summaries, previous = {}, None
-    for phase in PHASES:
-        with Run(phases[phase], source=source) as run:
-            source = run.source  # the data is read once
-            if run.finished is None:
-                model = run.build_model()
-                if previous is not None and completed_epochs(run.run_dir) == 0:
-                    with warnings.catch_warnings():  # phase 1's optimizer state is not wanted: a new optimizer
-                        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
-                        model.load_weights(previous)  # phase 1's network and classifier
-                run.fit(model)
-                run.finish(model)
-            summaries[phase] = run.finished
-            previous = os.path.join(run.run_dir, "model.keras")
-    return summaries
