@@ -8,6 +8,7 @@ named models and ``build(name)`` live in ``registry``.
 
 import keras
 
+from keras_resnet import contract as contract_lib
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
 from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activation
@@ -135,9 +136,20 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
     x = _head(x, include_top, pooling, classes, classifier_activation, config)
 
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
+    contract = _contract(record, family, input_shape, data_format, include_preprocessing)
     with deep_graph(12 * sum(spec.blocks) + 100):  # at most about 12 layers a block
-        model = ResNetModel(source, x, spec=spec, weights_tag=record.tag if record is not None else None, name=name)
+        model = ResNetModel(source, x, spec=spec, weights_tag=record.tag if record is not None else None,
+                            contract=contract, name=name)
     return weights_lib.load_weights(model, weights, spec.name, include_top)
+
+
+def _contract(record, family, input_shape, data_format, include_preprocessing):
+    """The model's ``InferenceContract``: its weights record's (at the model's input size), else the paper's."""
+    size = tuple(input_shape[:2] if data_format == "channels_last" else input_shape[1:])
+    size = None if None in size else size
+    if record is not None:
+        return contract_lib.for_record(record, size, data_format, include_preprocessing)
+    return contract_lib.for_family(family.name, size, data_format)
 
 
 def imagenet_resnet(depth, **options):

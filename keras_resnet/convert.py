@@ -21,6 +21,7 @@ import re
 import keras
 import numpy as np
 
+from keras_resnet import contract as contract_lib
 from keras_resnet import files, registry, weight_records
 from keras_resnet.checkpoints import read_state_dict
 from keras_resnet.weight_records import CIFAR_REFERENCE_LAYOUT, TORCHVISION_LAYOUT
@@ -166,6 +167,12 @@ def convert(state_dict_or_path, model_name, **options):
     load_state_dict(model, state, family)
     if record is not None:
         model.weights_tag = record.tag
+    # The checkpoint's publisher's view and normalisation: its record's; without a tag, the paper's view with the
+    # normalisation of both layouts (torchvision/timm ResNets and the CIFAR reference use ImageNet's mean and std).
+    if record is not None:
+        model.contract = contract_lib.for_record(record, model.contract.input_size, model.contract.data_format)
+    else:
+        model.contract = model.contract.with_normalization("torch")
     return model
 
 

@@ -148,10 +148,8 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
                         ("repeats", repeats)):
         check_positive_int(value, f"--{what.replace('_', '-')}")
     check_output_dir(output_dir)
-    model = model_file.load_model(model_path)
-    if model_file.resolve_preprocessing(model) != "none":
-        raise ValueError("TFLite export takes models that hold their preprocessing (trained with keras_resnet); "
-                         "for a pretrained ImageNet model, export a SavedModel instead.")
+    # Raw [0, 255] pixels of the contract's view in: the contract's normalisation goes into the graph.
+    model = model_file.raw_pixel_model(model_file.load_model(model_path))
     dataset = dataset or model_file.run_metadata(model_path).get("dataset")
     if "int8" in variants and dataset is None:
         raise ValueError(INT8_NEEDS_DATA)
