@@ -6,6 +6,10 @@ on a representative dataset drawn from the model's own data pipeline; raw uint8 
 out). The parity report compares each against the Keras model on evaluation images: size, top-1 agreement, largest
 probability difference, accuracy, and batch-1 latency (median) in the LiteRT interpreter next to the Keras model's.
 
+The converted model takes the model's inference contract's view as raw ``[0, 255]`` float32 pixels ``(1, H, W, 3)``:
+the contract's normalisation is its first layer (``model_file.raw_pixel_model``), so models built with published
+weights export as trained ones do.
+
 A folder collects exports: ``<model>_<variant>.tflite`` that exist are replaced only with ``overwrite``, and
 ``parity.json`` keeps the entries of the variants an earlier export wrote there and this one did not (each with the
 Keras ``reference`` it was measured against).
