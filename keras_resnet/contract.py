@@ -20,8 +20,11 @@ import dataclasses
 import json
 import os
 
+import keras
+
 from keras_resnet import weight_records
 from keras_resnet.architectures import FAMILIES
+from keras_resnet.spec import ArchSpec, parse_name
 
 METHODS = ("center_crop", "resize")
 EVAL_RESIZE = 256 / 224  # [He16] Sec. 3.4: the shorter side goes to 256 for a 224 crop
@@ -114,8 +117,6 @@ class InferenceContract:
     def preprocess_input(self, images):
         """Raw ``[0, 255]`` RGB pixels ``(batch, H, W, 3)`` (``(batch, 3, H, W)`` channels_first) -> the model's
         input: the channels reordered, then ``(x - mean) / std`` (float32; the identity casts only)."""
-        import keras
-
         ops = keras.ops
         x = ops.cast(ops.convert_to_tensor(images), "float32")
         if not self.normalizes:
@@ -240,8 +241,6 @@ def _derive_unrecorded(model, size, data_format):
 def _record_of(model):
     """The weights record of an old model: its ``weights_tag``'s; untagged, the records of its architecture and
     classes when they all normalise alike; a keras.applications model by its name."""
-    from keras_resnet.spec import ArchSpec, parse_name
-
     spec, tag, classes = getattr(model, "spec", None), getattr(model, "weights_tag", None), model.outputs[0].shape[-1]
     if not isinstance(spec, ArchSpec):
         parsed = parse_name(model.name)

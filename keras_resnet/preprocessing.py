@@ -14,6 +14,9 @@ from keras.applications import imagenet_utils
 from keras.applications import resnet as _resnet_v1
 from keras.applications import resnet_v2 as _resnet_v2
 
+from keras_resnet import weight_records
+from keras_resnet.contract import for_record
+
 
 def preprocess_input(x, data_format=None, weights=None, model=None):
     """``(batch, H, W, 3)`` RGB in [0, 255] -> the same shape, normalised for ``weights``.
@@ -25,16 +28,12 @@ def preprocess_input(x, data_format=None, weights=None, model=None):
     """
     if weights is None:
         return _resnet_v1.preprocess_input(x, data_format=data_format)
-    from keras_resnet.contract import for_record
-
     record = _record(weights, model)
     return for_record(record, data_format=data_format or keras.config.image_data_format()).preprocess_input(x)
 
 
 def _record(weights, model):
     """The one record of ``weights`` (of ``model`` when given) whose normalisation applies; one line otherwise."""
-    from keras_resnet import weight_records
-
     if model is not None:
         return weight_records.weights_info(model, weights)
     records = [record for record in weight_records.list_weights() if record.tag == weights]
