@@ -6,6 +6,7 @@
     keras_resnet.list_models()
     model = keras_resnet.ResNet18(weights="imagenet")       # torchvision's weights, converted exactly
     keras_resnet.list_weights("resnet50")                    # every published weights record of a name
+    x = model.preprocess_input(images)                       # the preprocessing of the model's own weights
 
 ``import keras_resnet`` loads Keras and every public name, so that the package's layers and models are registered
 with Keras before a saved model is loaded. A process started with ``-h``/``--help``, or as the ``keras-resnet``
@@ -28,6 +29,7 @@ __version__ = "0.1.0"
 _MODULES = {
     "backbone": ("Backbone", "stage_outputs"),
     "builder": ("ResNet", "cifar_resnet", "imagenet_resnet"),
+    "contract": ("InferenceContract", "contract_of"),
     "layers": ("ZeroPadShortcut",),
     "metrics": ("TopKError",),
     "preprocessing": ("decode_predictions", "preprocess_input", "preprocess_input_torch", "preprocess_input_v2"),

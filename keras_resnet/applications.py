@@ -3,7 +3,8 @@
 Each is a thin wrapper over ``registry.build``, generated from the registry so that a registered name always has
 its constructor: ``resnet50`` -> ``ResNet50``, ``resnet50v2`` -> ``ResNet50V2``, ``plain34`` -> ``Plain34``.
 Constructors of networks with published weights default to ``weights="imagenet"`` (as keras.applications does)
-and carry their preprocessing as ``.preprocess_input``.
+and carry that default's preprocessing as ``.preprocess_input``; a model built with any tag carries its own,
+``model.preprocess_input`` (its inference contract), which is the one to use with other tags.
 """
 
 from keras_resnet import weight_records

@@ -9,6 +9,7 @@ named models and ``build(name)`` live in ``registry``.
 
 import keras
 
+from keras_resnet import contract as contract_lib
 from keras_resnet import weights as weights_lib
 from keras_resnet.architectures import FAMILIES, cifar_layout, imagenet_layout
 from keras_resnet.assembly import assemble
@@ -71,7 +72,17 @@ def ResNet(spec, *, include_top=True, weights=None, input_tensor=None, input_sha
                      weight_decay=weight_decay, sync_bn=sync_bn,
                      preprocessing=record.transform if include_preprocessing else None,
                      weights_tag=record.tag if record is not None else None)
+    model.contract = _contract(record, family, model.input_shape[1:], data_format, include_preprocessing)
     return weights_lib.load_weights(model, weights, spec.name, include_top)
+
+
+def _contract(record, family, input_shape, data_format, include_preprocessing):
+    """The model's ``InferenceContract``: its weights record's (at the model's input size), else the paper's."""
+    size = tuple(input_shape[:2] if data_format == "channels_last" else input_shape[1:])
+    size = None if None in size else size
+    if record is not None:
+        return contract_lib.for_record(record, size, data_format, include_preprocessing)
+    return contract_lib.for_family(family.name, size, data_format)
 
 
 def imagenet_resnet(depth, **options):

@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from keras_resnet import contract as contract_lib
 from keras_resnet import files, registry, weight_records
 from keras_resnet.checkpoints import read_state_dict
 from keras_resnet.torch_layout import layout_options, load_state_dict, state_classes  # noqa: F401  (public here too)
@@ -75,6 +76,12 @@ def convert(state_dict_or_path, model_name, **options):
     load_state_dict(model, state, family)
     if record is not None:
         model.weights_tag = record.tag
+    # The checkpoint's publisher's view and normalisation: its record's; without a tag, the paper's view with the
+    # normalisation of both layouts (torchvision/timm ResNets and the CIFAR reference use ImageNet's mean and std).
+    if record is not None:
+        model.contract = contract_lib.for_record(record, model.contract.input_size, model.contract.data_format)
+    else:
+        model.contract = model.contract.with_normalization("torch")
     return model
 
 

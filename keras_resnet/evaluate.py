@@ -13,10 +13,10 @@ top-1 / top-5 beside the record's numbers.
   validation images the run held out: its record (``preprocessing.json``, or ``run.json`` for runs from before it
   recorded the split) repeats the split while the files are those it split; otherwise every image is scored, with a
   note that the run's training images may be among them.
-- The views: the evaluation transform of the weights' record (shorter side to ``resize``, centre ``crop``, bilinear
-  with antialiasing; ``model_file.record_eval_transform``), of the training run, or the paper's ([He16] Sec. 3.4),
-  through the data pipeline's ``apply_eval_transform``; ``ten_crop``: the 10-crop test of [He16] Sec. 3.4, scores
-  averaged over the views. Then the weights' normalisation (``model_file.resolve_preprocessing``).
+- The views: the model's inference contract (``contract.InferenceContract``: the weights record's resize and crop,
+  the training run's view, or the paper's, [He16] Sec. 3.4), through the data pipeline's ``apply_eval_transform``;
+  ``ten_crop``: the 10-crop test of [He16] Sec. 3.4, scores averaged over the views. Then the contract's
+  normalisation.
 """
 
 import dataclasses
@@ -27,7 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import data, files, model_file, predict, registry, weight_records
+from keras_resnet import data, files, model_file, registry, weight_records
+from keras_resnet.contract import contract_of
 from keras_resnet.data import folder as folder_lib
 from keras_resnet.data import imagenet
 from keras_resnet.training.config import TrainConfig
@@ -159,10 +160,10 @@ def tfds_images(name, split="validation", data_dir=None):
     return Images(dataset, count, class_names, f"{count} images of TFDS {name}:{split}")
 
 
-def _labels_for(model, images, metadata):
+def _labels_for(model, images):
     """``images.dataset`` with labels as the model's class indices (see the module docstring)."""
     classes = model.output.shape[-1]
-    known = list(metadata.get("class_names") or [])
+    known = list(contract_of(model).class_names or [])
     if known and set(images.class_names) <= set(known) and images.class_names != known[:len(images.class_names)]:
         index = tf.constant([known.index(name) for name in images.class_names], tf.int64)
         return images.dataset.map(lambda image, label: (image, tf.gather(index, label)))
@@ -182,14 +183,30 @@ def describe_transform(transform, preprocessing):
     return f"{views}, {'no' if preprocessing == 'none' else preprocessing} normalisation"
 
 
+def scored_batches(model, dataset, ten_crop=False, batch_size=64):
+    """``(scores float64 (B, classes), labels (B,))`` per batch of ``dataset`` (``(encoded image, label)``), each
+    image seen through the model's contract: its view (or the 10 views, scores averaged) and normalisation."""
+    contract = contract_of(model)
+    transform, size, classes = contract.transform, contract.transform["size"], model.output.shape[-1]
+    view = data.apply_ten_crop_transform if ten_crop else data.apply_eval_transform
+    batches = dataset.map(lambda image, label: (view(image, transform), label), num_parallel_calls=tf.data.AUTOTUNE)
+    for views, labels in batches.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+        labels = labels.numpy()
+        if ten_crop:
+            views = tf.reshape(views, (-1, size, size, 3))
+        if contract.data_format == "channels_first":
+            views = tf.transpose(views, (0, 3, 1, 2))
+        scores = np.asarray(model(contract.preprocess_input(views), training=False), np.float64)
+        yield (scores.reshape(len(labels), 10, classes).mean(axis=1) if ten_crop else scores), labels
+
+
 def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progress=True):
-    """Top-k accuracies of ``model`` on ``images`` with its evaluation transform and preprocessing.
+    """Top-k accuracies of ``model`` on ``images`` through its inference contract (``scored_batches``).
 
     Args:
         model: a Keras classifier ``(batch, H, W, 3) -> (batch, classes)`` scores.
         images: ``Images`` (``folder_images``, ``tfds_images``).
-        metadata: the training run's ``preprocessing.json`` (``model_file.run_metadata``), if any: its evaluation
-            transform and class names.
+        metadata: not read (the model's contract carries its view and class names); kept for callers.
         ten_crop: average the scores of the 10 views of [He16] Sec. 3.4 instead of one centre view.
         batch_size: images per batch (a 10-crop batch holds ``10 * batch_size`` views).
         progress: show a ``keras.utils.Progbar``.
@@ -197,31 +214,15 @@ def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progre
     Returns:
         ``Evaluation``: accuracies for ``k`` in ``TOP_K`` (top-5 is top-``classes`` for fewer classes).
     """
+    del metadata
     check_positive_int(batch_size, "batch_size")
-    metadata = metadata or {}
-    transform = predict.eval_transform(model, metadata)
-    preprocessing = model_file.resolve_preprocessing(model)
-    size = int(transform["size"])
-    view = data.apply_ten_crop_transform if ten_crop else data.apply_eval_transform
-    batches = _labels_for(model, images, metadata).map(
-        lambda image, label: (view(image, transform), label), num_parallel_calls=tf.data.AUTOTUNE)
-    batches = batches.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    classes = model.output.shape[-1]
-    ks = [min(k, classes) for k in TOP_K]
+    contract = contract_of(model)
+    ks = [min(k, model.output.shape[-1]) for k in TOP_K]
     correct, seen = np.zeros(len(ks), np.int64), 0
     names = [f"top-{k}" for k in TOP_K]
     bar = keras.utils.Progbar(images.count, unit_name="image", stateful_metrics=names) if progress else None
     with data.naming_unreadable_images():
-        for views, labels in batches:
-            labels = labels.numpy()
-            if ten_crop:
-                views = tf.reshape(views, (-1, size, size, 3))
-            inputs = model_file.preprocess(views, preprocessing)
-            if predict.channels_first(model):
-                inputs = tf.transpose(inputs, (0, 3, 1, 2))
-            scores = np.asarray(model(inputs, training=False), np.float64)
-            if ten_crop:
-                scores = scores.reshape(len(labels), 10, classes).mean(axis=1)
+        for scores, labels in scored_batches(model, _labels_for(model, images), ten_crop, batch_size):
             ranked = np.argsort(-scores, axis=1, kind="stable")[:, :max(ks)]
             hits = ranked == labels[:, None]
             correct += [int(hits[:, :k].any(axis=1).sum()) for k in ks]
@@ -233,7 +234,8 @@ def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progre
         bar.update(seen, finalize=True)
     if seen == 0:
         raise ValueError(f"No images to evaluate in {images.description}.")
-    return Evaluation(seen, {k: correct[i] / seen for i, k in enumerate(TOP_K)}, transform, preprocessing, ten_crop)
+    return Evaluation(seen, {k: correct[i] / seen for i, k in enumerate(TOP_K)}, contract.transform,
+                      contract.normalization, ten_crop)
 
 
 def claimed(model):
@@ -256,4 +258,4 @@ def report_rows(evaluation, claims):
 
 
 __all__ = ["Evaluation", "Images", "TOP_K", "claimed", "describe_transform", "evaluate", "folder_images",
-           "load_model", "report_rows", "run_split", "tfds_images"]
+           "load_model", "report_rows", "run_split", "scored_batches", "tfds_images"]

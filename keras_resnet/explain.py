@@ -6,13 +6,15 @@ weights are ``alpha_k = mean_ij d y_c / d A_k(i, j)`` and the map is ``ReLU(sum_
 average pooling and linear classifier of [He16] this is exactly the class activation map of Zhou et al. (CVPR 2016),
 ``ReLU(sum_k W_kc A_k)`` up to scale; the tests check it against that closed form.
 
-``explain_image`` sees the whole image resized to the network's input (no centre crop, unlike ``predict``), so the map
-covers all of it; the map is upsampled (bilinear) to the image's size and scaled to ``[0, 1]`` by its maximum (the
-usual Grad-CAM display; divide by its sum for a distribution over pixels). ``write_overlays`` writes one PNG per class,
-``<image file name>.gradcam-<rank>-<class>.png`` (``photo.jpg.gradcam-1-tabby.png``: the extension stays, so
-``photo.jpg`` and ``photo.png`` get different maps), exactly the size of the input image: the image with the map in a
-matplotlib colour map over it. ``check_outputs`` refuses, before any work, two images with the same file name (from
-different folders: their maps would share names) and an image whose maps exist unless ``overwrite``.
+``explain_image`` sees the image as ``predict`` does, through the model's inference contract (its view and
+normalisation), so it explains the classes that ``predict`` gives; the map is upsampled (bilinear) to the window of
+the image the model saw (all of it for a ``resize`` view, the centre crop's window otherwise; zero outside) and
+scaled to ``[0, 1]`` by its maximum (the usual Grad-CAM display; divide by its sum for a distribution over pixels).
+``write_overlays`` writes one PNG per class, ``<image file name>.gradcam-<rank>-<class>.png``
+(``photo.jpg.gradcam-1-tabby.png``: the extension stays, so ``photo.jpg`` and ``photo.png`` get different maps),
+exactly the size of the input image: the image with the map in a matplotlib colour map over it. ``check_outputs``
+refuses, before any work, two images with the same file name (from different folders: their maps would share names)
+and an image whose maps exist unless ``overwrite``.
 
 TensorFlow (``tf.GradientTape``) computes the gradients.
 """
@@ -25,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import data, files
+from keras_resnet import files
 from keras_resnet import predict as predict_lib
 from keras_resnet.backbone import stage_outputs
 from keras_resnet.validation import check_positive_int
@@ -135,11 +137,24 @@ def explain_image(classifier, path, top_k=3):
         image, _ = predict_lib.decode(path)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
-    whole = data.apply_eval_transform(image, {"method": "resize", "size": classifier.size})
-    batch = classifier.inputs([whole])
+    batch = classifier.inputs([classifier.prepare(image)])
     top = predict_lib.top_k(np.asarray(classifier.model(batch, training=False))[0], top_k, classifier.name)
     maps = grad_cam(classifier.model, batch, [index for index, _, _ in top])
-    return Explanation(os.fspath(path), image.numpy(), top, upsample(maps, image.shape[:2]))
+    return Explanation(os.fspath(path), image.numpy(), top, in_image(maps, image.shape[:2], classifier.transform))
+
+
+def in_image(maps, size, transform):
+    """Maps of the model's view (``transform``: the contract's) -> ``(n, H, W)`` maps of the ``size`` image: the
+    whole image for a ``resize`` view, the window of a centre crop (zero outside it)."""
+    height, width = size
+    if transform["method"] != "center_crop":
+        return upsample(maps, size)
+    shorter = min(height, width)
+    window = min(shorter, round(int(transform["size"]) * shorter / int(transform["resize"])))
+    top, left = (height - window) // 2, (width - window) // 2
+    placed = np.zeros((len(maps), height, width), "float32")
+    placed[:, top:top + window, left:left + window] = upsample(maps, (window, window))
+    return placed
 
 
 def overlay(image, heatmap, alpha=ALPHA, colormap=COLORMAP):
@@ -215,5 +230,5 @@ def write_overlays(explanation, output_dir, overwrite=False):
     return paths
 
 
-__all__ = ["Explanation", "check_outputs", "existing_maps", "explain_image", "grad_cam", "overlay", "upsample",
-           "write_overlays"]
+__all__ = ["Explanation", "check_outputs", "existing_maps", "explain_image", "grad_cam", "in_image", "overlay",
+           "upsample", "write_overlays"]

@@ -12,6 +12,7 @@ import sys
 
 import keras
 
+from keras_resnet.contract import InferenceContract, contract_of
 from keras_resnet.spec import ArchSpec
 
 
@@ -66,12 +67,22 @@ class ResNetModel(keras.Model):
     ``weights_tag``: the published weights the model was built with (``ResNet(spec, weights="imagenet-v2")``, or a
     converted checkpoint declared as such), also in its config, so that evaluation, export and prediction feed it
     images as the weights' publisher did (``weight_records``); ``None`` for other models.
+
+    ``contract``: the model's ``contract.InferenceContract`` (input size, view, normalisation, class names, weights
+    tag), also in its config, so that a model file copied alone knows how to be fed; ``preprocess_input`` applies its
+    normalisation.
     """
 
-    def __init__(self, *args, spec=None, weights_tag=None, **kwargs):
+    def __init__(self, *args, spec=None, weights_tag=None, contract=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.spec = spec
         self.weights_tag = weights_tag
+        self.contract = contract
+
+    def preprocess_input(self, images):
+        """Raw ``[0, 255]`` RGB pixels (the model's data format, at its input size) -> what this model takes: the
+        normalisation of its weights (the identity when the model normalises itself), from its contract."""
+        return contract_of(self).preprocess_input(images)
 
     def get_config(self):
         config = super().get_config()
@@ -79,6 +90,8 @@ class ResNetModel(keras.Model):
             config["spec"] = self.spec.to_config()
         if self.weights_tag is not None:
             config["weights_tag"] = self.weights_tag
+        if isinstance(self.contract, InferenceContract):
+            config["contract"] = self.contract.to_config()
         return config
 
     @classmethod
@@ -86,11 +99,13 @@ class ResNetModel(keras.Model):
         config = dict(config)
         spec = config.pop("spec", None)
         weights_tag = config.pop("weights_tag", None)
+        contract = config.pop("contract", None)
         with deep_graph(len(config.get("layers", ()))):
             model = super().from_config(config, custom_objects=custom_objects)
         check_data_format(data_format_of(model))
         model.spec = ArchSpec.from_config(spec) if spec is not None else None
         model.weights_tag = weights_tag
+        model.contract = InferenceContract.from_config(contract) if contract is not None else None
         return model
 
 

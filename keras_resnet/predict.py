@@ -2,20 +2,17 @@
 
 ``load_classifier(model)`` opens what ``keras-resnet predict`` takes as its model:
 
-- a ``.keras`` file (training writes ``runs/<run>/model.keras``; its first layer ``mean_subtraction`` holds the
-  preprocessing, and ``preprocessing.json`` beside it the class names), or any classifier saved with ``model.save``
-  (pretrained ImageNet models get keras.applications' preprocessing, ``model_file.resolve_preprocessing``);
+- a ``.keras`` file (training writes ``runs/<run>/model.keras``), or any classifier saved with ``model.save``: it is
+  fed through its inference contract (``contract.InferenceContract``, stored in the model: the view, normalisation
+  and class names; ``model_file.load_model`` resolves it);
 - a SavedModel folder (``saved_model.pb``, or a TF Serving base folder of versions, the newest taken), called
   through its ``predict_jpeg`` signature, which decodes, resizes and preprocesses inside the graph;
 - a registry name with ``weights`` (``"resnet50"`` with ``"imagenet"`` or a weights file).
 
 Images are decoded by ``tf.io.decode_image`` (JPEG, PNG, BMP, GIF; the first frame of an animation) and go through
-the evaluation transform the model was trained with (``data.apply_eval_transform``; from the run's
-``preprocessing.json``, as export and serving apply it). Models without a run record get the paper's: ImageNet-style
-networks (7x7 stem) have the shorter side resized to 256/224 of the input and the centre crop taken ([He16]
-Sec. 3.4), small networks (CIFAR stem) are resized to their input. A SavedModel applies the transform it was exported
-with, inside its graph. ``predict_files`` runs the images in batches and returns one result per image and one entry
-per file it could not decode.
+the contract's view (``data.apply_eval_transform``: the shorter side resized and the centre cropped, or the image
+resized to the input), as evaluation, export and serving apply it. ``predict_files`` runs the images in batches and
+returns one result per image and one entry per file it could not decode.
 """
 
 import csv
@@ -30,7 +27,6 @@ import tensorflow as tf
 
 from keras_resnet import data, files, model_file, registry
 from keras_resnet.choices import TRANSFORMS
-from keras_resnet.data.augment import EVAL_RESIZE
 from keras_resnet.validation import check_positive_int
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -60,65 +56,29 @@ def channels_first(model):
     return shape[1] == 3 and shape[-1] != 3
 
 
-def _spatial(model):
-    shape = model.input.shape
-    return tuple(shape[2:4]) if channels_first(model) else tuple(shape[1:3])
-
-
-def imagenet_style(model):
-    """Whether ``model`` is an ImageNet-style network: a 7x7 stem (``conv1_conv``), or an input of 128 pixels or
-    more for networks not built by keras_resnet."""
-    stem = {layer.name: layer for layer in model.layers}.get("conv1_conv")
-    if stem is not None:
-        return tuple(stem.kernel_size) == (7, 7)
-    height, width = _spatial(model)
-    return min(height or 224, width or 224) >= 128
-
-
-def eval_transform(model, metadata=None, transform="auto"):
-    """The evaluation transform for ``model`` (a ``data.eval_transform`` dict).
-
-    ``transform="auto"``: the run's (``metadata["eval_transform"]``, from its ``preprocessing.json``), the
-    published weights' (their record's resize and crop, ``model_file.weights_record``), else ``"center_crop"`` for
-    ImageNet-style networks and ``"resize"`` for small ones; or one of those two by name.
-    Models that take any input size are fed 224 (ImageNet-style) or 32 pixels.
-    """
-    if transform not in TRANSFORMS:
-        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
-    if transform == "auto" and metadata and metadata.get("eval_transform"):
-        return dict(metadata["eval_transform"])
-    record = model_file.weights_record(model) if transform == "auto" else None
-    if record is not None and _spatial(model) == (record.input_size,) * 2:  # the weights' publisher's
-        return model_file.record_eval_transform(record)
-    method = transform if transform != "auto" else "center_crop" if imagenet_style(model) else "resize"
-    height, width = _spatial(model)
-    if height != width:
-        raise ValueError(f"The model takes {height}x{width} inputs; predict needs a square input size.")
-    size = height or (224 if method == "center_crop" else 32)
-    return {"method": method, "resize": round(size * EVAL_RESIZE), "size": size}
-
-
 class KerasClassifier:
-    """A Keras classifier with its preprocessing, evaluation transform and class names."""
+    """A Keras classifier fed through its ``InferenceContract`` (view, normalisation) with its class names."""
 
-    def __init__(self, model, names, preprocessing="auto", transform=None):
+    def __init__(self, model, names, contract):
         self.model = model
         self.names = names
-        self.preprocessing = model_file.resolve_preprocessing(model, preprocessing)
-        self.transform = transform or eval_transform(model)
+        self.contract = contract
+        self.transform = contract.transform
         self.size = int(self.transform["size"])
         self.description = (f"{model.name}: {len(names)} classes, input {self.size}x{self.size}, "
-                            f"{self.transform['method']}, preprocessing {self.preprocessing}")
+                            f"{self.transform['method']}, preprocessing {contract.normalization}")
 
     def prepare(self, image, encoded=None):
-        """uint8 ``(H, W, 3)`` -> float32 ``(size, size, 3)`` in [0, 255] through the evaluation transform."""
+        """uint8 ``(H, W, 3)`` -> float32 ``(size, size, 3)`` in [0, 255] through the contract's view."""
         del encoded
         return data.apply_eval_transform(image, self.transform)
 
     def inputs(self, batch):
-        """List of prepared images -> the model's input: preprocessed, in the model's data format."""
-        images = model_file.preprocess(tf.stack(batch), self.preprocessing)
-        return tf.transpose(images, (0, 3, 1, 2)) if channels_first(self.model) else images
+        """List of prepared images -> the model's input: normalised, in the model's data format."""
+        images = tf.stack(batch)
+        if self.contract.data_format == "channels_first":
+            images = tf.transpose(images, (0, 3, 1, 2))
+        return self.contract.preprocess_input(images)
 
     def predict(self, batch):
         """List of prepared images -> ``(batch, classes)`` scores."""
@@ -174,11 +134,10 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
     Args:
         model: path or registry name.
         weights: for a registry name, ``"imagenet"`` or a weights file (required: random weights predict noise).
-        labels_file: text file with one class name per line (default: the run's ``preprocessing.json``, or the
-            ImageNet names for 1000-class models when keras has them cached).
-        preprocessing: ``"auto"`` or one of ``model_file.PREPROCESSING`` (Keras models).
-        transform: ``"auto"`` (the run's evaluation transform, see ``eval_transform``), ``"center_crop"`` or
-            ``"resize"`` (Keras models).
+        labels_file: text file with one class name per line (default: the model's contract, or the ImageNet names
+            for 1000-class models when keras has them cached).
+        preprocessing: ``"auto"`` (the model's contract) or one of ``model_file.PREPROCESSING`` (Keras models).
+        transform: ``"auto"`` (the model's contract), ``"center_crop"`` or ``"resize"`` (Keras models).
     """
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
@@ -197,7 +156,6 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
         return SavedModelClassifier(saved)
     if os.path.isfile(path):
         keras_model = model_file.load_model(path)
-        metadata = model_file.run_metadata(path)
     else:
         try:
             registry.spec(path)
@@ -207,9 +165,9 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
         if weights is None:
             raise ValueError(f"A registry name needs its weights: pass --weights imagenet or --weights PATH (e.g. "
                              f"keras-resnet predict {path} --weights imagenet IMAGE).")
-        keras_model, metadata = registry.build(path, weights=weights), {}
-    names = model_file.class_names(keras_model, metadata, labels_file)
-    return KerasClassifier(keras_model, names, preprocessing, eval_transform(keras_model, metadata, transform))
+        keras_model = registry.build(path, weights=weights)
+    return KerasClassifier(keras_model, model_file.class_names(keras_model, labels_file),
+                           model_file.contract(keras_model, preprocessing, transform))
 
 
 def list_images(inputs):
@@ -349,6 +307,6 @@ def skipped_summary(skipped, ignored=0):
 
 
 __all__ = ["IMAGE_EXTENSIONS", "KerasClassifier", "Result", "SavedModelClassifier", "Skipped", "TRANSFORMS",
-           "as_records", "as_rows", "as_table_rows", "channels_first", "decode", "eval_transform", "imagenet_style",
+           "as_records", "as_rows", "as_table_rows", "channels_first", "decode",
            "list_images", "load_classifier", "predict_files", "skipped_summary", "to_csv", "to_json", "top_k",
            "write_reports"]

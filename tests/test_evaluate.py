@@ -12,6 +12,7 @@ from test_finetune import write_mixed_tree
 from torch_files import cifar_reference_state
 
 import keras_resnet
+from keras_resnet import contract as contract_lib
 from keras_resnet import cli
 from keras_resnet import evaluate as evaluation
 from keras_resnet.convert import convert
@@ -70,14 +71,15 @@ def test_converted_weights_are_evaluated_with_their_records_transform(tree, tmp_
 
 @pytest.mark.parametrize("ten_crop", [False, True])
 def test_run_transform_ten_crop_and_class_names(tree, tmp_path, ten_crop):
-    """A trained model with its run's record: centre crop 32 of the shorter side at 40, classes matched by name."""
+    """A trained model with its run's contract: centre crop 32 of the shorter side at 40, classes matched by name."""
     model = keras_resnet.build("resnet8", classes=10, input_shape=(32, 32, 3), classifier_activation=None)
     run = tmp_path / "run"
     run.mkdir()
-    model.save(run / "model.keras")
     names = CLASSES[::-1]  # the run's class order is not the folders' sorted order
-    (run / "preprocessing.json").write_text(json.dumps({
-        "class_names": names, "eval_transform": {"method": "center_crop", "resize": 40, "size": 32}}))
+    view = {"method": "center_crop", "resize": 40, "size": 32}
+    model.contract = contract_lib.for_view(view, class_names=names)  # as training stores it
+    model.save(run / "model.keras")
+    (run / "preprocessing.json").write_text(json.dumps({"class_names": names, "eval_transform": view}))
 
     files = _files(tree)
     views = []

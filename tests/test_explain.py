@@ -132,3 +132,13 @@ def test_existing_maps_are_replaced_only_with_overwrite(small_resnet, tmp_path, 
     assert cli.main([*command, "--top-k", "1", "--overwrite"]) == 0
     assert sorted(path.name for path in output.iterdir()) == ["other.png.gradcam-1-0.png",
                                                               min(path.name for path in before)]
+
+
+def test_maps_of_a_centre_crop_cover_its_window_only():
+    maps = np.ones((2, 4, 4), "float32")
+    placed = explain.in_image(maps, (100, 300), {"method": "center_crop", "resize": 73, "size": 64})
+    window = round(64 * 100 / 73)  # the crop's side in the image's pixels
+    left = (300 - window) // 2
+    assert placed.shape == (2, 100, 300) and placed[:, :, :left].max() == 0 and placed[:, :, left + window:].max() == 0
+    assert placed[:, 50, 150].min() == 1.0
+    np.testing.assert_allclose(explain.in_image(maps, (100, 300), {"method": "resize", "size": 64}), 1.0)

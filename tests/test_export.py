@@ -15,7 +15,8 @@ import tensorflow as tf
 pytestmark = pytest.mark.slow
 
 import keras_resnet
-from keras_resnet import cli, data
+from keras_resnet import cli, data, weight_records
+from keras_resnet import contract as contract_lib
 from keras_resnet.export import export_saved_model, export_tflite
 from keras_resnet.training import TrainConfig, train
 
@@ -30,8 +31,11 @@ def digits_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def resnet50_file(tmp_path_factory):
+    """A ResNet-50 fed as keras.applications' weights are (its contract: the record's view and caffe)."""
     path = tmp_path_factory.mktemp("resnet50") / "resnet50.keras"
-    keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3)).save(path)
+    model = keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3))
+    model.contract = contract_lib.for_record(weight_records.find("resnet50", "imagenet"), (64, 64))
+    model.save(path)
     return path
 
 

@@ -1,6 +1,7 @@
 """``keras-resnet predict``: top-k classes of real photographs, from .keras files, SavedModels and registry names."""
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -13,7 +14,8 @@ from PIL import Image
 import keras_resnet
 from conftest import channels_first_twin, needs_channels_first
 from datasets import write_sample_photos
-from keras_resnet import cli, data, predict
+from keras_resnet import cli, data, model_file, predict
+from keras_resnet.contract import contract_of
 from keras_resnet.training import build_model
 
 CLASS_NAMES = [f"digit-{i}" for i in range(10)]
@@ -30,9 +32,10 @@ def photos(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_like(tmp_path_factory):
-    """A model as training writes it: mean subtraction in its first layer, preprocessing.json beside it."""
+    """A model as training writes it: mean subtraction in its first layer, its class names in its contract and in
+    preprocessing.json beside it."""
     run = tmp_path_factory.mktemp("run")
-    source = data.load("digits")
+    source = dataclasses.replace(data.load("digits"), class_names=CLASS_NAMES)
     model = build_model("resnet8", source)
     model.save(run / "model.keras")
     (run / "preprocessing.json").write_text(json.dumps({"mean": np.asarray(source.mean).tolist(),
@@ -136,19 +139,28 @@ def test_saved_model_gives_the_keras_scores(photos, trained_like, tmp_path, caps
     assert "A SavedModel applies the transform" in capsys.readouterr().err
 
 
-def test_evaluation_transform_the_runs_or_the_papers(tmp_path):
+def test_evaluation_transform_from_the_contract_or_the_command_line(tmp_path):
     resnet18 = keras_resnet.build("resnet18", input_shape=(64, 64, 3))
-    assert predict.eval_transform(resnet18) == {"method": "center_crop", "resize": 73, "size": 64}
-    assert predict.eval_transform(keras_resnet.build("resnet8"))["method"] == "resize"
+    assert contract_of(resnet18).transform == {"method": "center_crop", "resize": 73, "size": 64}
+    assert contract_of(keras_resnet.build("resnet8")).transform["method"] == "resize"
+    assert model_file.contract(resnet18, transform="resize").transform == {"method": "resize", "size": 64}
+    # A file saved before contracts: the run's record beside it gives its view and names, once.
+    old = keras.Model(resnet18.input, resnet18.output, name="resnet18")
+    old.save(tmp_path / "model.keras")
     recorded = {"method": "resize", "size": 64}
-    assert predict.eval_transform(resnet18, {"eval_transform": recorded}) == recorded  # the run's wins
-    assert predict.eval_transform(resnet18, {"eval_transform": recorded}, "center_crop")["method"] == "center_crop"
+    (tmp_path / "preprocessing.json").write_text(json.dumps({"eval_transform": recorded,
+                                                             "class_names": [f"c{i}" for i in range(1000)]}))
+    loaded = model_file.load_model(tmp_path / "model.keras")
+    assert contract_of(loaded).transform == recorded and contract_of(loaded).class_names[1] == "c1"
+    (tmp_path / "preprocessing.json").unlink()
+    assert contract_of(loaded).transform == recorded  # derived once, attached to the model
 
     image = np.zeros((100, 300, 3), np.uint8)
     image[:, :100] = 255  # the left third lies outside the centre crop
-    crop = np.asarray(predict.KerasClassifier(resnet18, ["a"] * 1000).prepare(tf.constant(image)))
+    crop = np.asarray(predict.KerasClassifier(resnet18, ["a"] * 1000, contract_of(resnet18)).prepare(
+        tf.constant(image)))
     assert crop.shape == (64, 64, 3) and crop.max() == 0
-    resize = predict.KerasClassifier(resnet18, ["a"] * 1000, transform={"method": "resize", "size": 64})
+    resize = predict.KerasClassifier(resnet18, ["a"] * 1000, contract_of(resnet18).with_method("resize"))
     whole = np.asarray(resize.prepare(tf.constant(image)))
     assert whole.shape == (64, 64, 3) and whole[:, :16].min() > 250
 

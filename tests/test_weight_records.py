@@ -179,7 +179,8 @@ def test_torchvision_records_normalise_as_their_constructor(rng):
 
 
 def test_models_remember_their_weights_and_are_preprocessed_as_published(cache, monkeypatch, tmp_path, rng):
-    from keras_resnet import model_file, predict
+    from keras_resnet import model_file
+    from keras_resnet.contract import contract_of
 
     state = cifar_reference_state(20, rng)
     save_legacy(state, tmp_path / "resnet20.th", wrap=lambda sd: {"state_dict": sd})
@@ -188,25 +189,25 @@ def test_models_remember_their_weights_and_are_preprocessed_as_published(cache, 
     assert model.weights_tag == "cifar10" and keras_resnet.ResNet20().weights_tag is None
     model.save(tmp_path / "resnet20.keras")
     loaded = keras.saving.load_model(tmp_path / "resnet20.keras", safe_mode=True)
-    assert loaded.weights_tag == "cifar10"
+    assert loaded.weights_tag == "cifar10" and contract_of(loaded) == contract_of(model)
     assert model_file.weights_record(loaded) == weight_records.find("resnet20", "cifar10")
-    assert model_file.resolve_preprocessing(loaded) == "torch"
-    assert predict.eval_transform(loaded) == {"method": "resize", "size": 32}
+    assert contract_of(loaded).normalization == "torch"
+    assert contract_of(loaded).transform == {"method": "resize", "size": 32}
     pixels = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
     normalized = (pixels / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
-    np.testing.assert_allclose(np.asarray(model_file.preprocess(pixels.copy(), "torch")), normalized, atol=1e-5)
-    assert model_file.resolve_preprocessing(keras_resnet.ResNet20(weights="cifar10", include_preprocessing=True)) \
-        == "none"  # the normalisation is in the model
-    # Models trained here have another architecture than the published weights: nothing is guessed.
-    assert model_file.published_preprocessing(keras_resnet.ResNet20()) == "none"
-    # keras.applications' architectures keep their modes; torchvision's are "torch" even without a tag.
-    assert model_file.published_preprocessing(keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3))) == "caffe"
-    assert model_file.published_preprocessing(keras_resnet.ResNet50V2(weights=None, input_shape=(64, 64, 3))) == "tf"
+    np.testing.assert_allclose(np.asarray(loaded.preprocess_input(pixels.copy())), normalized, atol=1e-5)
+    inside = keras_resnet.ResNet20(weights="cifar10", include_preprocessing=True)
+    assert contract_of(inside).normalization == "none"  # the normalisation is in the model
+    np.testing.assert_array_equal(np.asarray(inside.preprocess_input(pixels)), pixels)
+    # Models without published weights normalise nothing: nothing is guessed from their name or architecture.
+    assert contract_of(keras_resnet.ResNet20()).normalization == "none"
+    assert contract_of(keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3))).normalization == "none"
+    assert model_file.weights_record(keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3))) is None
+    # A converted checkpoint without a tag: its layout's normalisation (torchvision's), and no record claimed.
     from keras_resnet.convert import convert
 
     untagged = convert(torchvision_state(18, rng), "resnet18", input_shape=(64, 64, 3))
-    assert model_file.published_preprocessing(untagged) == "torch"
-    assert model_file.weights_record(untagged) == weight_records.find("resnet18", "imagenet")
+    assert contract_of(untagged).normalization == "torch" and model_file.weights_record(untagged) is None
 
 
 @pytest.mark.slow

@@ -10,11 +10,11 @@ Signatures (clients send raw data; decoding, resizing and preprocessing run insi
   (RGBA, alpha dropped) channels.
 - ``predict_jpeg``: ``image_bytes`` string ``(batch,)`` of encoded JPEG or PNG images (REST: ``{"b64": ...}``).
 
-Every image goes through the evaluation transform the model was trained with (``preprocessing.json`` of its run:
-resize to the input for CIFAR-style models; shorter side to 256/224 of the input and the central crop for
-ImageNet-style ones, which is also what pretrained ImageNet models get), so a served image gives exactly the
-probabilities that evaluation gives. Both return ``probabilities`` float32 ``(batch, classes)``, ``classes`` int32
-``(batch, k)``, ``scores`` float32 ``(batch, k)`` and ``labels`` string ``(batch, k)``: the top-k classes, best first.
+Every image goes through the model's inference contract (``contract.InferenceContract``, stored in the model: the
+view its run or its weights' publisher evaluates with, then its normalisation), so a served image gives exactly the
+probabilities that ``predict`` and evaluation give. Both return ``probabilities`` float32 ``(batch, classes)``,
+``classes`` int32 ``(batch, k)``, ``scores`` float32 ``(batch, k)`` and ``labels`` string ``(batch, k)``: the top-k
+classes, best first.
 """
 
 import os
@@ -26,7 +26,6 @@ import tensorflow as tf
 
 from keras_resnet import data, files, model_file
 from keras_resnet.choices import EXPORT_PRECISIONS
-from keras_resnet.data.augment import EVAL_RESIZE
 from keras_resnet.export.tflite import agreement, keras_latency, parity_images, top1_accuracy
 from keras_resnet.training.precision import with_dtype_policy
 from keras_resnet.validation import check_positive_int
@@ -57,9 +56,9 @@ def _rgb(images):
                    default=lambda: images[..., :3])
 
 
-def serving_functions(model, preprocessing, class_names, top_k, transform):
-    """The two signature functions over ``model`` (see the module docstring); ``transform`` is the evaluation
-    transform of ``data.eval_transform``."""
+def serving_functions(model, class_names, top_k, transform):
+    """The two signature functions over ``model`` (see the module docstring): ``model`` takes raw ``[0, 255]``
+    pixels (``model_file.raw_pixel_model``), ``transform`` is its contract's view (``data.apply_eval_transform``)."""
     height, width = model_file.input_size(model)
     labels = tf.constant(class_names)
     top_k = min(top_k, len(class_names))
@@ -68,8 +67,7 @@ def serving_functions(model, preprocessing, class_names, top_k, transform):
     def predict(images):
         # An empty batch is a valid request: it gets empty answers without running the network on zero images.
         scores = tf.cond(tf.shape(images)[0] > 0,
-                         lambda: tf.cast(model(model_file.preprocess(images, preprocessing), training=False),
-                                         tf.float32),
+                         lambda: tf.cast(model(images, training=False), tf.float32),
                          lambda: tf.zeros((0, len(class_names)), tf.float32))
         top_scores, top_classes = tf.math.top_k(scores, k=top_k)
         return {"probabilities": scores, "classes": top_classes, "scores": top_scores,
@@ -90,21 +88,6 @@ def serving_functions(model, preprocessing, class_names, top_k, transform):
         return predict(tf.map_fn(decode, image_bytes, fn_output_signature=image_spec))
 
     return serve_images, serve_encoded
-
-
-def eval_transform(model, metadata, preprocessing):
-    """The evaluation transform of the run that trained ``model`` (its ``preprocessing.json``), or for pretrained
-    ImageNet models (keras.applications preprocessing) their resize-256 centre-crop-224, or a plain resize."""
-    if metadata.get("eval_transform"):
-        return metadata["eval_transform"]
-    record = model_file.weights_record(model)  # published weights: their publisher's resize and crop
-    if record is not None and model_file.input_size(model) == (record.input_size,) * 2:
-        return model_file.record_eval_transform(record)
-    height, width = model_file.input_size(model)
-    if height != width:
-        raise ValueError(f"The model takes {height}x{width} inputs; export needs a square input size.")
-    method = "center_crop" if preprocessing in ("caffe", "tf", "torch") else "resize"
-    return {"method": method, "resize": round(height * EVAL_RESIZE), "size": height}
 
 
 def check_output_dir(path):
@@ -138,10 +121,9 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
     check_positive_int(eval_images, "--eval-images")  # before anything is written
     check_output_dir(output_dir)
     model = model_file.load_model(model_path)
-    metadata = model_file.run_metadata(model_path)
-    mode = model_file.resolve_preprocessing(model, preprocessing)
-    names = model_file.class_names(model, metadata, labels_file)
-    transform = eval_transform(model, metadata, mode)
+    contract = model_file.contract(model, preprocessing)
+    names = model_file.class_names(model, labels_file)
+    transform, mode = contract.transform, contract.normalization
     version = next_version(output_dir) if version is None else version
     target = os.path.join(output_dir, str(version))
     if os.path.exists(target) and not overwrite:
@@ -149,7 +131,8 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
                          "Export as a new version (leave out --version) or pass --overwrite.")
 
     served = model if precision == "float32" else with_dtype_policy(model, "mixed_bfloat16")
-    serve_images, serve_encoded = serving_functions(served, mode, names, top_k, transform)
+    serve_images, serve_encoded = serving_functions(model_file.raw_pixel_model(served, contract), names, top_k,
+                                                    transform)
     # The endpoints alone track the variables they use. ``archive.track(model)`` would add the Keras wrappers of the
     # same variables, which the checkpoint stores a second time (keras-team/keras#23553): twice the size on disk
     # and in TF Serving's memory.
@@ -181,20 +164,20 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
             "top_k": min(top_k, len(names)), "transform": transform, "precision": precision,
             "docker": docker_command(output_dir, name)}
     if served is not model:
-        dataset = dataset or metadata.get("dataset")
-        info["parity"] = parity_report(model, served, mode, dataset, data_dir, eval_images)
+        dataset = dataset or model_file.run_metadata(model_path).get("dataset")
+        info["parity"] = parity_report(model, served, contract, dataset, data_dir, eval_images)
         info["parity_path"] = os.path.join(output_dir, f"parity-{version}.json")
         files.write_json(info["parity_path"], info["parity"])
     return target, info
 
 
-def parity_report(model, twin, preprocessing, dataset=None, data_dir=None, eval_images=200, repeats=20):
+def parity_report(model, twin, contract, dataset=None, data_dir=None, eval_images=200, repeats=20):
     """How the reduced-precision ``twin`` of ``model`` answers on ``eval_images`` images of ``dataset``'s test split
     (random images without a dataset): top-1 agreement, largest probability difference, the accuracy of each, and
     their median batch-1 latencies in this process."""
     check_positive_int(eval_images, "--eval-images")
     images, labels = parity_images(model, dataset, eval_images, data_dir)
-    images = np.asarray(model_file.preprocess(tf.constant(images), preprocessing))
+    images = np.asarray(contract.preprocess_input(images))
     reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
     reduced = np.asarray(twin.predict(images, batch_size=64, verbose=0), dtype="float32")
     float32_ms, reduced_ms = (1000 * keras_latency(net, images[0], repeats) for net in (model, twin))

@@ -6,6 +6,10 @@ on a representative dataset drawn from the model's own data pipeline; raw uint8 
 out). The parity report compares each against the Keras model on evaluation images: size, top-1 agreement, largest
 probability difference, accuracy, and batch-1 latency (median) in the LiteRT interpreter next to the Keras model's.
 
+The converted model takes the model's inference contract's view as raw ``[0, 255]`` float32 pixels ``(1, H, W, 3)``:
+the contract's normalisation is its first layer (``model_file.raw_pixel_model``), so models built with published
+weights export as trained ones do.
+
 A folder collects exports: ``<model>_<variant>.tflite`` that exist are replaced only with ``overwrite``, and
 ``parity.json`` keeps the entries of the variants an earlier export wrote there and this one did not (each with the
 Keras ``reference`` it was measured against).
@@ -147,10 +151,8 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
                         ("repeats", repeats)):
         check_positive_int(value, f"--{what.replace('_', '-')}")
     files.check_writable_folder(output_dir)
-    model = model_file.load_model(model_path)
-    if model_file.resolve_preprocessing(model) != "none":
-        raise ValueError("TFLite export takes models that hold their preprocessing (trained with keras_resnet); "
-                         "for a pretrained ImageNet model, export a SavedModel instead.")
+    # Raw [0, 255] pixels of the contract's view in: the contract's normalisation goes into the graph.
+    model = model_file.raw_pixel_model(model_file.load_model(model_path))
     dataset = dataset or model_file.run_metadata(model_path).get("dataset")
     if "int8" in variants and dataset is None:
         raise ValueError(INT8_NEEDS_DATA)

@@ -18,7 +18,6 @@ of Keras 2, where frozen BN layers kept using and updating batch statistics. The
 
 import dataclasses
 import functools
-import json
 import os
 import zipfile
 
@@ -30,7 +29,8 @@ from keras_resnet.builder import ResNet
 from keras_resnet.choices import parse_freeze  # noqa: F401  (--freeze's parser, public here too)
 from keras_resnet.heads import HEAD, freeze, with_new_head  # noqa: F401  (freeze: public here too)
 from keras_resnet.layers import PixelNormalization
-from keras_resnet.network import spec_of, weights_tag_of
+from keras_resnet.contract import contract_of
+from keras_resnet.network import spec_of
 
 WEIGHT_FILES = (".keras", ".weights.h5")
 
@@ -112,8 +112,7 @@ def normalization_of(model):
 
     ``{"layer": "mean_subtraction", "mean", "variance", "axis"}``: a run's ``Normalization`` (its training mean, the
     variance 255 ** 2); ``{"layer": "preprocessing", "mean", "std", "channel_order"}``: published weights'
-    ``PixelNormalization``, in the model or, for a converted checkpoint, the one of the weights it holds (its
-    weights tag, else the records of its architecture and classes when they agree).
+    ``PixelNormalization``, in the model or, for a converted checkpoint, the one its inference contract names.
     """
     for layer in model.layers:
         if isinstance(layer, keras.layers.Normalization) and layer.name == "mean_subtraction":
@@ -123,13 +122,11 @@ def normalization_of(model):
         if isinstance(layer, PixelNormalization):
             return {"layer": layer.name, "mean": list(layer.mean), "std": list(layer.std),
                     "channel_order": layer.channel_order}
-    spec, tag = spec_of(model), weights_tag_of(model)
-    if spec is None:
+    contract = contract_of(model)  # a converted checkpoint: the normalisation of the weights it holds
+    if not contract.normalizes:
         return None
-    records = [weight_records.find(spec.name, tag)] if tag is not None else weight_records.list_weights(spec.name)
-    found = {json.dumps(record_normalization(record.transform)) for record in records
-             if record is not None and record.spec == spec and record.classes == model.output.shape[-1]}
-    return json.loads(found.pop()) if len(found) == 1 else None  # none, or publishers that disagree
+    return {"layer": "preprocessing", "mean": list(contract.mean), "std": list(contract.std),
+            "channel_order": contract.channel_order}
 
 
 def record_normalization(transform):

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data as data_lib
+from keras_resnet import contract as contract_lib
 from keras_resnet import heads, registry
 from keras_resnet.builder import ResNet
 from keras_resnet.metrics import TopKError
@@ -46,7 +47,7 @@ def build_model(spec, source, weight_decay=1e-4, sync_bn=False, normalization=No
     The first layer subtracts the training-set mean and divides by 255 (a ``Normalization`` layer holding the
     numbers), so that evaluation, export and serving see the same preprocessing as training; ``normalization`` (a
     ``finetune.normalization_of`` dict: pretrained weights' own) replaces it. The model is a ``ResNetModel``
-    carrying ``spec``.
+    carrying ``spec`` and its inference contract (``source_contract``).
     Shapes: ``(batch, S, S, 3) -> (batch, classes)``.
     """
     spec = registry.spec(spec) if isinstance(spec, str) else spec
@@ -57,7 +58,7 @@ def build_model(spec, source, weight_decay=1e-4, sync_bn=False, normalization=No
         variance=np.full(np.shape(source.mean), PIXEL_SCALE ** 2, "float32"), name="mean_subtraction")
     x = layer(inputs)
     network = ResNet(spec, input_tensor=x, classes=source.num_classes, weight_decay=weight_decay, sync_bn=sync_bn)
-    return ResNetModel(inputs, network.output, spec=spec, name=network.name)
+    return ResNetModel(inputs, network.output, spec=spec, contract=source_contract(source), name=network.name)
 
 
 def preprocessing_record(source, normalization=None, weights=None):
@@ -72,6 +73,12 @@ def preprocessing_record(source, normalization=None, weights=None):
     if source.name == "folder":  # how it was split (null: by its own val/), for evaluate to score held-out images
         record["split"] = source.split
     return record
+
+
+def source_contract(source):
+    """The ``InferenceContract`` of a model trained on ``source``: its evaluation view and class names; the model
+    normalises its raw ``[0, 255]`` channels_last inputs itself (its first layer)."""
+    return contract_lib.for_view(data_lib.eval_transform(source), "channels_last", source.class_names)
 
 
 def evaluate_ten_crop(model, source, batch_size):
@@ -98,6 +105,7 @@ def compiled_model(plan):
                 config.weights, spec, source, config.weight_decay, config.sync_bn,
                 build=lambda: build_model(spec, source, config.weight_decay, config.sync_bn, plan.normalization))
         heads.freeze(model, config.freeze)
+        model.contract = source_contract(source)  # saved in model.keras: its view and class names
         lr = plan.learning_rate
         if plan.schedule == "step":
             lr = step_schedule(plan.recipe, plan.learning_rate, plan.epochs * plan.steps, plan.warmup)
