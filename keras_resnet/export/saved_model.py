@@ -141,20 +141,7 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
                          input_signature=[tf.TensorSpec((None, None, None, None), tf.uint8, name="images")])
     archive.add_endpoint("predict_jpeg", serve_encoded,
                          input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
-    os.makedirs(output_dir, exist_ok=True)
-    staging = os.path.join(output_dir, f"{files.TEMP_PREFIX}{version}-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        archive.write_out(staging, verbose=False)
-        if os.path.exists(target):  # --overwrite: the old version leaves only once the new one is complete
-            replaced = f"{staging}-replaced"
-            os.replace(target, replaced)
-            os.replace(staging, target)
-            shutil.rmtree(replaced)
-        else:
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    _write_version(archive, output_dir, version, target)
 
     name = os.path.basename(os.path.normpath(output_dir))
     config_path = os.path.join(output_dir, "models.config")
@@ -169,6 +156,25 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
         info["parity_path"] = os.path.join(output_dir, f"parity-{version}.json")
         files.write_json(info["parity_path"], info["parity"])
     return target, info
+
+
+def _write_version(archive, output_dir, version, target):
+    """Writes ``archive`` to the version folder ``target`` whole or not at all: beside it first, then renamed (an
+    existing version, under ``--overwrite``, leaves only once the new one is complete)."""
+    os.makedirs(output_dir, exist_ok=True)
+    staging = os.path.join(output_dir, f"{files.TEMP_PREFIX}{version}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        archive.write_out(staging, verbose=False)
+        if os.path.exists(target):
+            replaced = f"{staging}-replaced"
+            os.replace(target, replaced)
+            os.replace(staging, target)
+            shutil.rmtree(replaced)
+        else:
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def parity_report(model, twin, contract, dataset=None, data_dir=None, eval_images=200, repeats=20):
