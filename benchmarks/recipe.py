@@ -1,8 +1,8 @@
 """A whole training run of the recipe against a plain ``model.fit`` of the same network and against PyTorch: where
 the time of a run goes; one table, one run.
 
-    python benchmarks/recipe.py                  # digits and 5,120 CIFAR-sized images, ~10 minutes on 2 cores
-    python benchmarks/recipe.py --images 50000 --epochs 3     # CIFAR-10's size (an epoch: ~5 minutes on 2 cores)
+    python benchmarks/recipe.py                  # digits and 2,560 CIFAR-sized images, ~10 minutes on 2 cores
+    python benchmarks/recipe.py --images 50000 --rounds 1     # CIFAR-10's size (an epoch: ~5 minutes on 2 cores)
     python benchmarks/recipe.py --images 640 --epochs 2 --rounds 1 --steps 3     # a quick look
 
 For the digits (1,437 training and 360 test images) and a CIFAR-sized synthetic set (random 32x32 images of 10
@@ -164,8 +164,8 @@ def fitter(kind, source, batch, steps, epochs):
             stream = data.train_dataset(source, batch, epochs, seed=next(rounds), steps=steps)
             model.fit(stream, epochs=epochs, steps_per_epoch=steps, validation_data=validation,
                       callbacks=[stopwatch], verbose=0, shuffle=False)
-        return stopwatch.epochs * steps * batch / stopwatch.seconds
-    measure(epochs=2)  # tracing of the training and validation steps, outside the rounds
+        return stopwatch.epochs * steps * batch / stopwatch.seconds if stopwatch.epochs else math.nan
+    measure(epochs=1)  # tracing of the training and validation steps, outside the rounds
     return measure
 
 
@@ -255,9 +255,9 @@ def torch_loop(batch, steps):
 def parse(argv):
     parser = argument_parser(__doc__, __file__)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--images", type=positive_int, default=5120,
+    parser.add_argument("--images", type=positive_int, default=2560,
                         help="training images of the CIFAR-sized set (CIFAR-10: 50000), a fifth as many test ones")
-    parser.add_argument("--epochs", type=positive_int, default=3, help="epochs of every fit; the first is untimed")
+    parser.add_argument("--epochs", type=positive_int, default=2, help="epochs of every fit; the first is untimed")
     parser.add_argument("--steps", type=positive_int, default=None, help="steps per epoch (default: whole epochs)")
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--rounds", type=positive_int, default=2,
