@@ -42,6 +42,7 @@ from keras_resnet import data  # noqa: E402
 from keras_resnet.data.source import from_arrays  # noqa: E402
 from keras_resnet.metrics import TopKError  # noqa: E402
 from keras_resnet.tables import format_table  # noqa: E402
+from keras_resnet.training import callbacks as callbacks_lib  # noqa: E402
 from keras_resnet.training import trainer  # noqa: E402
 from keras_resnet.training.config import TrainConfig  # noqa: E402
 from keras_resnet.validation import positive_int  # noqa: E402
@@ -119,7 +120,7 @@ class TimedRun(trainer.Run):
         named = []
         for callback in super().callbacks(start_epoch):
             name = type(callback).__name__
-            if isinstance(callback, trainer.callbacks_lib.Checkpoint):
+            if isinstance(callback, callbacks_lib.Checkpoint):
                 name += f" {os.path.basename(callback.path)}"
             named.append(self.stopwatch.timed(callback, name))
         return named
