@@ -2,6 +2,7 @@
 pipeline decodes, and one run reports every pipeline for every kind of JPEG asked for."""
 
 import importlib
+import importlib.util
 import os
 
 import numpy as np
@@ -62,3 +63,42 @@ def test_bad_arguments_are_refused_in_one_line(input_pipeline, capsys, argv, mes
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.endswith("(see 'input_pipeline.py --help')\n") and err.count("\n") == 1, err
+
+
+@pytest.fixture
+def recipe(monkeypatch):
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    return importlib.import_module("recipe")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "1"], "--epochs must be at least 2 (the first epoch of every fit traces and is not timed), got 1"),
+    (["--images", "600"], "--images must be at least 5 batches (640: a fifth of them is the test set), got 600"),
+    (["--rounds", "0"], "argument --rounds"),
+    (["--datasets", "mnist"], "argument --datasets"),
+])
+def test_recipe_benchmark_refuses_bad_arguments_in_one_line(recipe, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        recipe.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.endswith("(see 'recipe.py --help')\n") and err.count("\n") == 1, err
+
+
+@pytest.mark.slow  # six models traced, two whole runs: about a minute on 2 cores
+def test_a_tiny_recipe_benchmark_prints_every_row(recipe, capsys, tmp_path):
+    assert recipe.main(["--images", "80", "--batch-size", "16", "--steps", "2", "--epochs", "2", "--rounds", "1",
+                        "--work-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for name in recipe.DATASETS.values():
+        for kind in ("fit", "stream", "run"):
+            assert sum(line.startswith(name) and recipe.LABELS[kind] in line for line in lines) == 1, out
+        parts = [line for line in lines if line.startswith(name) and "%" in line]
+        for part in ("steps", "validation", "Checkpoint last.keras", "RunBackup", "HistoryCSV"):
+            assert any(part in line for line in parts), out
+        torch_rows = sum(line.startswith(name) and recipe.LABELS["torch"] in line for line in lines)
+        assert torch_rows == (importlib.util.find_spec("torch") is not None), out
+    if importlib.util.find_spec("torch") is None:
+        assert "no PyTorch row: torch is not installed" in out
+    assert os.listdir(tmp_path) == []  # the runs' folders are removed

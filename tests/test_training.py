@@ -1,6 +1,7 @@
 """The training recipe: it learns, logs to TensorBoard, saves what loads, resumes exactly, and fails clearly."""
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -141,3 +142,51 @@ def test_unknown_dataset_and_unwritable_output_dir(tmp_path, capsys):
     blocker.write_text("")
     assert cli.main(["train", *QUICK, "--output-dir", str(blocker / "run")]) == 2
     assert "Cannot write to" in capsys.readouterr().err
+
+
+def _tiny_compiled_model():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8)(inputs)))
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
+    return model
+
+
+class _HalveLearningRate(keras.callbacks.Callback):
+    """Changes the optimizer state between the checkpoints and the backup, as the plateau schedule does."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.model.optimizer.learning_rate * 0.5)
+
+
+@pytest.mark.parametrize("change_between", [False, True])
+def test_an_epoch_end_saves_the_model_once_and_the_backup_restores_its_exact_state(tmp_path, monkeypatch,
+                                                                                   change_between):
+    """last.keras, best.keras and the backup of one epoch's end are one Keras save and copies of it, unless a
+    callback changed the state in between (then the backup is saved anew); the backup restores weights and
+    optimizer state bitwise."""
+    from keras_resnet.training import callbacks as callbacks_lib
+
+    saves = []
+    original_save = keras.Model.save
+    monkeypatch.setattr(keras.Model, "save", lambda self, path, *a, **k: saves.append(path) or
+                        original_save(self, path, *a, **k))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    model = _tiny_compiled_model()
+    callbacks = [callbacks_lib.Checkpoint(str(tmp_path / "last.keras")),
+                 callbacks_lib.Checkpoint(str(tmp_path / "best.keras"), monitor="loss")]
+    callbacks += [_HalveLearningRate()] if change_between else []
+    callbacks.append(callbacks_lib.RunBackup(str(tmp_path / "backup")))
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=callbacks, shuffle=False)
+
+    assert len(saves) == 2  # one Keras save per epoch: best.keras (and the backup) are copies
+    backup = sorted(os.listdir(tmp_path / "backup"))
+    assert backup == (["epoch-00002.weights.h5", "state.json"] if change_between else
+                      ["epoch-00002.keras", "state.json"])
+    restored = _tiny_compiled_model()
+    assert callbacks_lib.restore_backup(restored, str(tmp_path / "backup"))["epoch"] == 2
+    for mine, theirs in [(model.variables, restored.variables),
+                         (model.optimizer.variables, restored.optimizer.variables)]:
+        assert len(mine) == len(theirs)
+        for a, b in zip(mine, theirs):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
