@@ -25,9 +25,12 @@ untimed), validation and epoch ends included, and each keeps its best round. Rat
 on the same data in the same run.
 """
 
+import importlib.metadata
+import importlib.util
 import math
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -185,7 +188,7 @@ def runner(source, dataset, batch, steps, epochs, work_dir, breakdown):
             run.finish(model)
             printed = run.throughput.images_per_second
         shutil.rmtree(folder, ignore_errors=True)
-        speed = stopwatch.epochs * run.steps * run.batch / stopwatch.seconds
+        speed = stopwatch.epochs * run.plan.steps * run.plan.batch / stopwatch.seconds
         if speed > breakdown.get("speed", 0.0):
             breakdown.update(speed=speed, printed=printed,
                              parts={part: seconds / stopwatch.epochs for part, seconds in stopwatch.parts.items()})
@@ -193,63 +196,19 @@ def runner(source, dataset, batch, steps, epochs, work_dir, breakdown):
     return measure
 
 
-def torch_resnet20(classes=10):
-    """CIFAR ResNet-20 ([He16] Sec. 4.2) in torch: 3 stages of 3 basic blocks, 16/32/64 filters, option A
-    shortcuts (stride-2 subsampling, zero-padded channels)."""
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, inputs, filters, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inputs, filters, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(filters)
-            self.conv2 = nn.Conv2d(filters, filters, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(filters)
-            self.stride, self.pad = stride, filters - inputs
-
-        def forward(self, x):
-            out = torch.relu(self.bn1(self.conv1(x)))
-            out = self.bn2(self.conv2(out))
-            shortcut = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
-            if self.pad:
-                shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
-            return torch.relu(out + shortcut)
-
-    layers, inputs = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
-    for stage, filters in enumerate((16, 32, 64)):
-        for block in range(3):
-            layers.append(Block(inputs, filters, 2 if stage and not block else 1))
-            inputs = filters
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes))
-
-
 def torch_loop(batch, steps):
-    """``measure() -> images/s`` of ``steps`` torch training steps of ResNet-20 on one random batch; ``None`` when
-    torch is not installed."""
-    try:
-        import torch
-    except ImportError:
+    """``measure() -> images/s`` of ``steps`` torch training steps of ResNet-20 on one random batch, each
+    measurement in a process of its own (``torch_resnet20.py``: torch as a user runs it, without TensorFlow in the
+    process; importing torch's optimizers beside TensorFlow crashes some builds); ``None`` when torch is not
+    installed."""
+    if importlib.util.find_spec("torch") is None:
         return None
-    torch.manual_seed(0)
-    model = torch_resnet20()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    images, labels = torch.rand(batch, 3, 32, 32) * 255, torch.randint(0, 10, (batch,))
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model((images - 128.0) / 255.0), labels)
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_resnet20.py")
 
     def measure():
-        model.train()
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        return steps * batch / (time.perf_counter() - start)
-    step()
+        done = subprocess.run([sys.executable, script, "--batch-size", str(batch), "--steps", str(steps)],
+                              capture_output=True, text=True, check=True)
+        return float(done.stdout.split()[-1])
     return measure
 
 
@@ -335,10 +294,9 @@ def main(argv=None):
     print(format_table(table, list(table[0])))
     print()
     print(format_table(parts, list(parts[0])))
-    try:
-        import torch
-        torch_note = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    except ImportError:
+    if importlib.util.find_spec("torch") is not None:
+        torch_note = f"torch {importlib.metadata.version('torch')} (in a process of its own)"
+    else:
         torch_note = "no PyTorch row: torch is not installed (pip install keras-resnet[torch])"
     print(f"\nkeras {keras.__version__}, TensorFlow {tf.__version__}, {torch_note}; {MODEL}, batch {args.batch_size},"
           f" float32, {cpu_cores()} CPU cores; best of {args.rounds} alternating rounds of {args.epochs} epochs "
