@@ -123,8 +123,8 @@ class Run:
 
     ``train(config)`` is ``Run(config)``, ``build_model()``, ``fit(model)``, ``finish(model)``, then ``close()``;
     keras-tuner trials (``keras_resnet.tuning``) use the same steps with the tuner's strategy, data and callbacks,
-    and pass the ``plan`` they built the trial's model from. The configuration is resolved first, then the run
-    folder (``config.output_dir``) is opened: locked from there to ``close()`` (or the end of the process).
+    and pass the ``plan`` they built the trial's model from. The run folder (``config.output_dir``) is locked first,
+    from there to ``close()`` (or the end of the process), then the configuration is resolved and the folder opened.
 
     ``finished`` is the summary of a run that this folder already completed (``None`` otherwise): ``fit`` then
     trains nothing and ``finish`` writes nothing.
@@ -133,14 +133,16 @@ class Run:
     """
 
     def __init__(self, config, strategy=None, source=None, plan=None):
-        self.plan = plan if plan is not None else resolve(config, strategy, source)  # bad options fail here
         self.output_dir = config.output_dir or default_output_dir(config.model)
         self.chief = distribute.is_chief()
+        # The folder is locked before the plan is resolved: a second run on it is refused before its data loads,
+        # and a multi-worker run's workers make their folders before the strategy waits for the whole cluster.
         self.folder = RunFolder(self.output_dir if self.chief else os.path.join(self.output_dir, WORKERS,
                                                                                  distribute.worker_name()))
-        self.throughput = callbacks_lib.Throughput(self.plan.batch)
-        self.train_seconds = 0.0
         try:
+            self.plan = plan if plan is not None else resolve(config, strategy, source)  # bad options fail here
+            self.throughput = callbacks_lib.Throughput(self.plan.batch)
+            self.train_seconds = 0.0
             self.finished = self.folder.open(self.plan.settings, self.plan.epochs)
         except BaseException:
             self.folder.discard()
