@@ -200,13 +200,12 @@ def scored_batches(model, dataset, ten_crop=False, batch_size=64):
         yield (scores.reshape(len(labels), 10, classes).mean(axis=1) if ten_crop else scores), labels
 
 
-def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progress=True):
+def evaluate(model, images, ten_crop=False, batch_size=64, progress=True):
     """Top-k accuracies of ``model`` on ``images`` through its inference contract (``scored_batches``).
 
     Args:
         model: a Keras classifier ``(batch, H, W, 3) -> (batch, classes)`` scores.
         images: ``Images`` (``folder_images``, ``tfds_images``).
-        metadata: not read (the model's contract carries its view and class names); kept for callers.
         ten_crop: average the scores of the 10 views of [He16] Sec. 3.4 instead of one centre view.
         batch_size: images per batch (a 10-crop batch holds ``10 * batch_size`` views).
         progress: show a ``keras.utils.Progbar``.
@@ -214,7 +213,6 @@ def evaluate(model, images, metadata=None, ten_crop=False, batch_size=64, progre
     Returns:
         ``Evaluation``: accuracies for ``k`` in ``TOP_K`` (top-5 is top-``classes`` for fewer classes).
     """
-    del metadata
     check_positive_int(batch_size, "batch_size")
     contract = contract_of(model)
     ks = [min(k, model.output.shape[-1]) for k in TOP_K]

@@ -92,8 +92,8 @@ def test_run_transform_ten_crop_and_class_names(tree, tmp_path, ten_crop):
         scores = scores.reshape(len(files), 10, 10).mean(axis=1)
     labels = [names.index(CLASSES[label]) for _, label in files]
 
-    loaded, metadata = evaluation.load_model(run / "model.keras")
-    result = evaluation.evaluate(loaded, evaluation.folder_images(tree), metadata, ten_crop=ten_crop, batch_size=3,
+    loaded, _ = evaluation.load_model(run / "model.keras")
+    result = evaluation.evaluate(loaded, evaluation.folder_images(tree), ten_crop=ten_crop, batch_size=3,
                                  progress=False)
     assert result.images == 20 and result.preprocessing == "none"
     assert result.accuracy == {1: _top_k(scores, labels, 1), 5: _top_k(scores, labels, 5)}

@@ -42,7 +42,7 @@ def run(args):
               else evaluate.tfds_images(args.tfds, args.split, args.tfds_data_dir))
     if images.note:
         print(f"keras-resnet evaluate: note: {images.note}", file=sys.stderr)
-    result = evaluate.evaluate(model, images, metadata, args.ten_crop, args.batch_size, progress=not args.quiet)
+    result = evaluate.evaluate(model, images, args.ten_crop, args.batch_size, progress=not args.quiet)
     record, claims = evaluate.claimed(model)
     weights = f" ({record.tag} weights)" if record is not None else ""
     print(f"{model.name}{weights} on {images.description}: {'10 crops' if result.ten_crop else 'one view'}, "

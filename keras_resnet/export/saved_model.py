@@ -90,11 +90,6 @@ def serving_functions(model, class_names, top_k, transform):
     return serve_images, serve_encoded
 
 
-def check_output_dir(path):
-    """Refuses an output folder that is a file or cannot be written, before any work."""
-    files.check_writable_folder(path)
-
-
 def models_config(name, base_path):
     """A TF Serving ``models.config`` for one model."""
     return ("model_config_list {\n  config {\n"
@@ -119,7 +114,7 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
     if precision not in EXPORT_PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(EXPORT_PRECISIONS)}, got {precision!r}")
     check_positive_int(eval_images, "--eval-images")  # before anything is written
-    check_output_dir(output_dir)
+    files.check_writable_folder(output_dir)
     model = model_file.load_model(model_path)
     contract = model_file.contract(model, preprocessing)
     names = model_file.class_names(model, labels_file)
