@@ -30,7 +30,7 @@ _MODULES = {
     "backbone": ("Backbone", "stage_outputs"),
     "builder": ("ResNet", "cifar_resnet", "imagenet_resnet"),
     "contract": ("InferenceContract", "contract_of"),
-    "layers": ("ZeroPadShortcut",),
+    "layers": ("TopK", "ZeroPadShortcut"),
     "metrics": ("TopKError",),
     "preprocessing": ("decode_predictions", "preprocess_input", "preprocess_input_torch", "preprocess_input_v2"),
     "registry": ("build", "list_models"),

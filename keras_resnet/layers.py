@@ -122,3 +122,29 @@ class PixelNormalization(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std, "channel_order": self.channel_order,
                 "data_format": self.data_format}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class TopK(keras.layers.Layer):
+    """The ``k`` best classes of each row of probabilities, best first, for exported graphs that answer with them.
+
+    Shapes: ``(batch, classes) -> (scores float (batch, k), classes int32 (batch, k))``; ``k`` is capped at the
+    number of classes.
+    """
+
+    def __init__(self, k=5, **kwargs):
+        super().__init__(**kwargs)
+        if int(k) < 1:
+            raise ValueError(f"k must be a positive integer, got {k}")
+        self.k = int(k)
+
+    def call(self, probabilities):
+        scores, classes = ops.top_k(probabilities, min(self.k, probabilities.shape[-1]))
+        return scores, ops.cast(classes, "int32")
+
+    def compute_output_shape(self, input_shape):
+        k = min(self.k, input_shape[-1])
+        return (input_shape[0], k), (input_shape[0], k)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
