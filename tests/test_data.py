@@ -150,6 +150,57 @@ def test_no_flip_for_digits():
         assert out[rows.min(), cols.min(), 1] < out[rows.min(), cols.max(), 1]
 
 
+def _crop_origin(crop, padded):
+    """``(row, column, flipped)`` of the 32x32 window of ``padded`` that ``crop`` is (mirrored or not), or ``None``."""
+    for row in range(padded.shape[0] - 31):
+        for column in range(padded.shape[1] - 31):
+            window = padded[row:row + 32, column:column + 32]
+            for flipped in (False, True):
+                if np.array_equal(crop, window[:, ::-1] if flipped else window):
+                    return row, column, flipped
+    return None
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_a_batch_is_cropped_and_flipped_image_by_image(flip):
+    """``cifar_train_batch`` gives each image of a batch its own crop (offsets 0..8 in both axes, uniformly) and flip
+    (half of the time), each a crop of that image: the same distribution as ``cifar_train`` image by image."""
+    image = _position_image()
+    batch = tf.stack([image] * 400)
+    out = augment.cifar_train_batch(batch, tf.constant([3, 1], tf.int64), flip=flip).numpy()
+    assert out.shape == (400, 32, 32, 3) and out.dtype == np.float32
+    padded = np.pad(image.numpy().astype("float32"), ((4, 4), (4, 4), (0, 0)))
+    origins = [_crop_origin(crop, padded) for crop in out]
+    assert None not in origins  # each output is a window of its padded image, mirrored or not
+    flips = sum(flipped for _, _, flipped in origins)
+    assert 0.4 < flips / 400 < 0.6 if flip else flips == 0
+    for axis in (0, 1):
+        counts = np.bincount([origin[axis] for origin in origins], minlength=9)
+        assert len(counts) == 9 and counts.min() > 400 / 9 / 2
+    again = augment.cifar_train_batch(batch, tf.constant([3, 1], tf.int64), flip=flip).numpy()
+    np.testing.assert_array_equal(out, again)  # a function of the seed
+
+
+def test_in_memory_batches_are_the_examples_of_the_epochs_in_turn():
+    """In-memory arrays are gathered a batch at a time (``PermutedArrays.batches``): the same examples in the same
+    order as the epochs streamed example by example, and ``train_dataset`` batches are those, augmented."""
+    source = data.load("digits")
+    seeds, count, batch = range(3, 6), 1408, 128
+    gathered = list(source.shuffle_train.batches(seeds, count, batch, lambda images, seed: (images, seed))
+                    .as_numpy_iterator())
+    one_by_one = list(source.train_epochs(seeds, count, lambda image, seed: image).batch(batch).as_numpy_iterator())
+    assert len(gathered) == len(one_by_one) == 33
+    for step, (((images, seed), labels), (images_1, labels_1)) in enumerate(zip(gathered, one_by_one)):
+        np.testing.assert_array_equal(images, images_1)
+        np.testing.assert_array_equal(labels, labels_1)
+        assert list(seed) == [seeds[step // 11], step % 11]
+    streamed = list(data.train_dataset(source, batch, 6, start_epoch=3, steps=11).as_numpy_iterator())
+    np.testing.assert_array_equal(np.concatenate([y for _, y in streamed]),
+                                  np.concatenate([labels for _, labels in gathered]))
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        source.shuffle_train.batches(seeds, 100, 128, lambda images, seed: images)
+
+
 def test_imagenet_scale_augmentation_range():
     """[He16] Sec. 3.4: the shorter side is uniform in [256, 480] for 224 crops."""
     sides = np.array([int(augment.random_shorter_side(tf.constant([0, i]))) for i in range(2000)])

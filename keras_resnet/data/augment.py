@@ -58,6 +58,26 @@ def cifar_train(image, seed, size=32, flip=True):
     return image
 
 
+def cifar_train_batch(images, seed, size=32, flip=True):
+    """``cifar_train`` of a whole batch at once: uint8 ``(B, H, W, 3)`` -> float32 ``(B, size, size, 3)``.
+
+    Each image gets its own crop offsets (uniform over the padded image's positions) and flip, as in
+    ``cifar_train``, drawn for the batch from the one stateless ``seed``; the crop and the flip are one gather of
+    rows and one of columns (a flip reverses the columns gathered), not a chain of ops per image.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    batch = tf.shape(images)[0]
+    padded = tf.pad(tf.cast(images, tf.float32),
+                    [[0, 0], [CIFAR_PADDING, CIFAR_PADDING], [CIFAR_PADDING, CIFAR_PADDING], [0, 0]])
+    steps = tf.range(size)
+    rows, cols = (steps + tf.random.stateless_uniform(
+        (batch, 1), seed=seeds[axis], maxval=tf.shape(padded)[axis + 1] - size + 1, dtype=tf.int32) for axis in (0, 1))
+    if flip:
+        flipped = tf.random.stateless_uniform((batch, 1), seed=seeds[2]) < 0.5
+        cols = tf.where(flipped, tf.reverse(cols, axis=[1]), cols)
+    return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+
+
 def shorter_side_size(shape, side):
     """``(height, width)`` int32 of an image of ``shape`` ``(H, W)`` resized so that its shorter side is ``side``."""
     shape = tf.cast(shape, tf.float32)

@@ -96,16 +96,25 @@ def train_dataset(source, batch_size, epochs, start_epoch=0, seed=0, determinist
 
     # Python-int seeds: an epoch's data depends on (seed, epoch) only. Every epoch brings whole batches.
     epoch_seeds = range(seed * 1_000_003 + start_epoch, seed * 1_000_003 + epochs)
-    data = source.train_epochs(epoch_seeds, steps * batch_size, train_augment)
-    data = data.batch(batch_size, drop_remainder=True)
+    if source.augmentation == "cifar" and hasattr(source.shuffle_train, "batches"):
+        # In-memory arrays: gathered and augmented a batch at a time (one op chain per batch, not per image).
+        data = source.shuffle_train.batches(epoch_seeds, steps * batch_size, batch_size, lambda images, seed:
+                                            augment.cifar_train_batch(images, seed, source.image_size, source.flip))
+    else:
+        data = source.train_epochs(epoch_seeds, steps * batch_size, train_augment)
+        data = data.batch(batch_size, drop_remainder=True)
     return data.prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))
 
 
 def eval_dataset(source, batch_size, deterministic=True):
     """Batches of ``(float32 (B, S, S, 3) in [0, 255], int64 (B,))`` of the test split, single central view."""
-    evaluate = _evaluator(source)
-    data = source.test.map(lambda image, label: (evaluate(image), label), num_parallel_calls=AUTOTUNE)
-    return data.batch(batch_size).prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))
+    if source.augmentation == "cifar" and not source.encoded:  # uint8 arrays: cast a batch at a time
+        data = source.test.batch(batch_size).map(lambda images, labels: (tf.cast(images, tf.float32), labels))
+    else:
+        evaluate = _evaluator(source)
+        data = source.test.map(lambda image, label: (evaluate(image), label), num_parallel_calls=AUTOTUNE)
+        data = data.batch(batch_size)
+    return data.prefetch(AUTOTUNE).with_options(_options(deterministic, not source.encoded))
 
 
 def ten_crop_dataset(source, batch_size):

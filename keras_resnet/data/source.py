@@ -281,7 +281,25 @@ class PermutedArrays(Permuted):
         self.images, self.labels = tf.constant(images), tf.constant(labels)
 
     def example(self, index):
+        """``(image, label)`` of ``index``; of every index of a vector of them, as a batch."""
         return tf.gather(self.images, index), tf.gather(self.labels, index)
+
+    def batches(self, epoch_seeds, count, batch_size, augment):
+        """The batches of ``epochs(epoch_seeds, count, ...)`` as ``(augment(images, seed), labels)``, a batch per
+        step of the map: the same examples in the same order, gathered ``batch_size`` at a time, and each batch
+        augmented at once (``augment.cifar_train_batch``) with the stateless seed ``[epoch_seed, batch in the
+        epoch]``. ``count`` is a multiple of ``batch_size`` (whole batches per epoch)."""
+        if count % batch_size:
+            raise ValueError(f"count must be a multiple of batch_size, got {count} and {batch_size}")
+        per_epoch = count // batch_size
+
+        def batch(step):
+            epoch_seed, first = nth_seed(epoch_seeds, step // per_epoch), (step % per_epoch) * batch_size
+            positions = first + tf.range(batch_size, dtype=tf.int64)
+            images, labels = self.example(
+                tf.random.experimental.index_shuffle(positions, tf.stack([epoch_seed, 0]), self.last))
+            return augment(images, tf.stack([epoch_seed, step % per_epoch])), labels
+        return tf.data.Dataset.range(len(epoch_seeds) * per_epoch).map(batch, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def from_arrays(name, train, test, class_names, flip=True):

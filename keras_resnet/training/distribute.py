@@ -1,7 +1,9 @@
 """tf.distribute strategies for the recipes, and the global-batch rule.
 
 ``auto``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` is set, else ``MirroredStrategy`` over every local GPU
-(or every logical CPU device when there is no GPU: one, unless configured otherwise).
+(or every logical CPU device when there is no GPU), and on a machine with one device (one GPU, or the CPU unsplit)
+TensorFlow's default strategy: what a plain ``model.fit`` runs under. A ``MirroredStrategy`` of one replica computes
+the same steps with a distributed input iterator and per-replica reductions around them, for nothing.
 """
 
 import inspect
@@ -21,8 +23,8 @@ def make_strategy(name="auto"):
     """The ``tf.distribute.Strategy`` called ``name`` (one of ``STRATEGIES``)."""
     if name not in STRATEGIES:
         raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
-    if name == "auto":
-        name = "multiworker" if os.environ.get("TF_CONFIG") else "mirrored"
+    if name == "auto" and os.environ.get("TF_CONFIG"):
+        name = "multiworker"
     if name == "multiworker":
         check_multi_worker_keras()
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -35,6 +37,8 @@ def make_strategy(name="auto"):
     devices = devices or [device.name for device in tf.config.list_logical_devices("CPU")]
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(devices[0])
+    if name == "auto" and len(devices) == 1:
+        return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy(devices)
 
 
