@@ -7,6 +7,8 @@
   and class names; ``model_file.load_model`` resolves it);
 - a SavedModel folder (``saved_model.pb``, or a TF Serving base folder of versions, the newest taken), called
   through its ``predict_jpeg`` signature, which decodes, resizes and preprocesses inside the graph;
+- an exported ``.onnx``, OpenVINO ``.xml`` or ``.tflite`` file, run in its own runtime (``export.runtimes``): the
+  view its card says (``<file>.json``) applied here, the normalisation in its graph, the class names from the card;
 - a registry name with ``weights`` (``"resnet50"`` with ``"imagenet"`` or a weights file).
 
 Images are decoded by ``tf.io.decode_image`` (JPEG, PNG, BMP, GIF; the first frame of an animation) and go through
@@ -27,6 +29,7 @@ import tensorflow as tf
 
 from keras_resnet import data, files, model_file, registry
 from keras_resnet.choices import TRANSFORMS
+from keras_resnet.export import runtimes
 from keras_resnet.validation import check_positive_int
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -119,24 +122,55 @@ class SavedModelClassifier:
         return self.labels.get(index, str(index))
 
 
-def _saved_model_dir(path):
-    """``path`` if it holds ``saved_model.pb``, the newest version of a TF Serving base folder, else ``None``."""
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [name for name in os.listdir(path) if name.isdigit()
-                and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
-    return os.path.join(path, max(versions, key=int)) if versions else None
+class ArtifactClassifier:
+    """An exported model in its runtime (an ``export.runtimes.Runner``): the card's view applied to each image, the
+    class names from its card (or ``labels``)."""
+
+    def __init__(self, runner, labels=None):
+        self.runner = runner
+        self.names = labels or runner.class_names
+        height, width = runner.input_size
+        view = runner.transform["method"]
+        self.description = (f"{runner.kind} {runner.path}: {len(self.names)} classes, input {runner.input_dtype} "
+                            f"{height}x{width}, {view} (from its card), normalisation in its graph")
+
+    def prepare(self, image, encoded=None):
+        """uint8 ``(H, W, 3)`` -> the runner's input ``(height, width, 3)`` through the card's view."""
+        del encoded
+        return self.runner.prepare(image)
+
+    def predict(self, batch):
+        """List of prepared images -> ``(batch, classes)`` probabilities."""
+        return self.runner(np.stack(batch))
+
+    def name(self, index):
+        return self.names[index]
+
+
+def _artifact_classifier(path, labels_file):
+    """``ArtifactClassifier`` of an exported file; ``labels_file`` replaces the card's names (same count)."""
+    runner = runtimes.open_artifact(path)
+    labels = None
+    if labels_file is not None:
+        with open(labels_file) as file:
+            labels = [line.strip() for line in file if line.strip()]
+        if len(labels) != len(runner.class_names):
+            raise ValueError(f"{len(labels)} class names in {labels_file!r} for a model with "
+                             f"{len(runner.class_names)} classes: pass a --labels file with one name per class.")
+    return ArtifactClassifier(runner, labels)
 
 
 def load_classifier(model, weights=None, labels_file=None, preprocessing="auto", transform="auto"):
-    """The classifier behind ``model``: a ``.keras`` file, a SavedModel folder or a registry name (see the module).
+    """The classifier behind ``model``: a ``.keras`` file, a SavedModel folder, an exported ``.onnx``, ``.xml`` or
+    ``.tflite`` file, or a registry name (see the module).
 
     Args:
         model: path or registry name.
         weights: for a registry name, ``"imagenet"`` or a weights file (required: random weights predict noise).
-        labels_file: text file with one class name per line (default: the model's contract, or the ImageNet names
-            for 1000-class models when keras has them cached).
-        preprocessing: ``"auto"`` (the model's contract) or one of ``model_file.PREPROCESSING`` (Keras models).
+        labels_file: text file with one class name per line (default: the model's contract or an exported model's
+            card, or the ImageNet names for 1000-class models when keras has them cached).
+        preprocessing: ``"auto"`` (the model's contract) or one of ``model_file.PREPROCESSING`` (Keras models
+            only: exported models hold theirs).
         transform: ``"auto"`` (the model's contract), ``"center_crop"`` or ``"resize"`` (Keras models).
     """
     if transform not in TRANSFORMS:
@@ -149,12 +183,20 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
         if transform != "auto" or preprocessing != "auto":
             raise ValueError("A SavedModel applies the transform and preprocessing it was exported with: leave out "
                              "--transform and --preprocessing, or pass the .keras file.")
-        saved = _saved_model_dir(path)
+        saved = runtimes.saved_model_dir(path)
         if saved is None:
             raise ValueError(f"{path!r} is a folder without saved_model.pb: pass a SavedModel folder (keras-resnet "
                              "export --to saved_model), a .keras file or a registry name.")
         return SavedModelClassifier(saved)
+    if os.path.splitext(path)[1].lower() in runtimes.KINDS:
+        if transform != "auto" or preprocessing != "auto":
+            raise ValueError(f"{path!r} applies the view of its card and the normalisation in its graph: leave out "
+                             "--transform and --preprocessing, or pass the .keras file.")
+        return _artifact_classifier(path, labels_file)
     if os.path.isfile(path):
+        if not path.lower().endswith(".keras"):
+            raise ValueError(f"{path!r} is neither a Keras model file (.keras) nor an exported model (.onnx, "
+                             "OpenVINO .xml, .tflite, or a SavedModel folder).")
         keras_model = model_file.load_model(path)
     else:
         try:
@@ -306,7 +348,7 @@ def skipped_summary(skipped, ignored=0):
     return lines
 
 
-__all__ = ["IMAGE_EXTENSIONS", "KerasClassifier", "Result", "SavedModelClassifier", "Skipped", "TRANSFORMS",
-           "as_records", "as_rows", "as_table_rows", "channels_first", "decode",
+__all__ = ["ArtifactClassifier", "IMAGE_EXTENSIONS", "KerasClassifier", "Result", "SavedModelClassifier", "Skipped",
+           "TRANSFORMS", "as_records", "as_rows", "as_table_rows", "channels_first", "decode",
            "list_images", "load_classifier", "predict_files", "skipped_summary", "to_csv", "to_json", "top_k",
            "write_reports"]

@@ -14,12 +14,13 @@ HELP = "top-k classes of images or folders of images"
 
 def add_arguments(parser):
     add_classifier_arguments(parser, "inputs", "IMAGE|FOLDER", "image files and folders of images",
-                             models="a .keras file, a SavedModel folder")
+                             models="a .keras file, a SavedModel folder, an exported .onnx, OpenVINO .xml or .tflite "
+                                    "file (its card <file>.json beside it)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
     parser.add_argument("--transform", default="auto", choices=TRANSFORMS,
                         help="how images become inputs (default: the run's evaluation transform; without a run, "
                              "center_crop for ImageNet-style networks: shorter side to 256/224 of the input, then "
-                             "the central crop; resize for small networks)")
+                             "the central crop; resize for small networks; exported models apply their own)")
     formats = parser.add_mutually_exclusive_group()
     formats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     formats.add_argument("--csv", action="store_true", help="print CSV (image, rank, class, name, score)")
