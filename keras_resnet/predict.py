@@ -2,7 +2,8 @@
 
 ``load_classifier(model)`` opens what ``keras-resnet predict`` takes as its model:
 
-- a ``.keras`` file (training writes ``runs/<run>/model.keras``), or any classifier saved with ``model.save``: it is
+- a ``.keras`` file (training writes ``runs/<run>/model.keras``), or any classifier saved with ``model.save``, or an
+  ``hf://owner/name`` handle of one on the Hugging Face Hub (``hub.py``): it is
   fed through its inference contract (``contract.InferenceContract``, stored in the model: the view, normalisation
   and class names; ``model_file.load_model`` resolves it);
 - a SavedModel folder (``saved_model.pb``, or a TF Serving base folder of versions, the newest taken), called
@@ -25,7 +26,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import data, files, model_file, registry
+from keras_resnet import data, files, hub, model_file, registry
 from keras_resnet.choices import TRANSFORMS
 from keras_resnet.validation import check_positive_int
 
@@ -142,7 +143,7 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     path = os.fspath(model)
-    if weights is not None and os.path.exists(path):
+    if weights is not None and (os.path.exists(path) or hub.is_handle(path)):
         raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model file "
                          "or SavedModel, which has its own.")
     if os.path.isdir(path):
@@ -154,7 +155,7 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
             raise ValueError(f"{path!r} is a folder without saved_model.pb: pass a SavedModel folder (keras-resnet "
                              "export --to saved_model), a .keras file or a registry name.")
         return SavedModelClassifier(saved)
-    if os.path.isfile(path):
+    if os.path.isfile(path) or hub.is_handle(path):  # hf://owner/name: model_file reads it from the Hub's cache
         keras_model = model_file.load_model(path)
     else:
         try:
