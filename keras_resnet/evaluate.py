@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import data, files, model_file, registry, weight_records
+from keras_resnet import data, files, hub, model_file, registry, weight_records
 from keras_resnet.contract import contract_of
 from keras_resnet.data import folder as folder_lib
 from keras_resnet.data import imagenet
@@ -60,8 +60,8 @@ class Evaluation:
 
 
 def load_model(model, weights=None):
-    """The Keras model to evaluate: ``model`` is a ``.keras`` file, or a registry name with ``weights`` (a tag of
-    ``weight_records`` or a weights file). -> ``(keras.Model, run metadata dict)``."""
+    """The Keras model to evaluate: ``model`` is a ``.keras`` file (or ``hf://owner/name``), or a registry name with
+    ``weights`` (a tag of ``weight_records`` or a weights file). -> ``(keras.Model, run metadata dict)``."""
     model = os.fspath(model)
     if os.path.isdir(model):
         saved = glob.glob(os.path.join(glob.escape(model), "saved_model.pb")) or glob.glob(
@@ -69,7 +69,7 @@ def load_model(model, weights=None):
         what = "a SavedModel folder" if saved else "a folder"
         raise ValueError(f"{model!r} is {what}: evaluate reads a Keras model, to apply its run's transform and class "
                          "names; pass the .keras file it was exported from (e.g. runs/<run>/model.keras).")
-    if model.endswith(".keras") or os.path.sep in model or os.path.exists(model):
+    if model.endswith(".keras") or os.path.sep in model or os.path.exists(model) or hub.is_handle(model):
         if weights is not None:
             raise ValueError("A .keras file carries its weights: leave out --weights.")
         return model_file.load_model(model), model_file.run_metadata(model)

@@ -1,8 +1,9 @@
 """Reading a model file, and what travels with it: its inference contract.
 
 Every model this package makes carries its ``contract.InferenceContract`` (view, normalisation, class names, weights
-tag) in its config; ``load_model`` loads a ``.keras`` file and resolves it (``contract.contract_of``: files saved
-before contracts get one derived once from the ``preprocessing.json`` beside them or their weights record).
+tag) in its config; ``load_model`` loads a ``.keras`` file (or an ``hf://owner/name`` handle of the Hugging Face
+Hub: ``hub.py``) and resolves it (``contract.contract_of``: files saved before contracts get one derived once from
+the ``preprocessing.json`` beside them or their weights record).
 ``contract`` adds the command line's overrides; ``raw_pixel_model`` puts the normalisation into the graph of an
 export. ``preprocessing.json`` stays beside a run's model as a human-readable copy (and the run's data split).
 """
@@ -13,33 +14,46 @@ import zipfile
 
 import keras
 
-from keras_resnet import files
+from keras_resnet import files, hub
 from keras_resnet.choices import PREPROCESSING, TRANSFORMS
 from keras_resnet.contract import contract_of
 
 
 def load_model(path):
-    """``keras.saving.load_model(path, safe_mode=True)`` with errors that say what is wrong with the file."""
+    """``keras.saving.load_model(path, safe_mode=True)`` with errors that say what is wrong with the file.
+
+    ``path``: a ``.keras`` file, or an ``hf://owner/name`` handle (``hub.resolve``: the ``.keras`` file of the
+    repository's snapshot, or the snapshot in Keras' folder layout)."""
     import keras_resnet
 
     keras_resnet.load_all()  # registers the custom layers and metrics (also when the package loaded lazily)
 
-    path = files.existing(path, "file", ValueError, f"Model file not found: {os.fspath(path)!r}. Pass the model.keras "
-                          "that training wrote (runs/<run>/model.keras) or a model saved with model.save('name.keras').")
-    if not path.endswith(".keras") or not zipfile.is_zipfile(path):
-        raise ValueError(f"{path!r} is not a Keras model file (.keras): save the model with model.save('x.keras').")
+    path = hub.resolve(path)
+    if hub.is_keras_folder(path):
+        beside = os.path.join(path, "config.json")  # contract_of reads the folder of the file it is given
+    else:
+        path = files.existing(path, "file", ValueError, f"Model file not found: {os.fspath(path)!r}. Pass the "
+                              "model.keras that training wrote (runs/<run>/model.keras) or a model saved with "
+                              "model.save('name.keras').")
+        if not path.endswith(".keras") or not zipfile.is_zipfile(path):
+            raise ValueError(f"{path!r} is not a Keras model file (.keras): save the model with "
+                             "model.save('x.keras').")
+        beside = path
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # keras raises several types for damaged or foreign archives
         raise ValueError(f"Could not load {path!r} as a Keras model ({type(error).__name__}: "
                          f"{str(error).splitlines()[0][:200]}).") from error
-    contract_of(model, path)  # files from before contracts: derived here, from the file's folder, once
+    contract_of(model, beside)  # files from before contracts: derived here, from the file's folder, once
     return model
 
 
 def run_metadata(model_path):
-    """The ``preprocessing.json`` that training wrote beside ``model_path``, or ``{}``."""
-    path = os.path.join(os.path.dirname(os.fspath(model_path)), "preprocessing.json")
+    """The ``preprocessing.json`` that training wrote beside ``model_path`` (a file, or an ``hf://`` handle: beside
+    the model in the repository), or ``{}``."""
+    model_path = hub.resolve(model_path)
+    folder = model_path if hub.is_keras_folder(model_path) else os.path.dirname(os.fspath(model_path))
+    path = os.path.join(folder, "preprocessing.json")
     if not os.path.exists(path):
         return {}
     with open(path) as file:

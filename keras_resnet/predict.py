@@ -2,7 +2,8 @@
 
 ``load_classifier(model)`` opens what ``keras-resnet predict`` takes as its model:
 
-- a ``.keras`` file (training writes ``runs/<run>/model.keras``), or any classifier saved with ``model.save``: it is
+- a ``.keras`` file (training writes ``runs/<run>/model.keras``), or any classifier saved with ``model.save``, or an
+  ``hf://owner/name`` handle of one on the Hugging Face Hub (``hub.py``): it is
   fed through its inference contract (``contract.InferenceContract``, stored in the model: the view, normalisation
   and class names; ``model_file.load_model`` resolves it);
 - a SavedModel folder (``saved_model.pb``, or a TF Serving base folder of versions, the newest taken), called
@@ -27,7 +28,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import data, files, model_file, registry
+from keras_resnet import data, files, hub, model_file, registry
 from keras_resnet.choices import TRANSFORMS
 from keras_resnet.export import runtimes
 from keras_resnet.validation import check_positive_int
@@ -176,7 +177,7 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     path = os.fspath(model)
-    if weights is not None and os.path.exists(path):
+    if weights is not None and (os.path.exists(path) or hub.is_handle(path)):
         raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model file "
                          "or SavedModel, which has its own.")
     if os.path.isdir(path):
@@ -193,8 +194,8 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
             raise ValueError(f"{path!r} applies the view of its card and the normalisation in its graph: leave out "
                              "--transform and --preprocessing, or pass the .keras file.")
         return _artifact_classifier(path, labels_file)
-    if os.path.isfile(path):
-        if not path.lower().endswith(".keras"):
+    if os.path.isfile(path) or hub.is_handle(path):  # hf://owner/name: model_file reads it from the Hub's cache
+        if os.path.isfile(path) and not path.lower().endswith(".keras"):
             raise ValueError(f"{path!r} is neither a Keras model file (.keras) nor an exported model (.onnx, "
                              "OpenVINO .xml, .tflite, or a SavedModel folder).")
         keras_model = model_file.load_model(path)

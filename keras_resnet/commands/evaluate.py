@@ -14,7 +14,7 @@ HELP = ("top-1/top-5 of a model on a validation folder or TFDS split, with the w
 
 def add_arguments(parser):
     add = parser.add_argument
-    add("model", help="a registry name with --weights, or a .keras file")
+    add("model", help="a registry name with --weights, or a .keras file (or hf://owner/name)")
     add("--weights", help="for a registry name: a weights tag (keras-resnet summary lists them) or a weights file")
     add("--data-dir", help="a folder with val/<class>/ (or validation/) or <class>/ image sub-folders; the i-th "
                            "sorted class folder is class i")

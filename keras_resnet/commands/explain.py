@@ -8,7 +8,8 @@ HELP = ("Grad-CAM heat maps (last stage) of the top-k classes over an image, one
 
 
 def add_arguments(parser):
-    add_classifier_arguments(parser, "images", "IMAGE", "image files", models="a .keras file", default_k=3)
+    add_classifier_arguments(parser, "images", "IMAGE", "image files", models="a .keras file (or hf://owner/name)",
+                             default_k=3)
     parser.add_argument("--output-dir", required=True, help="where <image file name>.gradcam-<rank>-<class>.png go "
                                                              "(photo.jpg.gradcam-1-tabby.png)")
     parser.add_argument("--overwrite", action="store_true", help="replace the maps of images explained before")

@@ -17,7 +17,7 @@ FORMAT_NAMES = {"saved_model": "SavedModel", "tflite": "TFLite"}
 
 
 def add_arguments(parser):
-    parser.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras)")
+    parser.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras) or hf://owner/name")
     parser.add_argument("--to", required=True, choices=EXPORT_FORMATS, help="export format")
     parser.add_argument("--output-dir", "--output", dest="output_dir", required=True,
                         help="SavedModel: the model's base folder (versions go in DIR/<version>/); TFLite: folder "

@@ -14,8 +14,8 @@ HELP = "top-k classes of images or folders of images"
 
 def add_arguments(parser):
     add_classifier_arguments(parser, "inputs", "IMAGE|FOLDER", "image files and folders of images",
-                             models="a .keras file, a SavedModel folder, an exported .onnx, OpenVINO .xml or .tflite "
-                                    "file (its card <file>.json beside it)")
+                             models="a .keras file (or hf://owner/name), a SavedModel folder, an exported .onnx, "
+                                    "OpenVINO .xml or .tflite file (its card <file>.json beside it)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="images per batch (default 32)")
     parser.add_argument("--transform", default="auto", choices=TRANSFORMS,
                         help="how images become inputs (default: the run's evaluation transform; without a run, "

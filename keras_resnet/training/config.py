@@ -43,7 +43,8 @@ class TrainConfig:
     flip: bool | None = option(None, "random horizontal flips in training (default on; off for digits)",
                                action=argparse.BooleanOptionalAction)
     weights: str | None = option(None, "fine-tune from pretrained weights: a weights tag (imagenet, cifar10, ...) or "
-                                       "a .keras / .weights.h5 file of an earlier run; the classifier is new")
+                                       "a .keras / .weights.h5 file of an earlier run (or hf://owner/name); the "
+                                       "classifier is new")
     freeze: str = option("none", "with --weights: freeze 'all' but the classifier, 'stages N' (the stem and the first "
                                  "N stages) or 'none'; frozen BatchNormalization runs in inference mode")
     epochs: int | None = option(None, "epochs (default: the paper's 64k CIFAR / 600k ImageNet iterations)",

@@ -2,11 +2,12 @@
 
 ``--weights`` is a weights tag of ``weight_records`` (``imagenet``, ``cifar10``, ...: the publisher's normalisation
 becomes the model's first layer, as ``ResNet(include_preprocessing=True)``) or a ``.keras`` / ``.weights.h5`` file of
-an earlier run or of ``keras-resnet convert``. A ``.keras`` file brings its architecture (the spec it records:
-``bn_epsilon``, ``shortcut_pad``, ...) and its input normalisation (``normalization_of``: the source run's training
-mean, or its weights' published mean and std), since the features were learned on inputs normalised so; a
-``.weights.h5`` file holds neither, and the network is the registry's with the new data's mean. Either way the
-classifier is new: a ``Dense`` of the dataset's classes on the pooled features, initialised as the builder's.
+an earlier run or of ``keras-resnet convert`` (or an ``hf://owner/name`` handle of one: ``local_weights``). A
+``.keras`` file brings its architecture (the spec it records: ``bn_epsilon``, ``shortcut_pad``, ...) and its input
+normalisation (``normalization_of``: the source run's training mean, or its weights' published mean and std), since
+the features were learned on inputs normalised so; a ``.weights.h5`` file holds neither, and the network is the
+registry's with the new data's mean. Either way the classifier is new: a ``Dense`` of the dataset's classes on the
+pooled features, initialised as the builder's.
 
 ``--freeze``: ``none``, ``all`` (everything but the classifier) or ``stages N`` (the stem and the first ``N`` stages,
 [He16] Table 1's conv1 .. conv{N+1}), by ``heads.freeze``. Frozen layers are ``trainable=False``; in Keras 3 a
@@ -24,7 +25,7 @@ import zipfile
 import keras
 import numpy as np
 
-from keras_resnet import weight_records
+from keras_resnet import hub, weight_records
 from keras_resnet.builder import ResNet
 from keras_resnet.choices import parse_freeze  # noqa: F401  (--freeze's parser, public here too)
 from keras_resnet.heads import HEAD, freeze, with_new_head  # noqa: F401  (freeze: public here too)
@@ -44,6 +45,18 @@ class WeightsFile:
     spec: object
     classes: int
     normalization: dict | None
+
+
+def local_weights(weights):
+    """``weights`` itself, but an ``hf://owner/name`` handle: the ``.keras`` file of the repository's local snapshot
+    (``hub.resolve``; ``hf://owner/name/x.weights.h5`` for another file of it)."""
+    if not hub.is_handle(weights):
+        return weights
+    path = hub.resolve(weights)
+    if not path.endswith(WEIGHT_FILES):
+        raise ValueError(f"--weights {weights!r} holds a model in Keras' folder layout (config.json, "
+                         "model.weights.h5): fine-tuning reads a .keras file; upload the run's model.keras.")
+    return path
 
 
 def read_weights_file(path):
@@ -72,7 +85,7 @@ def file_spec(weights, wanted):
 
     The file's network must be the one ``--model`` names; options given on the command line that differ from the
     file's are refused later by ``check_weights``."""
-    path = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else None
+    path = os.fspath(local_weights(weights)) if isinstance(weights, (str, os.PathLike)) else None
     if path is None or not path.endswith(".keras"):
         return wanted
     found = read_weights_file(path).spec
@@ -89,7 +102,7 @@ def check_weights(weights, spec):
     record = weight_records.find(spec.name, weights)
     if record is not None:
         return record
-    path = os.fspath(weights)
+    path = os.fspath(local_weights(weights))
     if not path.endswith(WEIGHT_FILES):
         tags = weight_records.tags(spec.name)
         raise ValueError(f"--weights {path!r} is neither a weights tag of {spec.name} "
@@ -180,6 +193,7 @@ def input_normalization(weights, spec, image_shape):
     record = weight_records.find(spec.name, weights)
     if record is not None:
         return record_normalization(record.transform)
+    weights = local_weights(weights)
     normalization = read_weights_file(weights).normalization if os.fspath(weights).endswith(".keras") else None
     if normalization is None:
         print(f"{os.fspath(weights)} holds no input normalisation (a .weights.h5 file, or a model without one): the "
@@ -226,7 +240,7 @@ def pretrained_model(weights, spec, source, weight_decay=1e-4, sync_bn=False, bu
     """
     record = check_weights(weights, spec)
     if record is None:
-        return load_pretrained(build(), weights, weight_decay)
+        return load_pretrained(build(), local_weights(weights), weight_decay)
     inputs = keras.Input(source.image_shape, name="image")
     base = ResNet(spec, include_top=False, pooling="avg", weights=weights, input_tensor=inputs,
                   include_preprocessing=True, weight_decay=weight_decay, sync_bn=sync_bn)
