@@ -20,7 +20,6 @@ from keras_resnet.choices import PREPROCESSING
 from keras_resnet.export.parity import (PORTABLE_FORMATS, agreement, keras_latency, parity_images, top1_accuracy,
                                         write_report)
 from keras_resnet.export.portable import card_path, serving_model, write_card
-from keras_resnet.timing import median_latency
 from keras_resnet.validation import check_positive_int
 
 SUFFIXES = {"onnx": (".onnx",), "openvino": (".xml", ".bin")}  # the files one export writes; the first is opened
@@ -108,7 +107,7 @@ def measure(keras_model, artifact, images, labels, repeats=50):
     reference = np.asarray(keras_model.predict(as_float, batch_size=64, verbose=0))
     probabilities = np.concatenate([runner(pixels[start:start + BATCH]) for start in range(0, len(pixels), BATCH)])
     keras_seconds = keras_latency(keras_model, as_float[0], repeats)
-    seconds = median_latency(lambda: runner(pixels[:1]), repeats)
+    seconds = runner.latency(pixels[0], repeats)
     return ({"latency_ms": 1000 * keras_seconds, "accuracy": top1_accuracy(reference, labels)},
             {**agreement(probabilities, reference, labels), "latency_ms": 1000 * seconds,
              "speedup_vs_keras": keras_seconds / seconds})
