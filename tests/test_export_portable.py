@@ -99,13 +99,16 @@ def test_onnx_and_openvino_hold_the_graph_and_say_the_view(model_file, tmp_path,
 
 
 def test_parity_on_digits_images_and_beside_tflite_variants(tmp_path, capsys):
-    """On the digits test images both accuracies are measured; a TFLite export into the folder first keeps its entry
-    (and gets its card: float32 pixels in, probabilities out)."""
+    """A run's model (its first layer subtracts the training mean: a Normalization layer, whose loaded mean ONNX
+    Runtime asked for as an input, "Required inputs ... mean_subtraction/Sub/y:0 are missing") on the digits test
+    images: both accuracies are measured; a TFLite export into the folder first keeps its entry (and gets its card:
+    float32 pixels in, probabilities out)."""
     _needs("onnxruntime", "onnx", "tf2onnx")
-    import keras_resnet
+    from keras_resnet import data
+    from keras_resnet.training.trainer import build_model
 
     path = tmp_path / "resnet8-digits.keras"
-    keras_resnet.build("resnet8", input_shape=(32, 32, 3)).save(path)
+    build_model("resnet8", data.load("digits")).save(path)  # as a digits run's model.keras, untrained
     folder = tmp_path / "out"
     export_tflite(path, folder, ["float32"], dataset="digits", eval_images=8, repeats=1)
     card = json.loads((folder / "resnet8_float32.tflite.json").read_text())
