@@ -97,8 +97,8 @@ def run(args):
                                                     args.eval_images, args.repeats, args.overwrite)
         print(export.format_report(report))
         print(f"\nWrote {path} ({FORMAT_NAMES[args.to]}: {card['input']['dtype']} images {card['input']['shape']} "
-              f"in, {', '.join(card['outputs'])} out; in the graph: {card['in_graph']}), its card {path}.json (the "
-              f"view to apply before it: {card['beside_graph']}) and parity.json to {args.output_dir}")
+              f"in, {', '.join(card['outputs'])} out; in the graph: {card['in_graph']}), its card {path}.json "
+              f"(before the graph, {card['beside_graph']}) and parity.json to {args.output_dir}")
     else:
         report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
                                       args.calibration_steps, args.eval_images, args.repeats, args.overwrite)
