@@ -20,7 +20,6 @@ from keras_resnet.timing import median_latency
 PORTABLE_FORMATS = ("onnx", "openvino")
 ENTRIES = TFLITE_VARIANTS + PORTABLE_FORMATS  # the order of parity.json's entries
 REPORT_NAME = "parity.json"
-RUNTIME_NAMES = {"onnx": "ONNX Runtime", "openvino": "OpenVINO"}
 
 
 def keras_latency(model, image, repeats=50):
