@@ -11,7 +11,9 @@ JIT_COMPILE = ("auto", "on", "off")
 TUNERS = ("random", "hyperband", "bayesian")  # tuning.make_tuner
 PREPROCESSING = ("auto", "none", "caffe", "tf", "torch")  # what a model's graph does to its input images
 TRANSFORMS = ("auto", "center_crop", "resize")  # how an image of any size becomes a model input (predict)
-EXPORT_FORMATS = ("saved_model", "tflite")
+EXPORT_FORMATS = ("saved_model", "tflite", "onnx", "openvino")
+# The modules each optional export format needs (pyproject's extras of the same names): checked before any work.
+EXPORT_EXTRAS = {"onnx": ("onnx", "onnxruntime", "tf2onnx"), "openvino": ("openvino",)}
 EXPORT_PRECISIONS = ("float32", "bfloat16")  # SavedModel export: the float32 model, or its mixed-bfloat16 twin
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
 

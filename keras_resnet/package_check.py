@@ -4,11 +4,15 @@ The name ``keras-resnet`` on PyPI belongs to an abandoned Keras 2 package (last 
 ``keras_resnet``. Installing one over the other leaves a folder where its ``blocks/`` and ``layers/`` packages shadow
 our ``blocks.py`` and ``layers.py``, and imports fail far from the cause. ``import keras_resnet`` checks for that
 package's files first and fails at once with how to repair the installation; it also tells whether the process only
-asks for help or is the ``keras-resnet`` command (then the package loads lazily). Standard library only.
+asks for help or is the ``keras-resnet`` command (then the package loads lazily), and whether an optional extra
+(``pip install -e ".[onnx]"``) is installed (``check_extra``). Standard library only.
 """
 
+import importlib.util
 import os
 import sys
+
+from keras_resnet.choices import EXPORT_EXTRAS
 
 # Files of the Keras 2 package (keras_resnet 0.1/0.2) that this package never has.
 FOREIGN_FILES = (
@@ -49,3 +53,12 @@ def command_started(argv, orig_argv=None):
     orig_argv = list(getattr(sys, "orig_argv", []) if orig_argv is None else orig_argv)
     return any(orig_argv[i:i + 2] == ["-m", "keras_resnet.cli"] for i in range(len(orig_argv))) or (
         "-mkeras_resnet.cli" in orig_argv)
+
+
+def check_extra(export_format):
+    """Refuses, in one line naming the extra to install, an export format whose modules (``choices.EXPORT_EXTRAS``)
+    are not all installed; looks them up without importing them (no TensorFlow, no runtime started)."""
+    missing = [name for name in EXPORT_EXTRAS.get(export_format, ()) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(f"--to {export_format} needs {', '.join(missing)}, which is not installed: "
+                         f"pip install -e '.[{export_format}]'")

@@ -88,9 +88,12 @@ def test_model_files_are_positional_and_model_is_a_registry_name(capsys, tmp_pat
 
 @pytest.mark.parametrize("to, option, owner", [
     ("saved_model", ["--variants", "int8"], "TFLite"), ("saved_model", ["--calibration-steps", "10"], "TFLite"),
-    ("saved_model", ["--repeats", "3"], "TFLite"), ("tflite", ["--version", "2"], "SavedModel"),
-    ("tflite", ["--top-k", "3"], "SavedModel"), ("tflite", ["--preprocessing", "none"], "SavedModel"),
-    ("tflite", ["--labels", "labels.txt"], "SavedModel"), ("tflite", ["--precision", "bfloat16"], "SavedModel"),
+    ("saved_model", ["--repeats", "3"], "TFLite / ONNX / OpenVINO"), ("tflite", ["--version", "2"], "SavedModel"),
+    ("tflite", ["--top-k", "3"], "SavedModel / ONNX / OpenVINO"),
+    ("tflite", ["--preprocessing", "none"], "SavedModel / ONNX / OpenVINO"),
+    ("tflite", ["--labels", "labels.txt"], "SavedModel / ONNX / OpenVINO"),
+    ("tflite", ["--precision", "bfloat16"], "SavedModel"), ("onnx", ["--variants", "int8"], "TFLite"),
+    ("openvino", ["--version", "2"], "SavedModel"),
 ])
 def test_export_refuses_an_option_of_the_other_format(to, option, owner, tmp_path, capsys):
     """An option of the other format is refused in one line naming it and its format, not silently ignored (the
@@ -114,6 +117,9 @@ def test_export_options_take_their_formats_defaults():
     export.check(tflite)
     assert (tflite.variants, tflite.calibration_steps, tflite.repeats, tflite.eval_images) == (
         ["float32", "float16", "dynamic_int8", "int8"], 100, 7, 200)
+    onnx = parser.parse_args(["export", "m.keras", "--to", "onnx", "--output-dir", "o", "--labels", "l.txt"])
+    export.check(onnx)
+    assert (onnx.top_k, onnx.preprocessing, onnx.labels, onnx.repeats) == (5, "auto", "l.txt", 50)
 
 
 def _run_option_argv(field):
@@ -198,6 +204,7 @@ BAD_ARGUMENTS = [  # argparse types, choices, and the commands' own checks (chec
     (["tune", "--tuner", "grid"], "argument --tuner: invalid choice: 'grid'"),
     (["tune", "--max-trials", "0"], "--max-trials must be a positive integer"),
     (["export", "m.keras", "--to", "tflite", "--labels", "l.txt", "--output-dir", "o"], "--labels is a SavedModel"),
+    (["export", "m.keras", "--to", "onnx", "--variants", "int8", "--output-dir", "o"], "--variants is a TFLite option"),
     (["convert", "x.pth", "--model", "resnet20"], "Where should the converted model go?"),
     (["evaluate", "resnet50", "--weights", "imagenet"], "Which images? Pass --data-dir"),
     (["finetune", "--weights", "imagenet", "--head-epochs", "0"], "argument --head-epochs: must be a positive"),

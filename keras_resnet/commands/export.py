@@ -1,43 +1,53 @@
-"""``keras-resnet export``: a SavedModel for TF Serving, or TFLite/LiteRT files with a parity report."""
+"""``keras-resnet export``: a SavedModel for TF Serving, or TFLite/LiteRT, ONNX or OpenVINO files with a parity
+report."""
 
 from keras_resnet.choices import EXPORT_FORMATS, EXPORT_PRECISIONS, PREPROCESSING, TFLITE_VARIANTS
+from keras_resnet.package_check import check_extra
 from keras_resnet.tables import format_percent
 from keras_resnet.validation import positive_int
 
-HELP = "SavedModel for TF Serving, or TFLite/LiteRT with a parity report"
+PORTABLE = ("onnx", "openvino")  # through Keras' own exporters: export.onnx_openvino
+HELP = "SavedModel for TF Serving, TFLite/LiteRT, ONNX or OpenVINO, with a parity report"
 
 
-# The options of one format only, with their defaults: declared without one, so that a given option is seen and an
-# option of the other format is refused (check) instead of being silently ignored.
+# The options each format takes, with their defaults: declared without one, so that a given option is seen and an
+# option no format of --to takes is refused (check) instead of being silently ignored.
+_SERVING = {"top_k": 5, "preprocessing": "auto", "labels": None}
+_PORTABLE = {**_SERVING, "repeats": 50}
 FORMAT_OPTIONS = {
-    "saved_model": {"version": None, "top_k": 5, "preprocessing": "auto", "labels": None, "precision": "float32"},
+    "saved_model": {"version": None, **_SERVING, "precision": "float32"},
     "tflite": {"variants": list(TFLITE_VARIANTS), "calibration_steps": 100, "repeats": 50},
+    "onnx": _PORTABLE,
+    "openvino": _PORTABLE,
 }
-FORMAT_NAMES = {"saved_model": "SavedModel", "tflite": "TFLite"}
+FORMAT_NAMES = {"saved_model": "SavedModel", "tflite": "TFLite", "onnx": "ONNX", "openvino": "OpenVINO"}
 
 
 def add_arguments(parser):
     parser.add_argument("model", help="a .keras model file (e.g. runs/<run>/model.keras) or hf://owner/name")
     parser.add_argument("--to", required=True, choices=EXPORT_FORMATS, help="export format")
     parser.add_argument("--output-dir", "--output", dest="output_dir", required=True,
-                        help="SavedModel: the model's base folder (versions go in DIR/<version>/); TFLite: folder "
-                             "for the .tflite files")
+                        help="SavedModel: the model's base folder (versions go in DIR/<version>/); TFLite, ONNX, "
+                             "OpenVINO: folder for the files (<model>_<variant>.tflite, <model>.onnx, <model>.xml + "
+                             ".bin, each with its card <file>.json) and parity.json")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace a SavedModel version or .tflite files that exist")
-    parser.add_argument("--dataset", help="TFLite: dataset for int8 calibration; TFLite and bfloat16: the parity "
-                                          "report's (default: the run's, from preprocessing.json)")
+                        help="replace a SavedModel version or exported files that exist")
+    parser.add_argument("--dataset", help="TFLite: dataset for int8 calibration; TFLite, ONNX, OpenVINO and bfloat16: "
+                                          "the parity report's (default: the run's, from preprocessing.json)")
     parser.add_argument("--data-dir", help="where that dataset is (as for train)")
     parser.add_argument("--eval-images", type=positive_int, default=200,
                         help="parity report images (default 200)")
 
+    serving = parser.add_argument_group("SavedModel, ONNX and OpenVINO options")
+    serving.add_argument("--top-k", type=positive_int, help="classes returned per image (default 5)")
+    serving.add_argument("--preprocessing", choices=PREPROCESSING,
+                         help="preprocessing put into the graph (auto: none for trained models, the weights' "
+                              "keras.applications mode for pretrained ImageNet models)")
+    serving.add_argument("--labels", help="text file with one class name per line")
+
     saved_model = parser.add_argument_group("SavedModel options (--to saved_model only)")
     saved_model.add_argument("--version", type=positive_int,
                              help="SavedModel version (default: the next free integer)")
-    saved_model.add_argument("--top-k", type=positive_int, help="classes returned per image (default 5)")
-    saved_model.add_argument("--preprocessing", choices=PREPROCESSING,
-                             help="preprocessing put into the graph (auto: none for trained models, the weights' "
-                                  "keras.applications mode for pretrained ImageNet models)")
-    saved_model.add_argument("--labels", help="text file with one class name per line")
     saved_model.add_argument("--precision", choices=EXPORT_PRECISIONS,
                              help="SavedModel: float32, or bfloat16 (mixed precision, float32 outputs) with a parity "
                                   "report against float32 in DIR/parity-<version>.json")
@@ -46,19 +56,27 @@ def add_arguments(parser):
     tflite.add_argument("--variants", nargs="+", choices=TFLITE_VARIANTS,
                         help="TFLite conversions (default: all four)")
     tflite.add_argument("--calibration-steps", type=positive_int, help="int8 calibration images (default 100)")
-    tflite.add_argument("--repeats", type=positive_int, help="latency runs per variant (median)")
+    parser.add_argument("--repeats", type=positive_int,
+                        help="TFLite, ONNX, OpenVINO: batch-1 latency runs per artifact (median; default 50)")
 
 
 def check(args):
-    """Refuses an option of the other format (one line naming it and its format), then sets the defaults of the
-    chosen format's options that were not given."""
-    for export_format, options in FORMAT_OPTIONS.items():
-        for name, default in options.items():
-            if getattr(args, name) is None:
-                setattr(args, name, default)
-            elif export_format != args.to:
-                raise ValueError(f"--{name.replace('_', '-')} is a {FORMAT_NAMES[export_format]} option: "
-                                 f"--to {args.to} does not take it (leave it out, or export --to {export_format}).")
+    """Refuses an option that ``--to``'s format does not take (one line naming the formats that do), then sets the
+    defaults of the options that were not given; ONNX/OpenVINO: refuses a missing extra, before TensorFlow."""
+    taken = FORMAT_OPTIONS[args.to]
+    for name in dict.fromkeys(option for options in FORMAT_OPTIONS.values() for option in options):
+        if getattr(args, name) is None:
+            setattr(args, name, taken.get(name, _default(name)))
+        elif name not in taken:
+            formats = [export_format for export_format, options in FORMAT_OPTIONS.items() if name in options]
+            raise ValueError(f"--{name.replace('_', '-')} is a {' / '.join(FORMAT_NAMES[f] for f in formats)} "
+                             f"option: --to {args.to} does not take it (leave it out, or export --to "
+                             f"{formats[0]}).")
+    check_extra(args.to)
+
+
+def _default(name):
+    return next(options[name] for options in FORMAT_OPTIONS.values() if name in options)
 
 
 def run(args):
@@ -73,6 +91,14 @@ def run(args):
               f"{info['top_k']} of {info['classes']} classes).\nServe it with:\n  {info['docker']}")
         if "parity" in info:
             print(_parity_line(info))
+    elif args.to in PORTABLE:
+        path, card, report = export.export_portable(args.model, args.output_dir, args.to, args.top_k,
+                                                    args.preprocessing, args.labels, args.dataset, args.data_dir,
+                                                    args.eval_images, args.repeats, args.overwrite)
+        print(export.format_report(report))
+        print(f"\nWrote {path} ({FORMAT_NAMES[args.to]}: {card['input']['dtype']} images {card['input']['shape']} "
+              f"in, {', '.join(card['outputs'])} out; in the graph: {card['in_graph']}), its card {path}.json "
+              f"(before the graph, {card['beside_graph']}) and parity.json to {args.output_dir}")
     else:
         report = export.export_tflite(args.model, args.output_dir, args.variants, args.dataset, args.data_dir,
                                       args.calibration_steps, args.eval_images, args.repeats, args.overwrite)

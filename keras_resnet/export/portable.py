@@ -30,6 +30,7 @@ def serving_model(model, found=None, top_k=5):
     "scores", "classes"}``, normalised by its contract ``found`` (default: the model's) inside."""
     found = found or contract_of(model)
     height, width = model_file.input_size(model)
+    _constants_in_graph(model)
     images = keras.Input((height, width, 3), dtype="uint8", name="images")
     pixels = keras.layers.Rescaling(1.0, name="to_float32")(images)  # uint8 -> float32, values unchanged
     probabilities = keras.layers.Activation("linear", dtype="float32", name="probabilities")(
@@ -39,6 +40,24 @@ def serving_model(model, found=None, top_k=5):
     served = keras.Model(images, outputs, name=model.name)
     served(keras.ops.zeros((1, height, width, 3), "uint8"))  # Keras' exporters refuse a model never called
     return served
+
+
+def _constants_in_graph(model):
+    """Makes the fixed mean and variance of ``model``'s ``Normalization`` layers (a run's ``mean_subtraction``)
+    numpy arrays, the same values, in place. A loaded layer holds them as eager tensors, which a traced function
+    captures as inputs: the ONNX converter (tf2onnx) leaves them as graph inputs that ONNX Runtime then asks for
+    ("Required inputs ... mean_subtraction/Sub/y:0 are missing"); numpy arrays become constants of the graph."""
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Normalization) and layer.input_mean is not None and layer.built:
+            layer.mean = keras.ops.convert_to_numpy(layer.mean)
+            layer.variance = keras.ops.convert_to_numpy(layer.variance)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):  # a nested model
+            yield from _all_layers(layer)
 
 
 def card_path(artifact):

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from keras_resnet import data, files, model_file
 from keras_resnet.choices import EXPORT_PRECISIONS
-from keras_resnet.export.tflite import agreement, keras_latency, parity_images, top1_accuracy
+from keras_resnet.export.parity import agreement, keras_latency, parity_images, top1_accuracy
 from keras_resnet.training.precision import with_dtype_policy
 from keras_resnet.validation import check_positive_int
 

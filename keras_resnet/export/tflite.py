@@ -10,9 +10,12 @@ The converted model takes the model's inference contract's view as raw ``[0, 255
 the contract's normalisation is its first layer (``model_file.raw_pixel_model``), so models built with published
 weights export as trained ones do.
 
+Each file gets its card beside it (``<model>_<variant>.tflite.json``, ``portable.write_card``): the view a caller
+applies before the graph, the input dtype (``float32``, ``uint8`` for int8), the one output ``probabilities``.
+
 A folder collects exports: ``<model>_<variant>.tflite`` that exist are replaced only with ``overwrite``, and
-``parity.json`` keeps the entries of the variants an earlier export wrote there and this one did not (each with the
-Keras ``reference`` it was measured against).
+``parity.json`` keeps the entries of the variants (and ONNX/OpenVINO files) an earlier export wrote there and this one
+did not (each with the Keras ``reference`` it was measured against: ``parity.with_earlier_entries``).
 """
 
 import os
@@ -23,10 +26,14 @@ import tensorflow as tf
 
 from keras_resnet import files, model_file
 from keras_resnet.choices import TFLITE_VARIANTS as VARIANTS
-from keras_resnet.tables import format_percent, format_table
+from keras_resnet.export.parity import (agreement, evaluation_images, keras_latency, parity_images, top1_accuracy,
+                                        write_report)
+from keras_resnet.export.portable import write_card
 from keras_resnet.timing import median_latency
 from keras_resnet.validation import check_positive_int
 
+# The input dtype of each variant's file: full-integer int8 takes uint8 pixels, the others float32 pixels.
+TFLITE_INPUT = {"float32": "float32", "float16": "float32", "dynamic_int8": "float32", "int8": "uint8"}
 INT8_NEEDS_DATA = ("Full-integer int8 needs a representative dataset to calibrate on: pass --dataset (or keep the "
                    "run's preprocessing.json beside the model), or leave int8 out of --variants.")
 
@@ -100,40 +107,6 @@ def tflite_latency(runner, image, repeats=50):
     return median_latency(call, repeats)
 
 
-def keras_latency(model, image, repeats=50):
-    """Median batch-1 latency (seconds) of the Keras model, called through a compiled ``tf.function``."""
-    predict = tf.function(lambda x: model(x, training=False))
-    value = tf.constant(image[None])
-    return median_latency(lambda: predict(value).numpy(), repeats)
-
-
-def evaluation_images(dataset, count, data_dir=None, split="test"):
-    """``(images float32 (N, H, W, 3) in [0, 255], labels (N,))`` from the model's data pipeline."""
-    from keras_resnet import data
-
-    source = data.load(dataset, data_dir)
-    if split == "test":
-        pipeline = data.eval_dataset(source, batch_size=min(count, 256))
-    else:
-        pipeline = data.train_dataset(source, batch_size=min(count, source.num_train), epochs=1)
-    images, labels = [], []
-    for batch_images, batch_labels in pipeline:
-        images.append(batch_images.numpy())
-        labels.append(batch_labels.numpy())
-        if sum(len(b) for b in images) >= count:
-            break
-    return np.concatenate(images)[:count], np.concatenate(labels)[:count]
-
-
-def parity_images(model, dataset, count, data_dir=None):
-    """``(images, labels)`` for a parity report: ``count`` test images of ``dataset``, or without a dataset seeded
-    random images at ``model``'s input size (``labels`` ``None``)."""
-    if dataset is not None:
-        return evaluation_images(dataset, count, data_dir)
-    height, width = model_file.input_size(model)
-    return np.random.default_rng(0).uniform(0, 255, (count, height, width, 3)).astype("float32"), None
-
-
 def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_dir=None, calibration_steps=100,
                   eval_images=200, repeats=50, overwrite=False):
     """Converts ``model_path`` to each of ``variants`` in ``output_dir`` and writes ``parity.json``.
@@ -152,7 +125,9 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
         check_positive_int(value, f"--{what.replace('_', '-')}")
     files.check_writable_folder(output_dir)
     # Raw [0, 255] pixels of the contract's view in: the contract's normalisation goes into the graph.
-    model = model_file.raw_pixel_model(model_file.load_model(model_path))
+    loaded = model_file.load_model(model_path)
+    found, names = model_file.contract(loaded), model_file.class_names(loaded)
+    model = model_file.raw_pixel_model(loaded, found)
     dataset = dataset or model_file.run_metadata(model_path).get("dataset")
     if "int8" in variants and dataset is None:
         raise ValueError(INT8_NEEDS_DATA)
@@ -175,6 +150,8 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
             content = convert(saved, variant, calibration)
             path = paths[variant]
             files.write_bytes(path, content)
+            write_card(path, "tflite", found, names, model_path, input_dtype=TFLITE_INPUT[variant],
+                       outputs=["probabilities"], in_graph=_in_graph(variant, found))
             runner = interpreter(content)
             probabilities = run(runner, images)
             seconds = tflite_latency(runner, images[0], repeats)
@@ -182,54 +159,11 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
                 "path": path, "size_mb": len(content) / 2 ** 20, **agreement(probabilities, reference, labels),
                 "latency_ms": 1000 * seconds, "speedup_vs_keras": keras_seconds / seconds,
             }
-    report_path = os.path.join(output_dir, "parity.json")
-    report = with_earlier_variants(report, files.read_json(report_path), output_dir)
-    files.write_json(report_path, report)
-    return report
+    return write_report(report, output_dir)
 
 
-def with_earlier_variants(report, earlier, output_dir):
-    """``report`` plus the variants of ``earlier`` (the folder's previous ``parity.json``, or ``None``) that it did
-    not rewrite and whose file is still in ``output_dir``, in ``VARIANTS`` order. Each kept entry holds the
-    ``reference`` it was measured against (``model``, ``dataset``, ``eval_images``, ``keras``)."""
-    variants = dict(report["variants"])
-    reference = {key: (earlier or {}).get(key) for key in ("model", "dataset", "eval_images", "keras")}
-    for variant, entry in ((earlier or {}).get("variants") or {}).items():
-        path = os.path.join(output_dir, os.path.basename(entry.get("path", "")))
-        if variant not in variants and variant in VARIANTS and os.path.isfile(path):
-            variants[variant] = {**entry, "reference": entry.get("reference", reference)}
-    return {**report, "variants": {variant: variants[variant] for variant in VARIANTS if variant in variants}}
-
-
-def agreement(probabilities, reference, labels):
-    """How a converted or reduced-precision model's ``probabilities`` ``(N, classes)`` answer against the float32
-    ``reference``'s on the same images: ``top1_agreement``, ``max_abs_prob_diff`` and its ``accuracy``."""
-    return {"top1_agreement": float(np.mean(probabilities.argmax(-1) == reference.argmax(-1))),
-            "max_abs_prob_diff": float(np.abs(probabilities - reference).max()),
-            "accuracy": top1_accuracy(probabilities, labels)}
-
-
-def top1_accuracy(probabilities, labels):
-    """The fraction of rows of ``probabilities`` whose best class is the label (``None`` without labels)."""
-    return None if labels is None else float(np.mean(probabilities.argmax(-1) == labels))
-
-
-def format_report(report):
-    """The parity report as a table."""
-    keras_row = report["keras"]
-    rows = [{"variant": "keras (float32)", "size MB": "-", "top-1 agreement": "-", "max |dp|": "-",
-             "accuracy": format_percent(keras_row["accuracy"]), "latency ms": f"{keras_row['latency_ms']:.3f}",
-             "speed-up": "1.00x"}]
-    earlier = [variant for variant, row in report["variants"].items() if "reference" in row]
-    for variant, row in report["variants"].items():
-        rows.append({"variant": variant + (" *" if variant in earlier else ""), "size MB": f"{row['size_mb']:.2f}",
-                     "top-1 agreement": f"{100 * row['top1_agreement']:.1f} %",
-                     "max |dp|": f"{row['max_abs_prob_diff']:.2e}", "accuracy": format_percent(row["accuracy"]),
-                     "latency ms": f"{row['latency_ms']:.3f}", "speed-up": f"{row['speedup_vs_keras']:.2f}x"})
-    columns = ["variant", "size MB", "top-1 agreement", "max |dp|", "accuracy", "latency ms", "speed-up"]
-    return (format_table(rows, columns) + "\n\n" + f"{report['eval_images']} evaluation images"
-            + (f" of {report['dataset']}" if report["dataset"] else " (random: no dataset)")
-            + "; latency: median of batch-1 runs, LiteRT interpreter vs the Keras model in a tf.function."
-            + ("\n* from an earlier export to this folder, against its own Keras reference (parity.json: reference)"
-               if earlier else ""))
-
+def _in_graph(variant, found):
+    """What of the contract a ``variant`` file holds, in words (its card's ``in_graph``)."""
+    pixels = ("uint8 pixels, quantised with the input's scale and zero point (about 1 and 0: the raw values)"
+              if variant == "int8" else "float32 raw [0, 255] pixels")
+    return f"{pixels}, then normalisation {found.normalization} (the model's first layer); probabilities only"
