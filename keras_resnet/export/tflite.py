@@ -108,12 +108,14 @@ def tflite_latency(runner, image, repeats=50):
 
 
 def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_dir=None, calibration_steps=100,
-                  eval_images=200, repeats=50, overwrite=False):
+                  eval_images=200, repeats=50, overwrite=False, calibration_images=None):
     """Converts ``model_path`` to each of ``variants`` in ``output_dir`` and writes ``parity.json``.
 
     ``dataset`` (default: the one in the run's ``preprocessing.json``) gives the int8 calibration images (from its
     training pipeline, ``calibration_steps`` images) and the evaluation images (its test split). A ``.tflite`` file
-    that exists is refused before any conversion unless ``overwrite``. Returns the report: one dict per variant
+    that exists is refused before any conversion unless ``overwrite``. ``calibration_images`` (float32 ``(N, H, W,
+    3)`` raw pixels at the model's input) calibrate int8 instead of the dataset's (a benchmark of random weights
+    calibrates on random images). Returns the report: one dict per variant
     (those of earlier exports to the folder included, see the module) plus the Keras reference.
     """
     variants = list(dict.fromkeys(variants))
@@ -129,7 +131,7 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
     found, names = model_file.contract(loaded), model_file.class_names(loaded)
     model = model_file.raw_pixel_model(loaded, found)
     dataset = dataset or model_file.run_metadata(model_path).get("dataset")
-    if "int8" in variants and dataset is None:
+    if "int8" in variants and dataset is None and calibration_images is None:
         raise ValueError(INT8_NEEDS_DATA)
     paths = {variant: os.path.join(output_dir, f"{model.name}_{variant}.tflite") for variant in variants}
     existing = [path for path in paths.values() if os.path.exists(path)]
@@ -137,7 +139,9 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
         raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
     os.makedirs(output_dir, exist_ok=True)
     images, labels = parity_images(model, dataset, eval_images, data_dir)
-    calibration = None if dataset is None else evaluation_images(dataset, calibration_steps, data_dir, "train")[0]
+    calibration = calibration_images
+    if calibration is None and dataset is not None:
+        calibration = evaluation_images(dataset, calibration_steps, data_dir, "train")[0]
 
     reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
     keras_seconds = keras_latency(model, images[0], repeats)
