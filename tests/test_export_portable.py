@@ -58,7 +58,7 @@ def test_onnx_and_openvino_hold_the_graph_and_say_the_view(model_file, tmp_path,
     import openvino
 
     assert _export(model_file, tmp_path, "onnx", "--top-k", "3") == 0
-    assert "in the graph: cast to float32, then normalisation torch" in capsys.readouterr().out
+    assert "in the graph: uint8 pixels cast to float32, normalisation torch, then the network" in capsys.readouterr().out
     assert _export(model_file, tmp_path, "openvino", "--top-k", "3") == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "parity.json", "resnet8.bin", "resnet8.onnx", "resnet8.onnx.json", "resnet8.xml", "resnet8.xml.json"]
@@ -114,7 +114,7 @@ def test_parity_on_digits_images_and_beside_tflite_variants(tmp_path, capsys):
     card = json.loads((folder / "resnet8_float32.tflite.json").read_text())
     assert (card["format"], card["input"]["dtype"], card["outputs"], card["top_k"]) == (
         "tflite", "float32", ["probabilities"], None)
-    assert "normalisation none" in card["in_graph"]
+    assert "subtracts its training-set mean" in card["in_graph"]
     assert _export(path, folder, "onnx", "--dataset", "digits") == 0
     assert "tflite float32 *" in capsys.readouterr().out
     report = json.loads((folder / "parity.json").read_text())

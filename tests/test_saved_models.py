@@ -1,5 +1,6 @@
 """The shipped model (saved_models/resnet20-digits): it loads, its signatures answer, the REST client's requests give
-the model's answers, the int8 TFLite file runs in LiteRT, and its accuracy is the one saved_models/README.md states."""
+the model's answers, the TFLite files run in LiteRT, the ONNX and OpenVINO files answer as the Keras model does,
+``predict`` gives the same top-5 on every format, and its accuracy is the one saved_models/README.md states."""
 
 import base64
 import http.server
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet import data
-from keras_resnet.export import tflite
+from datasets import write_sample_photos
+from keras_resnet import data, model_file
+from keras_resnet.export import runtimes, tflite
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "saved_models" / "resnet20-digits"
@@ -76,7 +78,9 @@ def test_tf_serving_layout():
     config = (SHIPPED / "models.config").read_text()
     assert "name: 'resnet20-digits'" in config and "base_path: '/models/resnet20-digits'" in config
     size = sum(path.stat().st_size for path in SHIPPED.rglob("*") if path.is_file())
-    assert size < 5 * 2 ** 20, f"the shipped folder grew to {size / 2 ** 20:.1f} MB"
+    # model.keras without optimizer state, SavedModel, float32 + int8 TFLite, ONNX, OpenVINO: 6.5 MB, each weight
+    # stored once per format.
+    assert size < 7 * 2 ** 20, f"the shipped folder grew to {size / 2 ** 20:.1f} MB"
 
 
 def test_serving_default_takes_uint8_images(served, test_split):
@@ -166,3 +170,48 @@ def test_int8_tflite_runs_in_litert(served, test_split):
     accuracy = np.mean(probabilities.argmax(-1) == labels)
     assert report["eval_images"] == len(images)
     assert abs(accuracy - report["variants"]["int8"]["accuracy"]) <= 1 / len(images) + 1e-9
+
+
+@pytest.mark.parametrize("artifact", ["portable/resnet20.onnx", "portable/resnet20.xml"])
+def test_onnx_and_openvino_answer_as_the_keras_model(artifact, test_split):
+    """Issue 25's parity: on the 360 held-out digits, top-1 agreement 100 % with the Keras file and every probability
+    within 1e-4 of it, as the folder's parity.json records."""
+    pytest.importorskip("onnxruntime" if artifact.endswith(".onnx") else "openvino")
+    runner = runtimes.open_artifact(SHIPPED / artifact)
+    images, labels = test_split
+    pixels = np.stack([runner.prepare(image) for image in images])
+    np.testing.assert_array_equal(pixels, images)  # the digits are 32x32 already: the view keeps them
+    keras_model = model_file.raw_pixel_model(model_file.load_model(SHIPPED / "model.keras"))
+    reference = np.asarray(keras_model(pixels.astype("float32")))
+    probabilities = runner(pixels)
+    assert np.mean(probabilities.argmax(-1) == reference.argmax(-1)) == 1.0
+    assert np.abs(probabilities - reference).max() < 1e-4
+    entry = json.loads((SHIPPED / "portable" / "parity.json").read_text())["variants"][runner.kind]
+    assert entry["top1_agreement"] == 1.0 and entry["max_abs_prob_diff"] < 1e-4
+    assert abs(entry["accuracy"] - np.mean(reference.argmax(-1) == labels)) < 1e-9
+
+
+def test_predict_gives_the_same_top5_on_every_format(tmp_path, capsys):
+    """``keras-resnet predict`` on a photograph: the SavedModel, the float32 TFLite file, the ONNX and the OpenVINO
+    files print the top-5 (classes, names, scores to the printed precision) of the .keras file; the int8 file its
+    top-1."""
+    from keras_resnet import cli
+
+    photo = write_sample_photos(tmp_path)[0]
+
+    def top5(model):
+        assert cli.main(["predict", str(model), str(photo), "--json"]) == 0
+        (result,) = json.loads(capsys.readouterr().out)["predictions"]
+        return result["predictions"]
+
+    expected = top5(SHIPPED / "model.keras")
+    assert len(expected) == 5
+    formats = ["1", "tflite/resnet20_float32.tflite"]
+    formats += ["portable/resnet20.onnx"] if importlib.util.find_spec("onnxruntime") else []
+    formats += ["portable/resnet20.xml"] if importlib.util.find_spec("openvino") else []
+    for artifact in formats:
+        answer = top5(SHIPPED / artifact)
+        assert [(e["class"], e["name"]) for e in answer] == [(e["class"], e["name"]) for e in expected], artifact
+        np.testing.assert_allclose([e["score"] for e in answer], [e["score"] for e in expected], atol=5e-5)
+    int8 = top5(SHIPPED / "tflite" / "resnet20_int8.tflite")
+    assert (int8[0]["class"], int8[0]["name"]) == (expected[0]["class"], expected[0]["name"])

@@ -87,12 +87,21 @@ def write_card(artifact, export_format, found, class_names, source, input_dtype=
         "input": {"name": "images", "dtype": input_dtype, "shape": [None, height, width, 3],
                   "layout": "NHWC, RGB, raw [0, 255] pixels"},
         "outputs": list(outputs), "top_k": min(top_k, len(class_names)) if len(outputs) > 1 else None,
-        "in_graph": in_graph or f"cast to float32, then normalisation {found.normalization}",
+        "in_graph": in_graph or graph_words(found),
         "beside_graph": "view: decode the image file, " + _view_words(found) + ", round to uint8 (transform)",
         "transform": found.transform, "class_names": list(class_names), "contract": found.to_config(),
     }
     files.write_json(card_path(artifact), card)
     return card
+
+
+def graph_words(found, pixels="uint8 pixels cast to float32"):
+    """What an exported graph does to its ``pixels`` before the network's layers, in words (a card's
+    ``in_graph``)."""
+    if found.normalizes:
+        return f"{pixels}, normalisation {found.normalization}, then the network"
+    return (f"{pixels}, then the network (raw [0, 255] pixels: a model trained by keras-resnet subtracts its "
+            "training-set mean in its first layer)")
 
 
 def _view_words(found):

@@ -28,7 +28,7 @@ from keras_resnet import files, model_file
 from keras_resnet.choices import TFLITE_VARIANTS as VARIANTS
 from keras_resnet.export.parity import (agreement, evaluation_images, keras_latency, parity_images, top1_accuracy,
                                         write_report)
-from keras_resnet.export.portable import write_card
+from keras_resnet.export.portable import graph_words, write_card
 from keras_resnet.timing import median_latency
 from keras_resnet.validation import check_positive_int
 
@@ -170,4 +170,4 @@ def _in_graph(variant, found):
     """What of the contract a ``variant`` file holds, in words (its card's ``in_graph``)."""
     pixels = ("uint8 pixels, quantised with the input's scale and zero point (about 1 and 0: the raw values)"
               if variant == "int8" else "float32 raw [0, 255] pixels")
-    return f"{pixels}, then normalisation {found.normalization} (the model's first layer); probabilities only"
+    return graph_words(found, pixels) + "; probabilities only"
