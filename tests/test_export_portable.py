@@ -58,7 +58,8 @@ def test_onnx_and_openvino_hold_the_graph_and_say_the_view(model_file, tmp_path,
     import openvino
 
     assert _export(model_file, tmp_path, "onnx", "--top-k", "3") == 0
-    assert "in the graph: uint8 pixels cast to float32, normalisation torch, then the network" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "in the graph: uint8 pixels cast to float32, normalisation torch, then the network" in printed
     assert _export(model_file, tmp_path, "openvino", "--top-k", "3") == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "parity.json", "resnet8.bin", "resnet8.onnx", "resnet8.onnx.json", "resnet8.xml", "resnet8.xml.json"]

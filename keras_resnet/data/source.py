@@ -157,8 +157,9 @@ class DataSource:
         encoded: images are encoded bytes (decoded inside the pipeline).
         shuffle_train: how one epoch orders the training split: a function ``epoch_seed -> dataset`` of
             ``(image, label)`` (the seed an int64 scalar tensor); ``None``: ``train`` shuffled whole, in memory (see
-            ``train_epoch``). One with an ``epochs(epoch_seeds, count, augment)`` method (a ``Permuted``: in-memory arrays, image folders) also
-            streams several epochs as one dataset (see ``train_epochs``).
+            ``train_epoch``). One with an ``epochs(epoch_seeds, count, augment)`` method (a ``Permuted``: in-memory
+            arrays, image folders) also streams several epochs as one dataset (see ``train_epochs``); in-memory
+            arrays also give them a batch at a time (``PermutedArrays.batches``).
         files: ``files_fingerprint`` of both splits of a source read from files; ``None`` otherwise.
         split: for a folder whose validation images were held out of it (no ``val/``): ``{"seed", "val_fraction",
             "files"}``, what repeats the split (``folder.validation_split``); ``None`` otherwise.
@@ -214,8 +215,8 @@ class DataSource:
             data = self._ordered(epoch_seed).take(count).enumerate()
             return data.map(lambda index, example: (*example, tf.stack([epoch_seed, index])))
         # One augmentation map over all epochs: its parallel calls stay busy across epoch boundaries.
-        return seeds_dataset(epoch_seeds).flat_map(one_epoch).map(lambda image, label, seed: (augment(image, seed), label),
-                                             num_parallel_calls=tf.data.AUTOTUNE)
+        return seeds_dataset(epoch_seeds).flat_map(one_epoch).map(
+            lambda image, label, seed: (augment(image, seed), label), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def seeds_dataset(epoch_seeds):
