@@ -40,6 +40,25 @@ def test_two_replicas_with_sync_bn_match_one_replica(tmp_path):
     assert np.abs(_losses(tmp_path / "per-replica") / _losses(tmp_path / "one") - 1).max() > 1e-3
 
 
+@pytest.mark.parametrize("cpus, expected", [(1, "_DefaultDistributionStrategy 1 True"),
+                                             (2, "MirroredStrategy 2 False")])
+def test_auto_trains_under_the_default_strategy_on_one_device(cpus, expected):
+    """``--strategy auto``: on one device, the strategy a plain ``model.fit`` runs under (a one-replica
+    MirroredStrategy computed the same steps at half the speed with TensorFlow's own CPU kernels: 118 against 227
+    images/s for the digits ResNet-20); on several, MirroredStrategy over all of them."""
+    code = ("import sys, tensorflow as tf\n"
+            "tf.config.set_logical_device_configuration(tf.config.list_physical_devices('CPU')[0], "
+            "[tf.config.LogicalDeviceConfiguration()] * int(sys.argv[1]))\n"
+            "from keras_resnet.training.distribute import make_strategy\n"
+            "strategy = make_strategy('auto')\n"
+            "print(type(strategy).__name__, strategy.num_replicas_in_sync, strategy is tf.distribute.get_strategy())")
+    env = {key: value for key, value in ENV.items() if key != "TF_CONFIG"}
+    done = subprocess.run([sys.executable, "-c", code, str(cpus)], env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == expected
+
+
 def _free_ports(count):
     sockets = [socket.socket() for _ in range(count)]
     for sock in sockets:
