@@ -1,7 +1,7 @@
 """A whole training run of the recipe against a plain ``model.fit`` of the same network and against PyTorch: where
 the time of a run goes; one table, one run.
 
-    python benchmarks/recipe.py                  # digits and CIFAR-10's size (50,000 images): ~20 minutes on 2 cores
+    python benchmarks/recipe.py                  # digits and CIFAR-10's size (50,000 images): ~25 minutes on 2 cores
     python benchmarks/recipe.py --images 2560 --rounds 2      # 2,560 CIFAR-sized images: ~5 minutes
     python benchmarks/recipe.py --images 640 --epochs 2 --rounds 1 --steps 3     # a quick look
 
