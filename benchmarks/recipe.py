@@ -298,7 +298,7 @@ def main(argv=None):
     if importlib.util.find_spec("torch") is not None:
         torch_note = f"torch {importlib.metadata.version('torch')} (in a process of its own)"
     else:
-        torch_note = "no PyTorch row: torch is not installed (pip install keras-resnet[torch])"
+        torch_note = "no PyTorch row: torch is not installed (pip install -e '.[torch]')"
     print(f"\nkeras {keras.__version__}, TensorFlow {tf.__version__}, {torch_note}; {MODEL}, batch {args.batch_size},"
           f" float32, {cpu_cores()} CPU cores; best of {args.rounds} alternating rounds of {args.epochs} epochs "
           "(the first untimed).")

@@ -55,7 +55,7 @@ def _snapshot(handle, repo_id, revision, path_in_repo):
         from huggingface_hub import constants, errors
     except ImportError:
         raise ValueError(f"{handle!r} is a Hugging Face Hub model: install huggingface_hub to read it "
-                         "(pip install 'keras-resnet[hub]').") from None
+                         "(pip install -e '.[hub]' in this repository, or pip install huggingface_hub).") from None
     patterns = [path_in_repo, f"{path_in_repo}/*"] if path_in_repo else MODEL_FILES
     try:
         return huggingface_hub.snapshot_download(repo_id, revision=revision, allow_patterns=patterns,

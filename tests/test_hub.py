@@ -186,7 +186,7 @@ def test_bad_handles_are_one_clear_line(cache, run_files, image, tmp_path, capsy
         "predict", "hf://owner/two-models/first.keras", "--weights", "imagenet", image])
 
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # the library not installed
-    assert "keras-resnet[hub]" in one_line_error(capsys, ["predict", "hf://owner/two-models/first.keras", image])
+    assert "pip install -e '.[hub]'" in one_line_error(capsys, ["predict", "hf://owner/two-models/first.keras", image])
     assert hub.resolve(run_files["model.keras"]) == run_files["model.keras"]  # local paths need no library
 
 
