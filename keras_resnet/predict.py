@@ -97,12 +97,7 @@ class SavedModelClassifier:
     preprocesses the images in its graph."""
 
     def __init__(self, path):
-        loaded = tf.saved_model.load(path)
-        if "predict_jpeg" not in loaded.signatures:
-            raise ValueError(f"The SavedModel in {path!r} has no predict_jpeg signature: export it with "
-                             "keras-resnet export MODEL --to saved_model.")
-        self._loaded = loaded  # the signature needs its variables alive
-        self.signature = loaded.signatures["predict_jpeg"]
+        self._loaded, self.signature = runtimes.load_signature(path, "predict_jpeg")  # the signature needs _loaded
         self.labels = {}
         self.description = f"SavedModel {path}: decoding, evaluation transform and preprocessing in its graph"
 

@@ -152,7 +152,8 @@ def test_other_image_folders_are_told_apart_by_their_data(tmp_path):
 
 def test_two_runs_started_together_one_is_refused_at_once(tmp_path):
     folder = tmp_path / "R"
-    argv = [sys.executable, "-m", "keras_resnet.cli", *QUICK, "--epochs", "3", "--output-dir", str(folder)]
+    # Epochs enough that the first run still trains when the second has started (a few seconds of imports).
+    argv = [sys.executable, "-m", "keras_resnet.cli", *QUICK, "--epochs", "40", "--output-dir", str(folder)]
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and first.poll() is None:  # the first run holds the lock once it names itself

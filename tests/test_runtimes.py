@@ -215,9 +215,9 @@ def test_predict_refuses_a_foreign_file_a_missing_card_and_overrides(resize_mode
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="export (portable.serving_model): Keras' ONNX exporter turns the constants of a "
-                   "trained model's mean_subtraction Normalization layer into graph inputs")
 def test_onnx_of_a_model_as_training_writes_it(tmp_path):
+    """A run's model subtracts its mean in a Normalization layer, whose mean and variance Keras' ONNX exporter turned
+    into graph inputs that ONNX Runtime then asked for (``portable.serving_model`` makes them constants)."""
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
     source = dataclasses.replace(data.load("digits"), class_names=CLASS_NAMES)
     model = build_model("resnet8", source)  # mean subtraction in its first layer

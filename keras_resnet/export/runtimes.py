@@ -51,6 +51,17 @@ def saved_model_dir(path):
     return os.path.join(path, max(versions, key=int)) if versions else None
 
 
+def load_signature(path, name):
+    """``(the loaded SavedModel, its signature name)``; one line when the SavedModel in ``path`` has none."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    if name not in loaded.signatures:
+        raise ValueError(f"The SavedModel in {path!r} has no {name} signature: export it with keras-resnet export "
+                         "MODEL --to saved_model.")
+    return loaded, loaded.signatures[name]
+
+
 def open_artifact(path, openvino_precision="f32"):
     """The ``Runner`` of the exported model at ``path`` (see the module); one-line ``ValueError`` for a missing
     file, another extension, a missing or foreign card or a runtime that is not installed. ``openvino_precision``:
@@ -228,14 +239,7 @@ class SavedModelRunner(Runner):
     kind = "saved_model"
 
     def __init__(self, path):
-        import tensorflow as tf
-
-        loaded = tf.saved_model.load(path)
-        if "serving_default" not in loaded.signatures:
-            raise ValueError(f"The SavedModel in {path!r} has no serving_default signature: export it with "
-                             "keras-resnet export MODEL --to saved_model.")
-        self._loaded = loaded  # the signature needs its variables alive
-        self.signature = loaded.signatures["serving_default"]
+        self._loaded, self.signature = load_signature(path, "serving_default")  # the signature needs _loaded alive
         outputs = self.signature.structured_outputs
         if PROBABILITIES not in outputs:
             raise ValueError(f"The SavedModel in {path!r} has no probabilities output: export it with "
@@ -274,5 +278,5 @@ class SavedModelRunner(Runner):
         return self.signature(images=images)[PROBABILITIES].numpy()
 
 
-__all__ = ["KINDS", "OnnxRunner", "OpenVinoRunner", "Runner", "SavedModelRunner", "TFLiteRunner", "open_artifact",
-           "saved_model_dir"]
+__all__ = ["KINDS", "OnnxRunner", "OpenVinoRunner", "Runner", "SavedModelRunner", "TFLiteRunner", "load_signature",
+           "open_artifact", "saved_model_dir"]
