@@ -33,6 +33,7 @@ from keras_resnet.timing import median_latency
 KINDS = {".onnx": "onnx", ".xml": "openvino", ".tflite": "tflite"}
 EXTRAS = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}
 PROBABILITIES = "probabilities"
+RUNTIMES = {"onnx": "ONNX Runtime", "openvino": "OpenVINO", "tflite": "The LiteRT interpreter"}
 
 
 def missing_runtime(path, kind):
@@ -49,8 +50,8 @@ def load(path, kind, loader):
         return loader()
     except Exception as error:  # each runtime raises its own types (InvalidProtobuf, RuntimeError, ValueError)
         lines = str(error).strip().splitlines() or [type(error).__name__]
-        raise ValueError(f"{path!r} is not a {kind} model that its runtime can load ({lines[0][:200]}): export the "
-                         ".keras model again.") from None
+        raise ValueError(f"{RUNTIMES[kind]} cannot load {path!r} ({lines[0][:200]}): is it the file keras-resnet "
+                         "export wrote? Export the .keras model again.") from None
 
 
 def saved_model_dir(path):
