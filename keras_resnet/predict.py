@@ -142,7 +142,11 @@ class ArtifactClassifier:
 
     def predict(self, batch):
         """List of prepared images -> ``(batch, classes)`` probabilities."""
-        return self.runner(np.stack(batch))
+        probabilities = self.runner(np.stack(batch))
+        if self.names is not None and probabilities.shape[-1] != len(self.names):  # an edited card or labels file
+            raise ValueError(f"{self.runner.path!r} gives {probabilities.shape[-1]} classes but its card names "
+                             f"{len(self.names)}: export the .keras model again, or keep the file with its own card.")
+        return probabilities
 
     def name(self, index):
         return self.names[index]

@@ -4,10 +4,12 @@ of the deployment commands: each of these printed a traceback or a parser messag
 Uses copies of the shipped digits ResNet-20's files; nothing is exported or trained here."""
 
 import importlib.util
+import json
 import pathlib
 import shutil
 
 import pytest
+from PIL import Image
 
 from keras_resnet import cli, predict
 from keras_resnet.export import export_saved_model, runtimes
@@ -63,3 +65,12 @@ def test_export_saved_model_refuses_a_missing_labels_file_before_writing(tmp_pat
     with pytest.raises(ValueError, match="--labels file not found"):
         export_saved_model(str(SHIPPED / "model.keras"), str(tmp_path / "out"), labels_file=str(tmp_path / "x.txt"))
     assert not (tmp_path / "out").exists()
+
+
+def test_predict_refuses_a_card_with_another_number_of_class_names(tmp_path, capsys):
+    path = copy_artifact("tflite", tmp_path)
+    card = json.loads(pathlib.Path(f"{path}.json").read_text())
+    pathlib.Path(f"{path}.json").write_text(json.dumps({**card, "class_names": card["class_names"][:5]}))
+    Image.new("RGB", (32, 32)).save(tmp_path / "black.png")
+    assert cli.main(["predict", str(path), str(tmp_path / "black.png"), "--top-k", "10"]) == 2
+    assert "gives 10 classes but its card names 5" in capsys.readouterr().err
