@@ -137,7 +137,11 @@ class ArtifactClassifier:
 
     def predict(self, batch):
         """List of prepared images -> ``(batch, classes)`` probabilities."""
-        return self.runner(np.stack(batch))
+        probabilities = self.runner(np.stack(batch))
+        if self.names is not None and probabilities.shape[-1] != len(self.names):  # an edited card or labels file
+            raise ValueError(f"{self.runner.path!r} gives {probabilities.shape[-1]} classes but its card names "
+                             f"{len(self.names)}: export the .keras model again, or keep the file with its own card.")
+        return probabilities
 
     def name(self, index):
         return self.names[index]
@@ -172,13 +176,15 @@ def load_classifier(model, weights=None, labels_file=None, preprocessing="auto",
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, got {transform!r}")
     path = os.fspath(model)
+    if labels_file is not None:
+        files.existing(labels_file, "file", ValueError, f"--labels file not found: {os.fspath(labels_file)!r}")
     if weights is not None and (os.path.exists(path) or hub.is_handle(path)):
         raise ValueError("--weights goes with a registry name (e.g. resnet50 --weights imagenet), not a model file "
                          "or SavedModel, which has its own.")
     if os.path.isdir(path):
-        if transform != "auto" or preprocessing != "auto":
-            raise ValueError("A SavedModel applies the transform and preprocessing it was exported with: leave out "
-                             "--transform and --preprocessing, or pass the .keras file.")
+        if transform != "auto" or preprocessing != "auto" or labels_file is not None:
+            raise ValueError("A SavedModel applies the transform, preprocessing and class names it was exported "
+                             "with: leave out --transform, --preprocessing and --labels, or pass the .keras file.")
         saved = runtimes.saved_model_dir(path)
         if saved is None:
             raise ValueError(f"{path!r} is a folder without saved_model.pb: pass a SavedModel folder (keras-resnet "

@@ -116,7 +116,11 @@ def read_card(artifact):
     """The card of ``artifact`` (a dict, ``contract`` as an ``InferenceContract``); one line naming the fix when it
     is missing or is not a card."""
     path = card_path(artifact)
-    card = files.read_json(path)
+    try:
+        card = files.read_json(path)
+    except ValueError as error:  # not JSON: name the card, not the parser's position alone
+        raise ValueError(f"The card beside {os.fspath(artifact)!r} ({path}) is not valid JSON ({error}): keras-resnet "
+                         "export writes it; export the .keras model again.") from None
     if not isinstance(card, dict) or "transform" not in card or "input" not in card:
         raise ValueError(f"{os.fspath(artifact)!r} has no card beside it ({path} is missing or not one): keras-resnet "
                          "export writes it; export the .keras model again, or keep the card with the file.")

@@ -33,6 +33,7 @@ from keras_resnet.timing import median_latency
 KINDS = {".onnx": "onnx", ".xml": "openvino", ".tflite": "tflite"}
 EXTRAS = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}
 PROBABILITIES = "probabilities"
+RUNTIMES = {"onnx": "ONNX Runtime", "openvino": "OpenVINO", "tflite": "The LiteRT interpreter"}
 
 
 def missing_runtime(path, kind):
@@ -40,6 +41,17 @@ def missing_runtime(path, kind):
     module, extra = EXTRAS[kind]
     return (f"{os.fspath(path)!r} runs in {module}, which is not installed: pip install -e \".[{extra}]\" "
             f"(or pip install {module}).")
+
+
+def load(path, kind, loader):
+    """``loader()``, its failure (a file that is not what its extension says: text, truncated) as one line naming
+    the file instead of the runtime's traceback."""
+    try:
+        return loader()
+    except Exception as error:  # each runtime raises its own types (InvalidProtobuf, RuntimeError, ValueError)
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        raise ValueError(f"{RUNTIMES[kind]} cannot load {path!r} ({lines[0][:200]}): is it the file keras-resnet "
+                         "export wrote? Export the .keras model again.") from None
 
 
 def saved_model_dir(path):
@@ -158,7 +170,8 @@ class OnnxRunner(Runner):
             import onnxruntime
         except ImportError:
             raise ValueError(missing_runtime(path, self.kind)) from None
-        self.session = onnxruntime.InferenceSession(self.path, providers=["CPUExecutionProvider"])
+        self.session = load(self.path, self.kind, lambda: onnxruntime.InferenceSession(
+            self.path, providers=["CPUExecutionProvider"]))
         self.input_name = self.session.get_inputs()[0].name
 
     def _run(self, images):
@@ -180,7 +193,8 @@ class OpenVinoRunner(Runner):
             import openvino
         except ImportError:
             raise ValueError(missing_runtime(path, self.kind)) from None
-        self.compiled = openvino.Core().compile_model(self.path, "CPU", {"INFERENCE_PRECISION_HINT": precision})
+        self.compiled = load(self.path, self.kind, lambda: openvino.Core().compile_model(
+            self.path, "CPU", {"INFERENCE_PRECISION_HINT": precision}))
         self.output = next(output for output in self.compiled.outputs if PROBABILITIES in output.get_names())
 
     def _run(self, images):
@@ -198,7 +212,8 @@ class TFLiteRunner(Runner):
         from keras_resnet.export.tflite import interpreter
 
         with open(self.path, "rb") as file:
-            self.interpreter = interpreter(file.read())
+            content = file.read()
+        self.interpreter = load(self.path, self.kind, lambda: interpreter(content))
         self.source = self.interpreter.get_input_details()[0]
         self.target = self.interpreter.get_output_details()[0]
         self.batch = 1

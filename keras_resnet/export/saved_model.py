@@ -114,6 +114,8 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
     if precision not in EXPORT_PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(EXPORT_PRECISIONS)}, got {precision!r}")
     check_positive_int(eval_images, "--eval-images")  # before anything is written
+    if labels_file is not None:
+        files.existing(labels_file, "file", ValueError, f"--labels file not found: {os.fspath(labels_file)!r}")
     files.check_writable_folder(output_dir)
     model = model_file.load_model(model_path)
     contract = model_file.contract(model, preprocessing)
