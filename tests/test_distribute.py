@@ -35,9 +35,15 @@ def test_two_replicas_with_sync_bn_match_one_replica(tmp_path):
     for name, run in runs.items():
         assert run.returncode == 0, f"{name}: {run.stderr[-3000:]}"
     assert "replicas 1" in runs["one"].stdout and "replicas 2" in runs["two"].stdout
-    np.testing.assert_allclose(_losses(tmp_path / "two"), _losses(tmp_path / "one"), rtol=1e-4)
-    # The paper's per-GPU statistics do differ: the comparison above can tell.
-    assert np.abs(_losses(tmp_path / "per-replica") / _losses(tmp_path / "one") - 1).max() > 1e-3
+    one, two, per_replica = (_losses(tmp_path / name) for name in ("one", "two", "per-replica"))
+    # The first epoch agrees to float32 rounding; later ones drift apart by rounding in the all-reduced sums (3e-4 of
+    # the loss after 12 steps, measured), which training amplifies.
+    np.testing.assert_allclose(two[0], one[0], rtol=1e-5)
+    np.testing.assert_allclose(two, one, rtol=1e-3)
+    # The paper's per-GPU statistics do differ, from the first epoch on (0.9 % of the loss, measured): the
+    # comparisons above can tell.
+    assert np.abs(per_replica[0] / one[0] - 1).max() > 1e-4
+    assert np.abs(per_replica / one - 1).max() > 1e-3
 
 
 @pytest.mark.parametrize("cpus, expected", [(1, "_DefaultDistributionStrategy 1 True"),

@@ -20,7 +20,7 @@ huggingface_hub = pytest.importorskip("huggingface_hub")
 hub_constants = pytest.importorskip("huggingface_hub.constants")
 
 from keras_resnet import cli, data, evaluate, hub, model_file  # noqa: E402
-from keras_resnet.training import build_model, finetune  # noqa: E402
+from keras_resnet.training import build_model  # noqa: E402
 
 CLASS_NAMES = [f"digit-{i}" for i in range(10)]
 
