@@ -209,7 +209,9 @@ class TFLiteRunner(Runner):
 
     def __init__(self, path, card):
         super().__init__(path, card)
-        from keras_resnet.export.tflite import interpreter
+        from keras_resnet.export.tflite import input_value, interpreter
+
+        self.quantised = input_value  # raw pixels -> the input's dtype (tflite.py imports TensorFlow: not at the top)
 
         with open(self.path, "rb") as file:
             content = file.read()
@@ -219,21 +221,12 @@ class TFLiteRunner(Runner):
         self.batch = 1
         self.resizable = self.source["shape_signature"][0] == -1
 
-    def _value(self, images):
-        """Raw pixels -> the interpreter's input dtype (quantised with its scale and zero point if integer)."""
-        dtype = self.source["dtype"]
-        if dtype in (np.uint8, np.int8):
-            scale, zero = self.source["quantization"]
-            limits = np.iinfo(dtype)
-            images = np.clip(np.round(images.astype("float32") / scale + zero), limits.min, limits.max)
-        return images.astype(dtype)
-
     def _invoke(self, images):
         if len(images) != self.batch:
             self.interpreter.resize_tensor_input(self.source["index"], [len(images), *images.shape[1:]])
             self.interpreter.allocate_tensors()
             self.batch = len(images)
-        self.interpreter.set_tensor(self.source["index"], self._value(images))
+        self.interpreter.set_tensor(self.source["index"], self.quantised(self.source, images))
         self.interpreter.invoke()
         output = self.interpreter.get_tensor(self.target["index"])
         if self.target["dtype"] in (np.uint8, np.int8):  # a quantised output: back to probabilities

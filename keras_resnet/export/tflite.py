@@ -75,12 +75,13 @@ def convert(saved_model_dir, variant, representative_images=None):
     return converter.convert()
 
 
-def _input_value(detail, images):
-    """Float pixels -> the interpreter's input dtype (quantized with the input's scale and zero point)."""
+def input_value(detail, images):
+    """Raw pixels (any numeric dtype) -> the interpreter's input dtype (quantized with the input's scale and zero
+    point)."""
     if detail["dtype"] in (np.uint8, np.int8):
         scale, zero = detail["quantization"]
         limits = np.iinfo(detail["dtype"])
-        images = np.clip(np.round(images / scale + zero), limits.min, limits.max)
+        images = np.clip(np.round(images.astype("float32") / scale + zero), limits.min, limits.max)
     return images.astype(detail["dtype"])
 
 
@@ -89,7 +90,7 @@ def run(runner, images):
     source, target = runner.get_input_details()[0], runner.get_output_details()[0]
     outputs = []
     for image in images:
-        runner.set_tensor(source["index"], _input_value(source, image[None]))
+        runner.set_tensor(source["index"], input_value(source, image[None]))
         runner.invoke()
         outputs.append(runner.get_tensor(target["index"])[0].astype("float32"))
     return np.stack(outputs)
@@ -98,7 +99,7 @@ def run(runner, images):
 def tflite_latency(runner, image, repeats=50):
     """Median batch-1 latency (seconds) of the interpreter on ``image`` ``(H, W, 3)``."""
     source = runner.get_input_details()[0]
-    value = _input_value(source, image[None])
+    value = input_value(source, image[None])
 
     def call():
         runner.set_tensor(source["index"], value)
