@@ -109,9 +109,8 @@ def class_names(model, labels_file=None):
     classes = model.output.shape[-1]
     names = None
     if labels_file is not None:
-        with open(labels_file) as file:
-            names = [line.strip() for line in file if line.strip()]
-    elif contract_of(model).class_names:
+        return read_labels(labels_file, classes)
+    if contract_of(model).class_names:
         names = list(contract_of(model).class_names)
     elif classes == 1000:
         names = _cached_imagenet_names()
@@ -119,6 +118,17 @@ def class_names(model, labels_file=None):
     if len(names) != classes:
         raise ValueError(f"{len(names)} class names for a model with {classes} classes: pass a --labels file with "
                          "one name per class.")
+    return names
+
+
+def read_labels(labels_file, classes):
+    """The class names of a ``--labels`` file (one per line, blank lines skipped); one line when they are not
+    ``classes`` names."""
+    with open(labels_file) as file:
+        names = [line.strip() for line in file if line.strip()]
+    if len(names) != classes:
+        raise ValueError(f"{len(names)} class names in {os.fspath(labels_file)!r} for a model with {classes} classes: "
+                         "pass a --labels file with one name per class.")
     return names
 
 
@@ -143,4 +153,4 @@ def input_size(model):
 
 
 __all__ = ["PREPROCESSING", "class_names", "contract", "input_size", "load_model", "raw_pixel_model",
-           "run_metadata", "weights_record"]
+           "read_labels", "run_metadata", "weights_record"]

@@ -150,13 +150,7 @@ class ArtifactClassifier:
 def _artifact_classifier(path, labels_file):
     """``ArtifactClassifier`` of an exported file; ``labels_file`` replaces the card's names (same count)."""
     runner = runtimes.open_artifact(path)
-    labels = None
-    if labels_file is not None:
-        with open(labels_file) as file:
-            labels = [line.strip() for line in file if line.strip()]
-        if len(labels) != len(runner.class_names):
-            raise ValueError(f"{len(labels)} class names in {labels_file!r} for a model with "
-                             f"{len(runner.class_names)} classes: pass a --labels file with one name per class.")
+    labels = None if labels_file is None else model_file.read_labels(labels_file, len(runner.class_names))
     return ArtifactClassifier(runner, labels)
 
 
