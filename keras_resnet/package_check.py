@@ -60,5 +60,6 @@ def check_extra(export_format):
     are not all installed; looks them up without importing them (no TensorFlow, no runtime started)."""
     missing = [name for name in EXPORT_EXTRAS.get(export_format, ()) if importlib.util.find_spec(name) is None]
     if missing:
-        raise ValueError(f"--to {export_format} needs {', '.join(missing)}, which is not installed: "
+        verb = "is" if len(missing) == 1 else "are"
+        raise ValueError(f"--to {export_format} needs {', '.join(missing)}, which {verb} not installed: "
                          f"pip install -e '.[{export_format}]'")

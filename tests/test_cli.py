@@ -105,8 +105,11 @@ def test_export_refuses_an_option_of_the_other_format(to, option, owner, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
-def test_export_options_take_their_formats_defaults():
+def test_export_options_take_their_formats_defaults(monkeypatch):
+    from keras_resnet import choices
     from keras_resnet.commands import export
+
+    monkeypatch.setitem(choices.EXPORT_EXTRAS, "onnx", ())  # the defaults, with or without the onnx extra installed
 
     parser = cli.build_parser()
     saved_model = parser.parse_args(["export", "m.keras", "--to", "saved_model", "--output-dir", "o", "--top-k", "3"])

@@ -159,9 +159,22 @@ def test_an_option_of_another_format_is_refused(to, option, owner, model_file, t
 def test_a_missing_extra_is_named_with_its_install_command(model_file, tmp_path, capsys, monkeypatch):
     from keras_resnet import choices
 
-    monkeypatch.setitem(choices.EXPORT_EXTRAS, "openvino", ("openvino", "no_such_runtime_module"))
+    # json is always importable: only the missing module is named, whether or not the openvino extra is installed
+    monkeypatch.setitem(choices.EXPORT_EXTRAS, "openvino", ("json", "no_such_runtime_module"))
     assert _export(model_file, tmp_path / "out", "openvino") == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "needs no_such_runtime_module, which is not installed: pip install -e " \
-                                    "'.[openvino]'" in err
+    assert err.count("\n") == 1 and "--to openvino needs no_such_runtime_module, which is not installed: " \
+                                    "pip install -e '.[openvino]'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_every_missing_module_of_an_extra_is_named(monkeypatch):
+    from keras_resnet import choices
+    from keras_resnet.package_check import check_extra
+
+    monkeypatch.setitem(choices.EXPORT_EXTRAS, "onnx", ("json", "no_such_a", "no_such_b"))
+    with pytest.raises(ValueError, match=r"^--to onnx needs no_such_a, no_such_b, which are not installed: "
+                                         r"pip install -e '\.\[onnx\]'$"):
+        check_extra("onnx")
+    monkeypatch.setitem(choices.EXPORT_EXTRAS, "onnx", ("json",))
+    check_extra("onnx")
