@@ -16,6 +16,7 @@ EXPORT_FORMATS = ("saved_model", "tflite", "onnx", "openvino")
 EXPORT_EXTRAS = {"onnx": ("onnx", "onnxruntime", "tf2onnx"), "openvino": ("openvino",)}
 EXPORT_PRECISIONS = ("float32", "bfloat16")  # SavedModel export: the float32 model, or its mixed-bfloat16 twin
 TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
+PREDICTION_REPORTS = ("predictions.json", "predictions.csv")  # what predict --output-dir writes
 
 
 def parse_freeze(mode):

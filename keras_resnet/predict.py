@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data, files, hub, model_file, registry
-from keras_resnet.choices import TRANSFORMS
+from keras_resnet.choices import PREDICTION_REPORTS, TRANSFORMS
 from keras_resnet.export import runtimes
 from keras_resnet.validation import check_positive_int
 
@@ -324,8 +324,9 @@ def to_csv(results):
 
 
 def write_reports(output_dir, results, skipped):
-    """Writes ``predictions.json`` and ``predictions.csv`` into ``output_dir`` (atomically); returns their paths."""
-    paths = [os.path.join(output_dir, "predictions.json"), os.path.join(output_dir, "predictions.csv")]
+    """Writes ``predictions.json`` and ``predictions.csv`` into ``output_dir`` (atomically, replacing those there:
+    the command refuses that without ``--overwrite``); returns their paths."""
+    paths = [os.path.join(output_dir, name) for name in PREDICTION_REPORTS]
     files.write_text(paths[0], to_json(results, skipped) + "\n")
     files.write_text(paths[1], to_csv(results))
     return paths

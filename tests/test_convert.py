@@ -209,6 +209,17 @@ def test_convert_command_writes_the_model_with_its_weights_tag(tmp_path, rng, ca
     assert softmax.weights_tag is None
     np.testing.assert_allclose(np.asarray(softmax(x)).sum(axis=1), 1.0, atol=1e-5)
 
+    # a converted file is not replaced without --overwrite (refused before converting: the file is left as it was)
+    capsys.readouterr()
+    before = output.read_bytes()
+    assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20", "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{str(output)!r} is there already: pass --overwrite" in err
+    assert output.read_bytes() == before
+    assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20", "--output", str(output),
+                     "--overwrite"]) == 0
+    assert keras.saving.load_model(output, safe_mode=True).weights_tag is None  # the new conversion, untagged
+
 
 @pytest.mark.parametrize("arguments, message", [
     ([], "Pass --output FILE"),

@@ -68,6 +68,16 @@ def test_converted_weights_are_evaluated_with_their_records_transform(tree, tmp_
     assert re.search(r"^top-1\s+[\d.]+ %\s+91.73 %$", out, re.MULTILINE)  # beside the record's claim
     assert re.search(r"^top-5\s+[\d.]+ %\s+-\s*$", out, re.MULTILINE)  # the reference publishes no top-5
 
+    report_file = tmp_path / "report" / "evaluation.json"
+    report_file.write_text("{}")  # a report there already is kept, unless told to replace it
+    assert cli.main(["evaluate", str(path), "--data-dir", str(tree), "--output-dir", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "evaluation.json' is there already: pass --overwrite" in err
+    assert report_file.read_text() == "{}"
+    assert cli.main(["evaluate", str(path), "--data-dir", str(tree), "--output-dir", str(tmp_path / "report"),
+                     "--overwrite", "--quiet"]) == 0
+    assert json.loads(report_file.read_text())["accuracy"] == report["accuracy"]
+
 
 @pytest.mark.parametrize("ten_crop", [False, True])
 def test_run_transform_ten_crop_and_class_names(tree, tmp_path, ten_crop):

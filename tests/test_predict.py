@@ -95,6 +95,17 @@ def test_folders_batches_and_output_dir(photos, trained_like, tmp_path, capsys):
     assert sorted(item["image"] for item in written["predictions"]) == sorted(images)
     assert len(list(csv.DictReader(open(f"{folder}/predictions.csv")))) == 10
 
+    # a second run into the same folder keeps the first one's reports, unless told to replace them
+    before = {name: open(f"{folder}/{name}").read() for name in ("predictions.json", "predictions.csv")}
+    assert cli.main(["predict", trained_like, images[0], "--output-dir", folder]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "predictions.csv' are there already: pass --overwrite" in err
+    assert before == {name: open(f"{folder}/{name}").read() for name in before}
+    assert cli.main(["predict", trained_like, images[0], "--output-dir", folder, "--overwrite"]) == 0
+    capsys.readouterr()
+    assert [item["image"] for item in json.loads(open(f"{folder}/predictions.json").read())["predictions"]] == [
+        images[0]]
+
     classifier = predict.load_classifier(trained_like)
     one_batch, _ = predict.predict_files(classifier, sorted(images), batch_size=8)
     for batched, single in zip(one_batch, sorted(written["predictions"], key=lambda item: item["image"])):

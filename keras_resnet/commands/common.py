@@ -1,5 +1,7 @@
 """What several commands share: the classifier arguments of ``predict`` and ``explain``, and option checks."""
 
+import os
+
 from keras_resnet.choices import PREPROCESSING
 from keras_resnet.validation import positive_int
 
@@ -8,6 +10,20 @@ def exactly_one(first, second, message):
     """Refuses two options that exclude each other when both or neither are given."""
     if (first is None) == (second is None):
         raise ValueError(message)
+
+
+def add_overwrite_argument(parser, what):
+    """``--overwrite``: replace ``what`` (the files a command writes) when they are there already."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {what} if already there")
+
+
+def refuse_existing(paths, overwrite):
+    """Refuses, before any work and unless ``overwrite``, output files that are there already (named, with the fix)."""
+    found = [os.fspath(path) for path in paths if os.path.exists(path)]
+    if found and not overwrite:
+        names = " and ".join(repr(path) for path in found)
+        raise ValueError(f"{names} {'are' if len(found) > 1 else 'is'} there already: pass --overwrite to replace "
+                         f"{'them' if len(found) > 1 else 'it'}, or write elsewhere.")
 
 
 def add_classifier_arguments(parser, inputs, metavar, inputs_help, models, default_k=5):

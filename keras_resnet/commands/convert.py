@@ -3,7 +3,7 @@
 import os
 
 from keras_resnet import files
-from keras_resnet.commands.common import exactly_one
+from keras_resnet.commands.common import add_overwrite_argument, exactly_one, refuse_existing
 
 HELP = ("convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model, exactly, read "
         "without torch and without running code from it")
@@ -18,6 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--weights-tag", help="the published weights the checkpoint is (e.g. imagenet-v2): the model "
                                               "remembers them, so evaluate/export/predict use their preprocessing")
     parser.add_argument("--logits", action="store_true", help="no softmax on the classifier (logits out)")
+    add_overwrite_argument(parser, "the output file")
 
 
 def check(args):
@@ -25,12 +26,17 @@ def check(args):
                 ".weights.h5) or --output-dir DIR (writes DIR/<model>.keras).")
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
+    refuse_existing([_output(args)], args.overwrite)
+
+
+def _output(args):
+    return args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
 
 
 def run(args):
     from keras_resnet.convert import convert_checkpoint
 
-    output = args.output or os.path.join(args.output_dir, f"{args.model.lower()}.keras")
+    output = _output(args)
     options = {"classifier_activation": None} if args.logits else {}
     if args.weights_tag:
         options["weights_tag"] = args.weights_tag

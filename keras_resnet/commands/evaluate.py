@@ -4,7 +4,7 @@ import os
 import sys
 
 from keras_resnet import files
-from keras_resnet.commands.common import exactly_one
+from keras_resnet.commands.common import add_overwrite_argument, exactly_one, refuse_existing
 from keras_resnet.tables import format_table
 from keras_resnet.validation import positive_int
 
@@ -25,6 +25,7 @@ def add_arguments(parser):
     add("--batch-size", type=positive_int, default=64, help="images per batch (default 64)")
     add("--quiet", action="store_true", help="no progress bar")
     add("--output-dir", help="also write evaluation.json (measured and claimed accuracies) here")
+    add_overwrite_argument(parser, "the evaluation.json in --output-dir")
 
 
 def check(args):
@@ -32,6 +33,7 @@ def check(args):
                 "sub-folders) or --tfds NAME (a prepared TFDS dataset, with --split).")
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
+        refuse_existing([os.path.join(args.output_dir, "evaluation.json")], args.overwrite)
 
 
 def run(args):

@@ -4,8 +4,8 @@ import os
 import sys
 
 from keras_resnet import files
-from keras_resnet.choices import TRANSFORMS
-from keras_resnet.commands.common import add_classifier_arguments
+from keras_resnet.choices import PREDICTION_REPORTS, TRANSFORMS
+from keras_resnet.commands.common import add_classifier_arguments, add_overwrite_argument, refuse_existing
 from keras_resnet.tables import format_table
 from keras_resnet.validation import positive_int
 
@@ -25,11 +25,13 @@ def add_arguments(parser):
     formats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     formats.add_argument("--csv", action="store_true", help="print CSV (image, rank, class, name, score)")
     parser.add_argument("--output-dir", help="also write predictions.json and predictions.csv here")
+    add_overwrite_argument(parser, "the predictions.json and predictions.csv in --output-dir")
 
 
 def check(args):
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
+        refuse_existing([os.path.join(args.output_dir, name) for name in PREDICTION_REPORTS], args.overwrite)
 
 
 def run(args):
