@@ -115,6 +115,23 @@ def test_each_runner_computes_the_keras_probabilities(which, kind, photo, reques
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_prepare_takes_grey_and_rgba_images_as_rgb(kind, crop_model, photo):
+    """Every runner's ``prepare`` (the exported files' as the SavedModel's) reads a grey image as its three equal
+    channels and drops an alpha channel, as predict's decoder does; other shapes are refused in one line."""
+    runner = _open(crop_model[1], kind)
+    rgb = tf.io.decode_jpeg(tf.io.read_file(photo), channels=3).numpy()
+    grey = rgb[..., 1]
+    alpha = np.concatenate([rgb, np.full_like(rgb[..., :1], 7)], axis=-1)
+    np.testing.assert_array_equal(runner.prepare(grey), runner.prepare(np.repeat(grey[..., None], 3, axis=-1)))
+    np.testing.assert_array_equal(runner.prepare(grey[..., None]), runner.prepare(grey))
+    np.testing.assert_array_equal(runner.prepare(alpha), runner.prepare(rgb))
+    for shape in [(8, 8, 2), (1, 8, 8, 3)]:
+        with pytest.raises(ValueError, match=r"takes .*\(height, width, 3\) images; got \(" + ", ".join(
+                map(str, shape)) + r"\)\.$"):
+            runner.prepare(np.zeros(shape, "uint8"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_bad_input_is_refused_in_one_line_before_the_runtime(kind, resize_model):
     runner = _open(resize_model[1], kind)
     name = {"saved_model": "served"}.get(kind, runner.label)

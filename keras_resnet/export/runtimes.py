@@ -124,11 +124,12 @@ class Runner:
         return f"{self.input_dtype} images of shape (batch, {height}, {width}, 3)"
 
     def prepare(self, image):
-        """uint8 ``(h, w, 3)`` image of any size -> ``(H, W, 3)`` of ``input_dtype``: the card's view
-        (``data.apply_eval_transform``), rounded to 8-bit pixels for a uint8 input."""
+        """uint8 ``(h, w, 3)`` image of any size (or grey ``(h, w)``, ``(h, w, 1)``, RGBA) -> ``(H, W, 3)`` of
+        ``input_dtype``: the card's view (``data.apply_eval_transform``), rounded to 8-bit pixels for a uint8
+        input."""
         from keras_resnet import data
 
-        view = np.asarray(data.apply_eval_transform(image, self.transform))
+        view = np.asarray(data.apply_eval_transform(_rgb(image, self.label), self.transform))
         if self.input_dtype == "uint8":
             return np.clip(np.round(view), 0, 255).astype("uint8")
         return view.astype(self.input_dtype)
@@ -276,14 +277,21 @@ class SavedModelRunner(Runner):
         image = np.asarray(image)
         if image.dtype != np.uint8:
             raise ValueError(f"{self.label} takes uint8 images; got {image.dtype}.")
-        if image.ndim == 2:
-            image = image[..., None]
-        if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-            raise ValueError(f"{self.label} takes uint8 (height, width, 3) images; got {tuple(image.shape)}.")
-        return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
+        return _rgb(image, self.label)
 
     def _run(self, images):
         return self.signature(images=images)[PROBABILITIES].numpy()
+
+
+def _rgb(image, label):
+    """An ``(h, w, 3)`` RGB image from a grey ``(h, w)`` or ``(h, w, 1)``, an RGB or an RGBA one (alpha dropped);
+    anything else is refused in one line naming ``label``."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"{label} takes (height, width, 3) images; got {tuple(image.shape)}.")
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
 
 
 __all__ = ["KINDS", "OnnxRunner", "OpenVinoRunner", "Runner", "SavedModelRunner", "TFLiteRunner", "load_signature",
