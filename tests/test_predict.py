@@ -82,6 +82,15 @@ def test_json_and_csv_parse_and_match_the_model(photos, trained_like, capsys):
     assert [float(row["score"]) for row in rows[:3]] == pytest.approx(
         [p["score"] for p in report["predictions"][0]["predictions"]], rel=1e-6)
 
+    # more classes asked for than the model has: all of them, and a note that says so (stderr: the JSON stays clean)
+    assert cli.main(["predict", trained_like, images[0], "--json", "--top-k", "50"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["predictions"][0]["predictions"]) == len(CLASS_NAMES)
+    assert captured.err == (f"keras-resnet predict: note: --top-k 50 is more than the model's {len(CLASS_NAMES)} "
+                            f"classes: all {len(CLASS_NAMES)} are listed.\n")
+    assert cli.main(["predict", trained_like, images[0], "--json", "--top-k", str(len(CLASS_NAMES))]) == 0
+    assert capsys.readouterr().err == ""
+
 
 def test_folders_batches_and_output_dir(photos, trained_like, tmp_path, capsys):
     images, _ = photos

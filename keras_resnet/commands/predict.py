@@ -45,6 +45,10 @@ def run(args):
     folders = any(os.path.isdir(item) for item in args.inputs)
     results, skipped = predict.predict_files(classifier, paths, args.top_k, args.batch_size, progress=folders)
     summary = predict.skipped_summary(skipped, ignored)
+    classes = len(results[0].top) if results else args.top_k  # top_k lists every class when k is more
+    if classes < args.top_k:
+        print(f"keras-resnet predict: note: --top-k {args.top_k} is more than the model's {classes} classes: all "
+              f"{classes} are listed.", file=sys.stderr)
     if not results:
         raise ValueError(f"None of the {len(paths)} files could be read as an image ({skipped[0].path}: "
                          f"{skipped[0].reason}).")
