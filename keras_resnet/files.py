@@ -16,6 +16,7 @@ Standard library and ``filelock`` (a portable file lock; see docs/ARCHITECTURE.m
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -87,16 +88,32 @@ def read_json(path, default=None):
         return json.load(file)
 
 
-def remove_stale_temporaries(folder):
+def remove_stale_temporaries(folder, staging_folders=False):
     """Removes the temporary files that killed writers left in ``folder`` and its sub-folders (never a finished
     file). Call it only while holding the folder's lock. A sub-folder with a lock file of its own (a multi-worker
-    run's worker folder, say) is another process's: its files may be in flight, and its holder cleans it."""
+    run's worker folder, say) is another process's: its files may be in flight, and its holder cleans it.
+    ``staging_folders``: also the temporary folders in ``folder`` itself (a SavedModel version staged beside the
+    versions)."""
     for root, folders, names in os.walk(folder):
+        if staging_folders and root == folder:
+            for name in [name for name in folders if name.startswith(TEMP_PREFIX)]:
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+                folders.remove(name)
         folders[:] = [name for name in folders if not any(os.path.exists(os.path.join(root, name, lock))
                                                           for lock in (LOCK_FILE, OS_LOCK_FILE))]
         for name in names:
             if name.startswith(TEMP_PREFIX):
                 os.remove(os.path.join(root, name))
+
+
+@contextlib.contextmanager
+def export_folder(folder):
+    """Holds ``folder`` (an export's output folder) for one export: its ``FolderLock`` (a second export into it
+    waits for none and is refused, naming the holder: two exports would each rewrite the shared ``parity.json``), and
+    the temporaries that a killed export left there removed first."""
+    with FolderLock(folder, "export folder") as lock:
+        remove_stale_temporaries(folder, staging_folders=True)
+        yield lock
 
 
 def existing(path, kind, error, message):

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -275,3 +276,28 @@ def test_a_tflite_folder_keeps_every_variant_and_replaces_files_only_with_overwr
     assert json.loads((tmp_path / "parity.json").read_text()) == report
     assert export("float16", overwrite=["--overwrite"]) == 0
     assert (tmp_path / "resnet8_float16.tflite").read_bytes()[4:8] == b"TFL3"  # a flatbuffer again
+
+
+@pytest.mark.parametrize("to", ["saved_model", "tflite"])
+def test_an_export_folder_in_use_is_refused_and_a_killed_exports_leftovers_go(resnet8_file, tmp_path, capsys, to):
+    """Exports into one folder share its parity.json (and a SavedModel's next version number): a second export while
+    one runs is refused in one line naming the holder, and writes nothing. The temporaries a killed export left (a
+    staged SavedModel version, a temporary .tflite) are removed by the next export, which holds the folder."""
+    from keras_resnet import files
+
+    argv = ["export", str(resnet8_file), "--to", to, "--output-dir", str(tmp_path), "--eval-images", "2"]
+    argv += ["--variants", "float32", "--repeats", "1"] if to == "tflite" else []
+    with files.FolderLock(tmp_path, "run folder"):
+        assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"The export folder {str(tmp_path)!r} is in use by process {os.getpid()}" in err
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".lock", ".lock.os"]
+
+    staged = tmp_path / ".tmp-1-99999"  # a version staged by a killed export
+    (staged / "variables").mkdir(parents=True)
+    (staged / "saved_model.pb").write_bytes(b"half")
+    (tmp_path / ".tmp-resnet8_float32.tflite-k1ll3d.tflite").write_bytes(b"half")
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".tmp-")]
+    assert (tmp_path / ("1" if to == "saved_model" else "resnet8_float32.tflite")).exists()

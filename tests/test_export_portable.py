@@ -62,7 +62,7 @@ def test_onnx_and_openvino_hold_the_graph_and_say_the_view(model_file, tmp_path,
     assert "in the graph: uint8 pixels cast to float32, normalisation torch, then the network" in printed
     assert _export(model_file, tmp_path, "openvino", "--top-k", "3") == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "parity.json", "resnet8.bin", "resnet8.onnx", "resnet8.onnx.json", "resnet8.xml", "resnet8.xml.json"]
+        ".lock", ".lock.os", "parity.json", "resnet8.bin", "resnet8.onnx", "resnet8.onnx.json", "resnet8.xml", "resnet8.xml.json"]
 
     pixels = _pixels()
     expected = _keras_outputs(model_file, pixels)
@@ -133,7 +133,7 @@ def test_an_existing_file_is_replaced_only_with_overwrite(model_file, tmp_path, 
         assert _export(model_file, tmp_path, to) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"{name} exists: pass --overwrite to replace it" in err
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["resnet8.bin", "resnet8.onnx"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".lock", ".lock.os", "resnet8.bin", "resnet8.onnx"]
     assert (tmp_path / "resnet8.onnx").read_bytes() == b"kept"
 
     assert _export(model_file, tmp_path, "onnx", "--overwrite") == 0
@@ -143,6 +143,19 @@ def test_an_existing_file_is_replaced_only_with_overwrite(model_file, tmp_path, 
     np.testing.assert_allclose(session.run(["probabilities"], {"images": _pixels()})[0],
                                _keras_outputs(model_file, _pixels()), atol=1e-5)
     assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".tmp-")]
+
+
+def test_an_export_killed_mid_write_leaves_nothing_for_the_next(model_file, tmp_path, capsys):
+    """An OpenVINO export killed between its temporary .bin and .xml leaves both under temporary names (the
+    finished files are never half-written): the next export into the folder removes them."""
+    _needs("openvino")
+    stale = [tmp_path / ".tmp-resnet8.xml-k1ll3d.xml", tmp_path / ".tmp-resnet8.xml-k1ll3d.bin"]
+    for path in stale:
+        path.write_bytes(b"half")
+    assert _export(model_file, tmp_path, "openvino") == 0
+    capsys.readouterr()
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".tmp-")]
+    assert (tmp_path / "resnet8.xml").is_file() and (tmp_path / "resnet8.bin").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("to, option, owner", [

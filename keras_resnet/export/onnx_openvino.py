@@ -57,25 +57,26 @@ def export_portable(model_path, output_dir, export_format, top_k=5, preprocessin
     """
     check_arguments(export_format, top_k, preprocessing, labels_file, eval_images, repeats)
     files.check_writable_folder(output_dir)
-    model = model_file.load_model(model_path)
-    found = model_file.contract(model, preprocessing)
-    names = model_file.class_names(model, labels_file)
-    paths = artifact_files(output_dir, model.name, export_format)
-    existing = [path for path in paths if os.path.exists(path)]
-    if existing and not overwrite:
-        raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
-    os.makedirs(output_dir, exist_ok=True)
-    write_artifact(serving_model(model, found, top_k), paths, export_format)
-    card = write_card(paths[0], export_format, found, names, model_path, top_k=top_k)
+    with files.export_folder(output_dir):
+        model = model_file.load_model(model_path)
+        found = model_file.contract(model, preprocessing)
+        names = model_file.class_names(model, labels_file)
+        paths = artifact_files(output_dir, model.name, export_format)
+        existing = [path for path in paths if os.path.exists(path)]
+        if existing and not overwrite:
+            raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
+        os.makedirs(output_dir, exist_ok=True)
+        write_artifact(serving_model(model, found, top_k), paths, export_format)
+        card = write_card(paths[0], export_format, found, names, model_path, top_k=top_k)
 
-    dataset = dataset or model_file.run_metadata(model_path).get("dataset")
-    images, labels = parity_images(model, dataset, eval_images, data_dir)
-    keras_row, entry = measure(model_file.raw_pixel_model(model, found), paths[0], images, labels, repeats)
-    entry = {"path": paths[0], "card": os.path.basename(card_path(paths[0])),
-             "size_mb": sum(os.path.getsize(path) for path in paths) / 2 ** 20, **entry}
-    report = {"model": os.fspath(model_path), "dataset": dataset, "eval_images": len(images), "keras": keras_row,
-              "variants": {export_format: entry}}
-    return paths[0], card, write_report(report, output_dir)
+        dataset = dataset or model_file.run_metadata(model_path).get("dataset")
+        images, labels = parity_images(model, dataset, eval_images, data_dir)
+        keras_row, entry = measure(model_file.raw_pixel_model(model, found), paths[0], images, labels, repeats)
+        entry = {"path": paths[0], "card": os.path.basename(card_path(paths[0])),
+                 "size_mb": sum(os.path.getsize(path) for path in paths) / 2 ** 20, **entry}
+        report = {"model": os.fspath(model_path), "dataset": dataset, "eval_images": len(images), "keras": keras_row,
+                  "variants": {export_format: entry}}
+        return paths[0], card, write_report(report, output_dir)
 
 
 def write_artifact(served, paths, export_format):

@@ -117,42 +117,43 @@ def export_saved_model(model_path, output_dir, version=None, overwrite=False, to
     if labels_file is not None:
         files.existing(labels_file, "file", ValueError, f"--labels file not found: {os.fspath(labels_file)!r}")
     files.check_writable_folder(output_dir)
-    model = model_file.load_model(model_path)
-    contract = model_file.contract(model, preprocessing)
-    names = model_file.class_names(model, labels_file)
-    transform, mode = contract.transform, contract.normalization
-    version = next_version(output_dir) if version is None else version
-    target = os.path.join(output_dir, str(version))
-    if os.path.exists(target) and not overwrite:
-        raise ValueError(f"Version {version} already exists in {output_dir!r}: TF Serving may be serving it. "
-                         "Export as a new version (leave out --version) or pass --overwrite.")
+    with files.export_folder(output_dir):
+        model = model_file.load_model(model_path)
+        contract = model_file.contract(model, preprocessing)
+        names = model_file.class_names(model, labels_file)
+        transform, mode = contract.transform, contract.normalization
+        version = next_version(output_dir) if version is None else version
+        target = os.path.join(output_dir, str(version))
+        if os.path.exists(target) and not overwrite:
+            raise ValueError(f"Version {version} already exists in {output_dir!r}: TF Serving may be serving it. "
+                             "Export as a new version (leave out --version) or pass --overwrite.")
 
-    served = model if precision == "float32" else with_dtype_policy(model, "mixed_bfloat16")
-    serve_images, serve_encoded = serving_functions(model_file.raw_pixel_model(served, contract), names, top_k,
-                                                    transform)
-    # The endpoints alone track the variables they use. ``archive.track(model)`` would add the Keras wrappers of the
-    # same variables, which the checkpoint stores a second time (keras-team/keras#23553): twice the size on disk
-    # and in TF Serving's memory.
-    archive = keras.export.ExportArchive()
-    archive.add_endpoint("serving_default", serve_images,
-                         input_signature=[tf.TensorSpec((None, None, None, None), tf.uint8, name="images")])
-    archive.add_endpoint("predict_jpeg", serve_encoded,
-                         input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
-    _write_version(archive, output_dir, version, target)
+        served = model if precision == "float32" else with_dtype_policy(model, "mixed_bfloat16")
+        serve_images, serve_encoded = serving_functions(model_file.raw_pixel_model(served, contract), names, top_k,
+                                                        transform)
+        # The endpoints alone track the variables they use. ``archive.track(model)`` would add the Keras wrappers of the
+        # same variables, which the checkpoint stores a second time (keras-team/keras#23553): twice the size on disk
+        # and in TF Serving's memory.
+        archive = keras.export.ExportArchive()
+        archive.add_endpoint("serving_default", serve_images,
+                             input_signature=[tf.TensorSpec((None, None, None, None), tf.uint8, name="images")])
+        archive.add_endpoint("predict_jpeg", serve_encoded,
+                             input_signature=[tf.TensorSpec((None,), tf.string, name="image_bytes")])
+        _write_version(archive, output_dir, version, target)
 
-    name = os.path.basename(os.path.normpath(output_dir))
-    config_path = os.path.join(output_dir, "models.config")
-    if not os.path.exists(config_path):
-        files.write_text(config_path, models_config(name, f"/models/{name}"))
-    info = {"name": name, "version": version, "path": target, "preprocessing": mode, "classes": len(names),
-            "top_k": min(top_k, len(names)), "transform": transform, "precision": precision,
-            "docker": docker_command(output_dir, name)}
-    if served is not model:
-        dataset = dataset or model_file.run_metadata(model_path).get("dataset")
-        info["parity"] = parity_report(model, served, contract, dataset, data_dir, eval_images)
-        info["parity_path"] = os.path.join(output_dir, f"parity-{version}.json")
-        files.write_json(info["parity_path"], info["parity"])
-    return target, info
+        name = os.path.basename(os.path.normpath(output_dir))
+        config_path = os.path.join(output_dir, "models.config")
+        if not os.path.exists(config_path):
+            files.write_text(config_path, models_config(name, f"/models/{name}"))
+        info = {"name": name, "version": version, "path": target, "preprocessing": mode, "classes": len(names),
+                "top_k": min(top_k, len(names)), "transform": transform, "precision": precision,
+                "docker": docker_command(output_dir, name)}
+        if served is not model:
+            dataset = dataset or model_file.run_metadata(model_path).get("dataset")
+            info["parity"] = parity_report(model, served, contract, dataset, data_dir, eval_images)
+            info["parity_path"] = os.path.join(output_dir, f"parity-{version}.json")
+            files.write_json(info["parity_path"], info["parity"])
+        return target, info
 
 
 def _write_version(archive, output_dir, version, target):

@@ -127,44 +127,45 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
                         ("repeats", repeats)):
         check_positive_int(value, f"--{what.replace('_', '-')}")
     files.check_writable_folder(output_dir)
-    # Raw [0, 255] pixels of the contract's view in: the contract's normalisation goes into the graph.
-    loaded = model_file.load_model(model_path)
-    found, names = model_file.contract(loaded), model_file.class_names(loaded)
-    model = model_file.raw_pixel_model(loaded, found)
-    dataset = dataset or model_file.run_metadata(model_path).get("dataset")
-    if "int8" in variants and dataset is None and calibration_images is None:
-        raise ValueError(INT8_NEEDS_DATA)
-    paths = {variant: os.path.join(output_dir, f"{model.name}_{variant}.tflite") for variant in variants}
-    existing = [path for path in paths.values() if os.path.exists(path)]
-    if existing and not overwrite:
-        raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
-    os.makedirs(output_dir, exist_ok=True)
-    images, labels = parity_images(model, dataset, eval_images, data_dir)
-    calibration = calibration_images
-    if calibration is None and dataset is not None:
-        calibration = evaluation_images(dataset, calibration_steps, data_dir, "train")[0]
+    with files.export_folder(output_dir):
+        # Raw [0, 255] pixels of the contract's view in: the contract's normalisation goes into the graph.
+        loaded = model_file.load_model(model_path)
+        found, names = model_file.contract(loaded), model_file.class_names(loaded)
+        model = model_file.raw_pixel_model(loaded, found)
+        dataset = dataset or model_file.run_metadata(model_path).get("dataset")
+        if "int8" in variants and dataset is None and calibration_images is None:
+            raise ValueError(INT8_NEEDS_DATA)
+        paths = {variant: os.path.join(output_dir, f"{model.name}_{variant}.tflite") for variant in variants}
+        existing = [path for path in paths.values() if os.path.exists(path)]
+        if existing and not overwrite:
+            raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
+        os.makedirs(output_dir, exist_ok=True)
+        images, labels = parity_images(model, dataset, eval_images, data_dir)
+        calibration = calibration_images
+        if calibration is None and dataset is not None:
+            calibration = evaluation_images(dataset, calibration_steps, data_dir, "train")[0]
 
-    reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
-    keras_seconds = keras_latency(model, images[0], repeats)
-    report = {"model": os.fspath(model_path), "dataset": dataset, "eval_images": len(images),
-              "keras": {"latency_ms": 1000 * keras_seconds,
-                        "accuracy": top1_accuracy(reference, labels)}, "variants": {}}
-    with tempfile.TemporaryDirectory() as saved:
-        model.export(saved, format="tf_saved_model", verbose=False)
-        for variant in variants:
-            content = convert(saved, variant, calibration)
-            path = paths[variant]
-            files.write_bytes(path, content)
-            write_card(path, "tflite", found, names, model_path, input_dtype=TFLITE_INPUT[variant],
-                       outputs=["probabilities"], in_graph=_in_graph(variant, found))
-            runner = interpreter(content)
-            probabilities = run(runner, images)
-            seconds = tflite_latency(runner, images[0], repeats)
-            report["variants"][variant] = {
-                "path": path, "size_mb": len(content) / 2 ** 20, **agreement(probabilities, reference, labels),
-                "latency_ms": 1000 * seconds, "speedup_vs_keras": keras_seconds / seconds,
-            }
-    return write_report(report, output_dir)
+        reference = np.asarray(model.predict(images, batch_size=64, verbose=0))
+        keras_seconds = keras_latency(model, images[0], repeats)
+        report = {"model": os.fspath(model_path), "dataset": dataset, "eval_images": len(images),
+                  "keras": {"latency_ms": 1000 * keras_seconds,
+                            "accuracy": top1_accuracy(reference, labels)}, "variants": {}}
+        with tempfile.TemporaryDirectory() as saved:
+            model.export(saved, format="tf_saved_model", verbose=False)
+            for variant in variants:
+                content = convert(saved, variant, calibration)
+                path = paths[variant]
+                files.write_bytes(path, content)
+                write_card(path, "tflite", found, names, model_path, input_dtype=TFLITE_INPUT[variant],
+                           outputs=["probabilities"], in_graph=_in_graph(variant, found))
+                runner = interpreter(content)
+                probabilities = run(runner, images)
+                seconds = tflite_latency(runner, images[0], repeats)
+                report["variants"][variant] = {
+                    "path": path, "size_mb": len(content) / 2 ** 20, **agreement(probabilities, reference, labels),
+                    "latency_ms": 1000 * seconds, "speedup_vs_keras": keras_seconds / seconds,
+                }
+        return write_report(report, output_dir)
 
 
 def _in_graph(variant, found):
