@@ -19,7 +19,7 @@ def add_overwrite_argument(parser, what):
 
 def refuse_existing(paths, overwrite):
     """Refuses, before any work and unless ``overwrite``, output files that are there already (named, with the fix)."""
-    found = [os.fspath(path) for path in paths if os.path.exists(path)]
+    found = [os.fspath(path) for path in paths if os.path.isfile(path)]  # a folder there gets its own message
     if found and not overwrite:
         names = " and ".join(repr(path) for path in found)
         raise ValueError(f"{names} {'are' if len(found) > 1 else 'is'} there already: pass --overwrite to replace "
