@@ -210,3 +210,18 @@ def test_channels_first_model_gives_the_same_scores(photos, tmp_path):
         results, _ = predict.predict_files(predict.load_classifier(tmp_path / f"{which}.keras"), images, k=4)
         tops.append([sorted(score for _, _, score in result.top) for result in results])
     np.testing.assert_allclose(tops[0], tops[1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("command, report, arguments", [
+    ("predict", "predictions.json", ["photo.jpg"]), ("predict", "predictions.csv", ["photo.jpg"]),
+    ("evaluate", "evaluation.json", ["--data-dir", "digits"])])
+def test_a_folder_in_a_reports_place_is_refused_before_any_work(tmp_path, capsys, command, report, arguments):
+    """A folder named like a report in --output-dir (overwrite or not): refused in one line at the check (the model
+    is not even looked for); it was an IsADirectoryError traceback after the whole run."""
+    (tmp_path / "out" / report).mkdir(parents=True)
+    for overwrite in ([], ["--overwrite"]):
+        assert cli.main([command, str(tmp_path / "missing.keras"), *arguments, "--output-dir", str(tmp_path / "out"),
+                         *overwrite]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert f"{str(tmp_path / 'out' / report)!r} is a folder where a file is to be written: move it away" in err

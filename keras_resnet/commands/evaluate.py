@@ -33,7 +33,7 @@ def check(args):
                 "sub-folders) or --tfds NAME (a prepared TFDS dataset, with --split).")
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
-        refuse_existing([os.path.join(args.output_dir, "evaluation.json")], args.overwrite)
+        refuse_existing([os.path.join(args.output_dir, "evaluation.json")], args.overwrite, "--output-dir")
 
 
 def run(args):

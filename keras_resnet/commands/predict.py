@@ -31,7 +31,8 @@ def add_arguments(parser):
 def check(args):
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
-        refuse_existing([os.path.join(args.output_dir, name) for name in PREDICTION_REPORTS], args.overwrite)
+        refuse_existing([os.path.join(args.output_dir, name) for name in PREDICTION_REPORTS], args.overwrite,
+                        "--output-dir")
 
 
 def run(args):
