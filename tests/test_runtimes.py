@@ -132,6 +132,22 @@ def test_prepare_takes_grey_and_rgba_images_as_rgb(kind, crop_model, photo):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_prepare_refuses_other_dtypes_and_empty_images_in_one_line(kind, crop_model, photo):
+    """``prepare`` takes uint8 pixels from every runner (the SavedModel's refused others; the exported files' read
+    float pixels in [0, 1] as near-black ones and answered, and a boolean or empty image was a TensorFlow error)."""
+    runner = _open(crop_model[1], kind)
+    rgb = tf.io.decode_jpeg(tf.io.read_file(photo), channels=3).numpy()
+    for image, message in [(rgb / 255, "takes uint8 images; got float64"),
+                           (rgb.astype("float32"), "takes uint8 images; got float32"),
+                           (rgb[..., 0] > 128, "takes uint8 images; got bool"),
+                           (np.zeros((0, 0, 3), "uint8"), r"got an empty one \(0, 0, 3\)"),
+                           (np.zeros((5, 0), "uint8"), r"got an empty one \(5, 0, 1\)")]:
+        with pytest.raises(ValueError, match=message) as raised:
+            runner.prepare(image)
+        assert "\n" not in str(raised.value) and runner.label in str(raised.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_bad_input_is_refused_in_one_line_before_the_runtime(kind, resize_model):
     runner = _open(resize_model[1], kind)
     name = {"saved_model": "served"}.get(kind, runner.label)

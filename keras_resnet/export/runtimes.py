@@ -124,9 +124,9 @@ class Runner:
         return f"{self.input_dtype} images of shape (batch, {height}, {width}, 3)"
 
     def prepare(self, image):
-        """uint8 ``(h, w, 3)`` image of any size (or grey ``(h, w)``, ``(h, w, 1)``, RGBA) -> ``(H, W, 3)`` of
-        ``input_dtype``: the card's view (``data.apply_eval_transform``), rounded to 8-bit pixels for a uint8
-        input."""
+        """uint8 ``(h, w, 3)`` image of any size (or grey ``(h, w)``, ``(h, w, 1)``, RGBA; another dtype is refused)
+        -> ``(H, W, 3)`` of ``input_dtype``: the card's view (``data.apply_eval_transform``), rounded to 8-bit pixels
+        for a uint8 input."""
         from keras_resnet import data
 
         view = np.asarray(data.apply_eval_transform(_rgb(image, self.label), self.transform))
@@ -274,9 +274,6 @@ class SavedModelRunner(Runner):
     def prepare(self, image):
         """uint8 ``(h, w, 3)`` (or grey ``(h, w)``, ``(h, w, 1)``, RGBA) -> uint8 RGB ``(h, w, 3)``: the graph
         applies the view."""
-        image = np.asarray(image)
-        if image.dtype != np.uint8:
-            raise ValueError(f"{self.label} takes uint8 images; got {image.dtype}.")
         return _rgb(image, self.label)
 
     def _run(self, images):
@@ -284,13 +281,18 @@ class SavedModelRunner(Runner):
 
 
 def _rgb(image, label):
-    """An ``(h, w, 3)`` RGB image from a grey ``(h, w)`` or ``(h, w, 1)``, an RGB or an RGBA one (alpha dropped);
-    anything else is refused in one line naming ``label``."""
+    """An ``(h, w, 3)`` RGB image from a uint8 grey ``(h, w)`` or ``(h, w, 1)``, RGB or RGBA one (alpha dropped);
+    anything else is refused in one line naming ``label`` (another dtype too: float pixels in [0, 1] would be read
+    as near-black ones, booleans and empty images fail in TensorFlow's resize)."""
     image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"{label} takes uint8 images; got {image.dtype}.")
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
         raise ValueError(f"{label} takes (height, width, 3) images; got {tuple(image.shape)}.")
+    if 0 in image.shape[:2]:
+        raise ValueError(f"{label} takes (height, width, 3) images; got an empty one {tuple(image.shape)}.")
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
 
 
