@@ -88,17 +88,11 @@ def read_json(path, default=None):
         return json.load(file)
 
 
-def remove_stale_temporaries(folder, staging_folders=False):
+def remove_stale_temporaries(folder):
     """Removes the temporary files that killed writers left in ``folder`` and its sub-folders (never a finished
     file). Call it only while holding the folder's lock. A sub-folder with a lock file of its own (a multi-worker
-    run's worker folder, say) is another process's: its files may be in flight, and its holder cleans it.
-    ``staging_folders``: also the temporary folders in ``folder`` itself (a SavedModel version staged beside the
-    versions)."""
+    run's worker folder, say) is another process's: its files may be in flight, and its holder cleans it."""
     for root, folders, names in os.walk(folder):
-        if staging_folders and root == folder:
-            for name in [name for name in folders if name.startswith(TEMP_PREFIX)]:
-                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-                folders.remove(name)
         folders[:] = [name for name in folders if not any(os.path.exists(os.path.join(root, name, lock))
                                                           for lock in (LOCK_FILE, OS_LOCK_FILE))]
         for name in names:
@@ -112,7 +106,14 @@ def export_folder(folder):
     waits for none and is refused, naming the holder: two exports would each rewrite the shared ``parity.json``), and
     the temporaries that a killed export left there removed first."""
     with FolderLock(folder, "export folder") as lock:
-        remove_stale_temporaries(folder, staging_folders=True)
+        # Exports write their temporaries (files, a staged SavedModel version) in the folder itself: only its own
+        # entries are looked at, not the trees that users keep beside (an export into ".", say).
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if name.startswith(TEMP_PREFIX) and os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif name.startswith(TEMP_PREFIX):
+                os.remove(path)
         yield lock
 
 

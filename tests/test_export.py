@@ -297,7 +297,11 @@ def test_an_export_folder_in_use_is_refused_and_a_killed_exports_leftovers_go(re
     (staged / "variables").mkdir(parents=True)
     (staged / "saved_model.pb").write_bytes(b"half")
     (tmp_path / ".tmp-resnet8_float32.tflite-k1ll3d.tflite").write_bytes(b"half")
+    beside = tmp_path / "runs" / ".tmp-model.keras-b3s1d3.keras"  # a tree the user keeps there: not the export's
+    beside.parent.mkdir()
+    beside.write_bytes(b"another writer's")
     assert cli.main(argv) == 0
     capsys.readouterr()
     assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".tmp-")]
+    assert beside.read_bytes() == b"another writer's"
     assert (tmp_path / ("1" if to == "saved_model" else "resnet8_float32.tflite")).exists()
