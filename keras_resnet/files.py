@@ -100,6 +100,20 @@ def remove_stale_temporaries(folder):
                 os.remove(os.path.join(root, name))
 
 
+def refuse_existing(paths, overwrite, option="--output-dir"):
+    """Refuses, before the work that would write them, output ``paths`` that are there: a file unless ``overwrite``
+    (the first one named), a folder in a file's place always (its write would fail after the work). ``option``: the
+    option that chose where they go, named in the fix."""
+    paths = [os.fspath(path) for path in paths]
+    for path in paths:
+        if os.path.isdir(path):
+            raise ValueError(f"{path!r} is a folder where a file is to be written: move it away, or pass another "
+                             f"{option}.")
+    found = [path for path in paths if os.path.isfile(path)]
+    if found and not overwrite:
+        raise ValueError(f"{found[0]} exists: pass --overwrite to replace it, or choose another {option}.")
+
+
 @contextlib.contextmanager
 def export_folder(folder):
     """Holds ``folder`` (an export's output folder) for one export: its ``FolderLock`` (a second export into it

@@ -214,7 +214,7 @@ def test_convert_command_writes_the_model_with_its_weights_tag(tmp_path, rng, ca
     before = output.read_bytes()
     assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20", "--output", str(output)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{str(output)!r} is there already: pass --overwrite" in err
+    assert err.count("\n") == 1 and f"{output} exists: pass --overwrite to replace it, or choose another --output." in err
     assert output.read_bytes() == before
     assert cli.main(["convert", str(tmp_path / "resnet20.th"), "--model", "resnet20", "--output", str(output),
                      "--overwrite"]) == 0

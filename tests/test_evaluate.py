@@ -72,7 +72,7 @@ def test_converted_weights_are_evaluated_with_their_records_transform(tree, tmp_
     report_file.write_text("{}")  # a report there already is kept, unless told to replace it
     assert cli.main(["evaluate", str(path), "--data-dir", str(tree), "--output-dir", str(tmp_path / "report")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "evaluation.json' is there already: pass --overwrite" in err
+    assert err.count("\n") == 1 and "evaluation.json exists: pass --overwrite to replace it" in err
     assert report_file.read_text() == "{}"
     assert cli.main(["evaluate", str(path), "--data-dir", str(tree), "--output-dir", str(tmp_path / "report"),
                      "--overwrite", "--quiet"]) == 0

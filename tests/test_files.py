@@ -1,6 +1,7 @@
 """files.py: the folder lock holds on every platform and refuses folders that cannot be made, in one line."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -76,3 +77,21 @@ def test_commands_refuse_an_uncreatable_output_dir_in_one_line(argv, capsys):
     assert cli.main([*argv, "--output-dir", UNCREATABLE]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and UNCREATABLE in err[0] and "cannot be created" in err[0], err
+
+
+def test_refuse_existing_names_the_first_file_and_always_a_folder_in_a_files_place(tmp_path):
+    """The one check of every command's outputs (predict, evaluate, convert, each export)."""
+    paths = [tmp_path / "a.json", tmp_path / "b.csv"]
+    files.refuse_existing(paths, overwrite=False)  # nothing there yet
+    paths[1].write_text("kept")
+    paths[0].write_text("kept")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(paths[0]))} exists: pass --overwrite to replace it, or "
+                                         r"choose another --output\.$"):
+        files.refuse_existing(iter(paths), overwrite=False, option="--output")
+    files.refuse_existing(paths, overwrite=True)
+    paths[0].unlink()
+    paths[0].mkdir()
+    for overwrite in (False, True):
+        with pytest.raises(ValueError, match=r"is a folder where a file is to be written: move it away, or pass "
+                                             r"another --output-dir\.$"):
+            files.refuse_existing(paths, overwrite)

@@ -108,7 +108,8 @@ def test_folders_batches_and_output_dir(photos, trained_like, tmp_path, capsys):
     before = {name: open(f"{folder}/{name}").read() for name in ("predictions.json", "predictions.csv")}
     assert cli.main(["predict", trained_like, images[0], "--output-dir", folder]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "predictions.csv' are there already: pass --overwrite" in err
+    assert err.count("\n") == 1 and "predictions.json exists: pass --overwrite to replace it, or choose another " \
+                                    "--output-dir" in err
     assert before == {name: open(f"{folder}/{name}").read() for name in before}
     assert cli.main(["predict", trained_like, images[0], "--output-dir", folder, "--overwrite"]) == 0
     capsys.readouterr()

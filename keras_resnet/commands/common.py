@@ -1,7 +1,5 @@
 """What several commands share: the classifier arguments of ``predict`` and ``explain``, and option checks."""
 
-import os
-
 from keras_resnet.choices import PREPROCESSING
 from keras_resnet.validation import positive_int
 
@@ -15,21 +13,6 @@ def exactly_one(first, second, message):
 def add_overwrite_argument(parser, what):
     """``--overwrite``: replace ``what`` (the files a command writes) when they are there already."""
     parser.add_argument("--overwrite", action="store_true", help=f"replace {what} if already there")
-
-
-def refuse_existing(paths, overwrite, option=None):
-    """Refuses, before any work and unless ``overwrite``, output files that are there already (named, with the fix).
-    ``option`` (the option that chose the folder, ``"--output-dir"``): a folder in a file's place is refused too,
-    overwrite or not (the write would fail after the work); without it, folders are left to the caller's check."""
-    folders = [os.fspath(path) for path in paths if option is not None and os.path.isdir(path)]
-    if folders:
-        raise ValueError(f"{folders[0]!r} is a folder where a file is to be written: move it away, or pass another "
-                         f"{option}.")
-    found = [os.fspath(path) for path in paths if os.path.isfile(path)]  # convert: a folder gets its own message
-    if found and not overwrite:
-        names = " and ".join(repr(path) for path in found)
-        raise ValueError(f"{names} {'are' if len(found) > 1 else 'is'} there already: pass --overwrite to replace "
-                         f"{'them' if len(found) > 1 else 'it'}, or write elsewhere.")
 
 
 def add_classifier_arguments(parser, inputs, metavar, inputs_help, models, default_k=5):

@@ -3,7 +3,7 @@
 import os
 
 from keras_resnet import files
-from keras_resnet.commands.common import add_overwrite_argument, exactly_one, refuse_existing
+from keras_resnet.commands.common import add_overwrite_argument, exactly_one
 
 HELP = ("convert a PyTorch ResNet checkpoint (torchvision/timm, CIFAR reference) to a Keras model, exactly, read "
         "without torch and without running code from it")
@@ -26,7 +26,7 @@ def check(args):
                 ".weights.h5) or --output-dir DIR (writes DIR/<model>.keras).")
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
-    refuse_existing([_output(args)], args.overwrite)
+    files.refuse_existing([_output(args)], args.overwrite, "--output" if args.output else "--output-dir")
 
 
 def _output(args):

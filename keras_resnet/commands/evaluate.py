@@ -4,7 +4,7 @@ import os
 import sys
 
 from keras_resnet import files
-from keras_resnet.commands.common import add_overwrite_argument, exactly_one, refuse_existing
+from keras_resnet.commands.common import add_overwrite_argument, exactly_one
 from keras_resnet.tables import format_table
 from keras_resnet.validation import positive_int
 
@@ -33,7 +33,7 @@ def check(args):
                 "sub-folders) or --tfds NAME (a prepared TFDS dataset, with --split).")
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
-        refuse_existing([os.path.join(args.output_dir, "evaluation.json")], args.overwrite, "--output-dir")
+        files.refuse_existing([os.path.join(args.output_dir, "evaluation.json")], args.overwrite)
 
 
 def run(args):

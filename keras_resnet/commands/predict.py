@@ -5,7 +5,7 @@ import sys
 
 from keras_resnet import files
 from keras_resnet.choices import PREDICTION_REPORTS, TRANSFORMS
-from keras_resnet.commands.common import add_classifier_arguments, add_overwrite_argument, refuse_existing
+from keras_resnet.commands.common import add_classifier_arguments, add_overwrite_argument
 from keras_resnet.tables import format_table
 from keras_resnet.validation import positive_int
 
@@ -31,8 +31,7 @@ def add_arguments(parser):
 def check(args):
     if args.output_dir:
         files.check_writable_folder(args.output_dir)
-        refuse_existing([os.path.join(args.output_dir, name) for name in PREDICTION_REPORTS], args.overwrite,
-                        "--output-dir")
+        files.refuse_existing([os.path.join(args.output_dir, name) for name in PREDICTION_REPORTS], args.overwrite)
 
 
 def run(args):
@@ -46,13 +45,13 @@ def run(args):
     folders = any(os.path.isdir(item) for item in args.inputs)
     results, skipped = predict.predict_files(classifier, paths, args.top_k, args.batch_size, progress=folders)
     summary = predict.skipped_summary(skipped, ignored)
-    classes = len(results[0].top) if results else args.top_k  # top_k lists every class when k is more
-    if classes < args.top_k:
-        print(f"keras-resnet predict: note: --top-k {args.top_k} is more than the model's {classes} classes: all "
-              f"{classes} are listed.", file=sys.stderr)
     if not results:
         raise ValueError(f"None of the {len(paths)} files could be read as an image ({skipped[0].path}: "
                          f"{skipped[0].reason}).")
+    classes = len(results[0].top)  # top_k lists every class when k is more
+    if classes < args.top_k:
+        print(f"keras-resnet predict: note: --top-k {args.top_k} is more than the model's {classes} classes: all "
+              f"{classes} are listed.", file=sys.stderr)
     machine = args.json or args.csv
     if args.json:
         print(predict.to_json(results, skipped))

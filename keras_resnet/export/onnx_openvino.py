@@ -62,9 +62,7 @@ def export_portable(model_path, output_dir, export_format, top_k=5, preprocessin
         found = model_file.contract(model, preprocessing)
         names = model_file.class_names(model, labels_file)
         paths = artifact_files(output_dir, model.name, export_format)
-        existing = [path for path in paths if os.path.exists(path)]
-        if existing and not overwrite:
-            raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
+        files.refuse_existing(paths, overwrite)
         os.makedirs(output_dir, exist_ok=True)
         write_artifact(serving_model(model, found, top_k), paths, export_format)
         card = write_card(paths[0], export_format, found, names, model_path, top_k=top_k)

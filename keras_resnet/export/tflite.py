@@ -136,9 +136,7 @@ def export_tflite(model_path, output_dir, variants=VARIANTS, dataset=None, data_
         if "int8" in variants and dataset is None and calibration_images is None:
             raise ValueError(INT8_NEEDS_DATA)
         paths = {variant: os.path.join(output_dir, f"{model.name}_{variant}.tflite") for variant in variants}
-        existing = [path for path in paths.values() if os.path.exists(path)]
-        if existing and not overwrite:
-            raise ValueError(f"{existing[0]} exists: pass --overwrite to replace it, or choose another --output-dir.")
+        files.refuse_existing(paths.values(), overwrite)
         os.makedirs(output_dir, exist_ok=True)
         images, labels = parity_images(model, dataset, eval_images, data_dir)
         calibration = calibration_images
