@@ -48,3 +48,25 @@ def test_models_saved_before_specs_still_load_and_are_studied():
     assert len(Network(model).segments) == 3
     wrbn = keras.saving.load_model(folder / "wrbn-before-specs.keras", safe_mode=True)
     np.testing.assert_allclose(np.asarray(wrbn(saved["f"])), saved["wy"], atol=1e-6)
+
+
+def test_files_written_before_the_package_moved_into_folders_still_load():
+    """``tests/data/*-380d81e.keras`` were written by 380d81e's code, when the modules sat side by side in the package
+    root: option A's ZeroPadShortcut, a ResNetModel with its contract (class names) compiled with TopKError, and a
+    serving-style graph (PixelNormalization -> pre-activation bottleneck net -> TopK). Keras finds the classes by
+    their registered names, wherever the modules now live: the files load with safe_mode and answer as then."""
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "data"
+    saved = np.load(folder / "outputs-380d81e.npz")
+    model = keras.saving.load_model(folder / "resnet8-380d81e.keras", safe_mode=True)
+    assert type(model).__name__ == "ResNetModel" and model.spec.name == "resnet8"
+    assert keras_resnet.contract_of(model).class_names == ("ant", "bee", "cat", "dog")
+    logits = np.asarray(model(saved["x"]))
+    np.testing.assert_allclose(logits, saved["resnet8"], rtol=1e-5, atol=1e-5 * np.ptp(saved["resnet8"]))
+    serving = keras.saving.load_model(folder / "serving-380d81e.keras", safe_mode=True)
+    assert [type(layer).__name__ for layer in serving.layers] == [
+        "InputLayer", "PixelNormalization", "ResNetModel", "TopK"]
+    probabilities, scores, classes = (np.asarray(t) for t in serving(saved["x"]))
+    np.testing.assert_allclose(probabilities, saved["probabilities"], atol=1e-6)
+    np.testing.assert_array_equal(classes, saved["classes"])
