@@ -37,8 +37,8 @@ from sklearn.datasets import load_sample_images  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet import data  # noqa: E402
-from keras_resnet.validation import positive_int  # noqa: E402
-from keras_resnet.tables import format_table  # noqa: E402
+from keras_resnet.support.validation import positive_int  # noqa: E402
+from keras_resnet.support.tables import format_table  # noqa: E402
 from keras_resnet.data import augment  # noqa: E402
 from keras_resnet.data.source import from_arrays  # noqa: E402
 from throughput import images_per_second  # noqa: E402

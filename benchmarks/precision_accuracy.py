@@ -21,10 +21,10 @@ import keras  # noqa: E402
 
 import keras_resnet  # noqa: E402
 from keras_resnet import data  # noqa: E402
-from keras_resnet.choices import PRECISIONS  # noqa: E402
-from keras_resnet.tables import format_table  # noqa: E402
+from keras_resnet.support.choices import PRECISIONS  # noqa: E402
+from keras_resnet.support.tables import format_table  # noqa: E402
 from keras_resnet.training import precision  # noqa: E402
-from keras_resnet.validation import positive_int  # noqa: E402
+from keras_resnet.support.validation import positive_int  # noqa: E402
 from timing import argument_parser, cpu_cores  # noqa: E402
 
 

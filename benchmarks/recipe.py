@@ -43,12 +43,12 @@ import tensorflow as tf  # noqa: E402
 
 from keras_resnet import data  # noqa: E402
 from keras_resnet.data.source import from_arrays  # noqa: E402
-from keras_resnet.metrics import TopKError  # noqa: E402
-from keras_resnet.tables import format_table  # noqa: E402
+from keras_resnet.models.metrics import TopKError  # noqa: E402
+from keras_resnet.support.tables import format_table  # noqa: E402
 from keras_resnet.training import callbacks as callbacks_lib  # noqa: E402
 from keras_resnet.training import trainer  # noqa: E402
 from keras_resnet.training.config import TrainConfig  # noqa: E402
-from keras_resnet.validation import positive_int  # noqa: E402
+from keras_resnet.support.validation import positive_int  # noqa: E402
 from timing import alternate, argument_parser, cpu_cores  # noqa: E402
 
 MODEL = "resnet20"

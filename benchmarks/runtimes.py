@@ -33,13 +33,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_resnet  # noqa: E402
-from keras_resnet import model_file  # noqa: E402
+from keras_resnet.inference import model_file  # noqa: E402
 from keras_resnet.export import export_portable, export_saved_model, export_tflite  # noqa: E402
 from keras_resnet.export.parity import agreement, parity_images  # noqa: E402
 from keras_resnet.export.runtimes import open_artifact  # noqa: E402
-from keras_resnet.tables import format_table  # noqa: E402
-from keras_resnet.timing import median_latency  # noqa: E402
-from keras_resnet.validation import positive_int  # noqa: E402
+from keras_resnet.support.tables import format_table  # noqa: E402
+from keras_resnet.support.timing import median_latency  # noqa: E402
+from keras_resnet.support.validation import positive_int  # noqa: E402
 from timing import argument_parser, cpu_cores  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -16,7 +16,7 @@ import tempfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_resnet.export import export_tflite, format_report  # noqa: E402
-from keras_resnet.validation import positive_int  # noqa: E402
+from keras_resnet.support.validation import positive_int  # noqa: E402
 from keras_resnet.training import TrainConfig, train  # noqa: E402
 from timing import argument_parser  # noqa: E402
 

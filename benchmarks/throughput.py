@@ -10,7 +10,7 @@ Every (model, precision, XLA) configuration is built under its Keras dtype polic
 cross-entropy, ``jit_compile`` as asked; float16 with loss scaling), warmed up, then timed in alternating rounds:
 each round times every configuration in turn (median step over ``--steps`` batches) and each keeps its best round.
 The peak is a square matmul of the same dtype timed in the same rounds (with and without XLA, the faster).
-FLOPs: ``keras_resnet.stats.count_flops`` multiply-adds x 2 per image forward, x 3 for a training step (forward,
+FLOPs: ``keras_resnet.models.stats.count_flops`` multiply-adds x 2 per image forward, x 3 for a training step (forward,
 and backward for activations and weights). Ratios are ours / keras.applications in the same run and setting.
 """
 
@@ -24,11 +24,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_resnet  # noqa: E402
-from keras_resnet.stats import count_flops  # noqa: E402
-from keras_resnet.tables import format_table  # noqa: E402
-from keras_resnet.timing import median_latency  # noqa: E402
+from keras_resnet.models.stats import count_flops  # noqa: E402
+from keras_resnet.support.tables import format_table  # noqa: E402
+from keras_resnet.support.timing import median_latency  # noqa: E402
 from keras_resnet.training import precision as precision_lib  # noqa: E402
-from keras_resnet.validation import positive_int  # noqa: E402
+from keras_resnet.support.validation import positive_int  # noqa: E402
 from timing import alternate, argument_parser, check_models, cpu_cores  # noqa: E402
 
 TRAIN_FLOPS_PER_FORWARD = 3

@@ -15,7 +15,7 @@ pass in inference mode) on one fixed random batch that lives on the device, so t
 measured. A measurement times ``--steps`` consecutive steps and waits for the last (``block_until_ready``); the
 configurations are measured in alternating rounds and each keeps its best. The peak is an 8192^2 matmul of the same
 dtype under the same default precision (JAX lets float32 matmuls and convolutions use TF32 on NVIDIA GPUs).
-FLOPs: ``keras_resnet.stats.count_flops`` multiply-adds x 2 per image forward, x 3 for a training step.
+FLOPs: ``keras_resnet.models.stats.count_flops`` multiply-adds x 2 per image forward, x 3 for a training step.
 """
 
 import functools
@@ -31,9 +31,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import keras_resnet  # noqa: E402
-from keras_resnet.stats import count_flops  # noqa: E402
-from keras_resnet.tables import format_table  # noqa: E402
-from keras_resnet.validation import positive_int  # noqa: E402
+from keras_resnet.models.stats import count_flops  # noqa: E402
+from keras_resnet.support.tables import format_table  # noqa: E402
+from keras_resnet.support.validation import positive_int  # noqa: E402
 from timing import argument_parser, check_models  # noqa: E402
 
 TRAIN_FLOPS_PER_FORWARD = 3

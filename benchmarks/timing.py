@@ -1,5 +1,5 @@
 """What the benchmarks share: images/s of a dataset, alternating rounds (median step times:
-``keras_resnet.timing.median_latency``), their argument parser and the CPU cores they run on."""
+``keras_resnet.support.timing.median_latency``), their argument parser and the CPU cores they run on."""
 
 import argparse
 import os
@@ -44,7 +44,7 @@ def argument_parser(doc, script):
 
 def check_models(parser, names):
     """Refuses unknown network names (``parser.error``, one line) before anything is measured."""
-    from keras_resnet import registry
+    from keras_resnet.applications import registry
 
     for name in names:
         try:

@@ -18,25 +18,26 @@ import importlib
 import importlib.util
 import sys
 
-from keras_resnet.package_check import check_installation, command_started, help_requested
+from keras_resnet.support.package_check import check_installation, command_started, help_requested
 
 check_installation()  # before anything else: the Keras 2 package of the same name may have shadowed our modules
 
 __version__ = "0.1.0"
 
 # The module that defines each public name; the constructors (ResNet18 .. ResNet1202, Plain20 .., ResNet50V2 ..)
-# come from keras_resnet.applications, one per registered network.
+# come from keras_resnet.applications.constructors, one per registered network.
 _MODULES = {
-    "backbone": ("Backbone", "stage_outputs"),
-    "builder": ("ResNet", "cifar_resnet", "imagenet_resnet"),
-    "contract": ("InferenceContract", "contract_of"),
-    "layers": ("TopK", "ZeroPadShortcut"),
-    "metrics": ("TopKError",),
-    "preprocessing": ("decode_predictions", "preprocess_input", "preprocess_input_torch", "preprocess_input_v2"),
-    "registry": ("build", "list_models"),
+    "applications.backbone": ("Backbone", "stage_outputs"),
+    "applications.builder": ("ResNet", "cifar_resnet", "imagenet_resnet"),
+    "models.contract": ("InferenceContract", "contract_of"),
+    "models.layers": ("TopK", "ZeroPadShortcut"),
+    "models.metrics": ("TopKError",),
+    "applications.preprocessing": ("decode_predictions", "preprocess_input", "preprocess_input_torch",
+                                   "preprocess_input_v2"),
+    "applications.registry": ("build", "list_models"),
     "speech": ("WRBN",),
-    "stats": ("count_flops", "model_stats"),
-    "weight_records": ("list_weights", "weights_info"),
+    "models.stats": ("count_flops", "model_stats"),
+    "weights.records": ("list_weights", "weights_info"),
 }
 _EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -47,9 +48,9 @@ def __getattr__(name):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f"keras_resnet.{_EXPORTS[name]}"), name)
     elif name != "__all__" and importlib.util.find_spec(f"keras_resnet.{name}") is not None:
-        value = importlib.import_module(f"keras_resnet.{name}")  # a sub-module: keras_resnet.cli, .registry, ...
+        value = importlib.import_module(f"keras_resnet.{name}")  # a sub-package: keras_resnet.cli, .models, ...
     else:
-        constructors = importlib.import_module("keras_resnet.applications").CONSTRUCTORS
+        constructors = importlib.import_module("keras_resnet.applications.constructors").CONSTRUCTORS
         if name == "__all__":
             value = sorted(_EXPORTS) + sorted(constructors)
         elif name in constructors:

@@ -6,7 +6,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from keras_resnet.network import runs_channels_first  # noqa: E402
+from keras_resnet.models.network import runs_channels_first  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,8 @@ from PIL import Image
 
 import keras_resnet
 from conftest import randomize_batchnorm
-from keras_resnet import analysis, cli, data
+from keras_resnet import analysis, data
+from keras_resnet import cli
 
 BLOCK_TYPES = {
     "basic, option A": ("resnet8", {}),

@@ -1,6 +1,6 @@
 import pytest
 
-from keras_resnet.architectures import CIFAR, IMAGENET, cifar_layout, imagenet_layout
+from keras_resnet.models.architectures import CIFAR, IMAGENET, cifar_layout, imagenet_layout
 
 
 @pytest.mark.parametrize("depth, n", [(20, 3), (32, 5), (44, 7), (56, 9), (110, 18), (1202, 200)])

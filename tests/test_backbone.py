@@ -10,7 +10,7 @@ import pytest
 
 import keras_resnet
 from conftest import needs_channels_first, randomize_batchnorm
-from keras_resnet.backbone import Backbone, stage_outputs
+from keras_resnet.applications.backbone import Backbone, stage_outputs
 
 # name -> (input side, {level: channels}, the layer each level is, by name)
 FAMILIES = {

@@ -1,8 +1,8 @@
 import keras
 import pytest
 
-from keras_resnet.blocks import LayerConfig, basic_block, bottleneck_block, shortcut, stage
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.models.blocks import LayerConfig, basic_block, bottleneck_block, shortcut, stage
+from keras_resnet.models.layers import ZeroPadShortcut
 
 
 def _model(block_fn, input_shape, *args, **kwargs):

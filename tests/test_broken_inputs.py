@@ -11,7 +11,8 @@ import shutil
 import pytest
 from PIL import Image
 
-from keras_resnet import cli, predict
+from keras_resnet import cli
+from keras_resnet.inference import predict
 from keras_resnet.export import export_saved_model, runtimes
 
 SHIPPED = pathlib.Path(__file__).resolve().parent.parent / "saved_models" / "resnet20-digits"

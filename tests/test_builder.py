@@ -8,9 +8,9 @@ import keras
 import pytest
 
 import keras_resnet
-from keras_resnet.builder import ResNet, cifar_resnet, imagenet_resnet
-from keras_resnet.spec import ArchSpec
-from keras_resnet.stats import model_stats
+from keras_resnet.applications.builder import ResNet, cifar_resnet, imagenet_resnet
+from keras_resnet.models.spec import ArchSpec
+from keras_resnet.models.stats import model_stats
 
 # [He16] Table 6 parameters, with the paper's rounding (decimals).
 CIFAR_PARAMS = {"resnet20": (0.27, 2), "resnet32": (0.46, 2), "resnet44": (0.66, 2), "resnet56": (0.85, 2),
@@ -191,7 +191,7 @@ def test_channels_first_is_refused_in_one_line_where_it_cannot_run(tmp_path):
 import sys, keras, numpy as np
 keras.config.set_image_data_format("channels_first")
 import keras_resnet
-from keras_resnet.network import runs_channels_first
+from keras_resnet.models.network import runs_channels_first
 if sys.argv[1] == "build":
     model = keras_resnet.build("resnet8", classes=3)
     model.predict(np.zeros((1, 3, 32, 32), "float32"), verbose=0)

@@ -106,8 +106,8 @@ def test_export_refuses_an_option_of_the_other_format(to, option, owner, tmp_pat
 
 
 def test_export_options_take_their_formats_defaults(monkeypatch):
-    from keras_resnet import choices
-    from keras_resnet.commands import export
+    from keras_resnet.support import choices
+    from keras_resnet.cli import export
 
     monkeypatch.setitem(choices.EXPORT_EXTRAS, "onnx", ())  # the defaults, with or without the onnx extra installed
 
@@ -127,7 +127,7 @@ def test_export_options_take_their_formats_defaults(monkeypatch):
 
 def _run_option_argv(field):
     """A command line that sets the ``TrainConfig`` field ``field`` to a value other than its default."""
-    from keras_resnet.validation import positive_int
+    from keras_resnet.support.validation import positive_int
 
     meta, flag = field.metadata, (field.metadata["flags"] or (f"--{field.name.replace('_', '-')}",))[0]
     if meta["action"] == "store_true":
@@ -145,7 +145,7 @@ def test_tune_takes_the_run_options_of_train_but_those_it_searches():
     folders and verbosity)."""
     import dataclasses
 
-    from keras_resnet.commands import tune
+    from keras_resnet.cli import tune
     from keras_resnet.training.config import TrainConfig, from_args
 
     parser = cli.build_parser()

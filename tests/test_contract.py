@@ -21,10 +21,16 @@ from datasets import write_jpeg_tree
 from torch_files import cifar_reference_state, save_legacy
 
 import keras_resnet
-from keras_resnet import cli, data, evaluate, explain, model_file, predict, weight_records
-from keras_resnet import contract as contract_lib
-from keras_resnet import weights as weights_lib
-from keras_resnet.contract import contract_of
+from keras_resnet import data
+from keras_resnet import cli
+from keras_resnet.inference import evaluate
+from keras_resnet.inference import explain
+from keras_resnet.inference import model_file
+from keras_resnet.inference import predict
+from keras_resnet.weights import records as weight_records
+from keras_resnet.models import contract as contract_lib
+from keras_resnet.weights import pretrained as weights_lib
+from keras_resnet.models.contract import contract_of
 
 TOP = 5
 # The normalisations (and views) of the published weights, by one record each.
@@ -214,7 +220,7 @@ def test_preprocess_input_follows_the_weights(published, name, tag, rng):
     options = ({"include_top": False, "pooling": "avg", "input_shape": (64, 64, 3)} if record.classes == 1000
                else {})
     published(record, **options)
-    constructor = getattr(keras_resnet, keras_resnet.spec.constructor_name(name))
+    constructor = getattr(keras_resnet, keras_resnet.models.spec.constructor_name(name))
     model = constructor(weights=tag, **options)
     inside = constructor(weights=tag, include_preprocessing=True, **options)
     pixels = rng.uniform(0, 255, (2, *(options.get("input_shape") or (32, 32, 3)))).astype("float32")
@@ -256,21 +262,25 @@ def test_contract_round_trips_through_the_model_file(tmp_path):
 
 # The functions docs/ARCHITECTURE.md names on the contract's path (module path within keras_resnet, as the doc
 # writes it): the doc stays true while they exist.
-DOCUMENTED_PATH = [("contract", "for_record", "contract.for_record"), ("contract", "for_family", "contract.for_family"),
-                   ("contract", "contract_of", "contract.contract_of"), ("builder", "ResNet", "builder.ResNet"),
-                   ("convert", "convert", "convert.convert"),
-                   ("training.trainer", "source_contract", "trainer.source_contract"),
-                   ("training.trainer", "build_model", "trainer.build_model"),
-                   ("training.trainer", "Run.build_model", "Run.build_model"),
-                   ("model_file", "load_model", "model_file.load_model"),
-                   ("model_file", "raw_pixel_model", "model_file.raw_pixel_model"),
-                   ("model_file", "contract", "model_file.contract"),
-                   ("predict", "KerasClassifier", "predict.KerasClassifier"),
-                   ("explain", "explain_image", "explain.explain_image"),
-                   ("evaluate", "scored_batches", "evaluate.scored_batches"),
-                   ("data", "apply_eval_transform", "data.apply_eval_transform"),
-                   ("network", "ResNetModel.preprocess_input", "model.preprocess_input"),
-                   ("contract", "InferenceContract.preprocess_input", "InferenceContract.preprocess_input")]
+DOCUMENTED_PATH = [
+    ("models.contract", "for_record", "contract.for_record"),
+    ("models.contract", "for_family", "contract.for_family"),
+    ("models.contract", "contract_of", "contract.contract_of"),
+    ("applications.builder", "ResNet", "builder.ResNet"),
+    ("applications.convert", "convert", "convert.convert"),
+    ("training.trainer", "source_contract", "trainer.source_contract"),
+    ("training.trainer", "build_model", "trainer.build_model"),
+    ("training.trainer", "Run.build_model", "Run.build_model"),
+    ("inference.model_file", "load_model", "model_file.load_model"),
+    ("inference.model_file", "raw_pixel_model", "model_file.raw_pixel_model"),
+    ("inference.model_file", "contract", "model_file.contract"),
+    ("inference.predict", "KerasClassifier", "predict.KerasClassifier"),
+    ("inference.explain", "explain_image", "explain.explain_image"),
+    ("inference.evaluate", "scored_batches", "evaluate.scored_batches"),
+    ("data", "apply_eval_transform", "data.apply_eval_transform"),
+    ("models.network", "ResNetModel.preprocess_input", "model.preprocess_input"),
+    ("models.contract", "InferenceContract.preprocess_input", "InferenceContract.preprocess_input"),
+]
 
 
 def test_architecture_doc_shows_the_contracts_path():

@@ -14,8 +14,8 @@ import pytest
 from safetensors.numpy import save_file
 
 import keras_resnet
-from keras_resnet import checkpoints
-from keras_resnet.convert import convert, convert_checkpoint
+from keras_resnet.weights import checkpoints
+from keras_resnet.applications.convert import convert, convert_checkpoint
 from torch_files import (cifar_reference_forward, cifar_reference_state, save_legacy, save_zip,
                                torchvision_forward, torchvision_state)
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_resnet.convert import convert
+from keras_resnet.applications.convert import convert
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (importlib.util.find_spec("torch") and importlib.util.find_spec("torchvision")),

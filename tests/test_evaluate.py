@@ -12,10 +12,10 @@ from test_finetune import write_mixed_tree
 from torch_files import cifar_reference_state
 
 import keras_resnet
-from keras_resnet import contract as contract_lib
+from keras_resnet.models import contract as contract_lib
 from keras_resnet import cli
-from keras_resnet import evaluate as evaluation
-from keras_resnet.convert import convert
+from keras_resnet.inference import evaluate as evaluation
+from keras_resnet.applications.convert import convert
 from keras_resnet.data import augment
 
 CLASSES = [f"n{index:02d}" for index in range(10)]

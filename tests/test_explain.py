@@ -9,7 +9,9 @@ from PIL import Image
 import keras_resnet
 from conftest import channels_first_twin, needs_channels_first, randomize_batchnorm
 from datasets import write_sample_photos
-from keras_resnet import cli, explain, predict
+from keras_resnet import cli
+from keras_resnet.inference import explain
+from keras_resnet.inference import predict
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,10 @@ import tensorflow as tf
 pytestmark = pytest.mark.slow
 
 import keras_resnet
-from keras_resnet import cli, data, weight_records
-from keras_resnet import contract as contract_lib
+from keras_resnet import data
+from keras_resnet import cli
+from keras_resnet.weights import records as weight_records
+from keras_resnet.models import contract as contract_lib
 from keras_resnet.export import export_saved_model, export_tflite
 from keras_resnet.training import TrainConfig, train
 
@@ -283,7 +285,7 @@ def test_an_export_folder_in_use_is_refused_and_a_killed_exports_leftovers_go(re
     """Exports into one folder share its parity.json (and a SavedModel's next version number): a second export while
     one runs is refused in one line naming the holder, and writes nothing. The temporaries a killed export left (a
     staged SavedModel version, a temporary .tflite) are removed by the next export, which holds the folder."""
-    from keras_resnet import files
+    from keras_resnet.support import files
 
     argv = ["export", str(resnet8_file), "--to", to, "--output-dir", str(tmp_path), "--eval-images", "2"]
     argv += ["--variants", "float32", "--repeats", "1"] if to == "tflite" else []

@@ -23,7 +23,7 @@ def model_file(tmp_path_factory):
     in its contract (no run: parity on random images). Its classifier is scaled down so that its probabilities are
     not saturated: a shift of 0.4 pixel values moves them by about 3e-4, which the parity report must not see."""
     import keras_resnet
-    from keras_resnet.contract import contract_of
+    from keras_resnet.models.contract import contract_of
 
     keras.utils.set_random_seed(1)
     model = keras_resnet.build("resnet8", classes=4, input_shape=(32, 32, 3))
@@ -170,7 +170,7 @@ def test_an_option_of_another_format_is_refused(to, option, owner, model_file, t
 
 
 def test_a_missing_extra_is_named_with_its_install_command(model_file, tmp_path, capsys, monkeypatch):
-    from keras_resnet import choices
+    from keras_resnet.support import choices
 
     # json is always importable: only the missing module is named, whether or not the openvino extra is installed
     monkeypatch.setitem(choices.EXPORT_EXTRAS, "openvino", ("json", "no_such_runtime_module"))
@@ -182,8 +182,8 @@ def test_a_missing_extra_is_named_with_its_install_command(model_file, tmp_path,
 
 
 def test_every_missing_module_of_an_extra_is_named(monkeypatch):
-    from keras_resnet import choices
-    from keras_resnet.package_check import check_extra
+    from keras_resnet.support import choices
+    from keras_resnet.support.package_check import check_extra
 
     monkeypatch.setitem(choices.EXPORT_EXTRAS, "onnx", ("json", "no_such_a", "no_such_b"))
     with pytest.raises(ValueError, match=r"^--to onnx needs no_such_a, no_such_b, which are not installed: "

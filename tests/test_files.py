@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from keras_resnet import cli, files
+from keras_resnet import cli
+from keras_resnet.support import files
 
 # A folder that cannot be created although its parent passes os.access for root: /proc takes no new entries.
 UNCREATABLE = "/proc/keras-resnet-test/run"

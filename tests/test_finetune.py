@@ -12,8 +12,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_resnet import cli, data, heads, registry, weight_records
-from keras_resnet.choices import parse_freeze
+from keras_resnet import data
+from keras_resnet import cli
+from keras_resnet.models import heads
+from keras_resnet.applications import registry
+from keras_resnet.weights import records as weight_records
+from keras_resnet.support.choices import parse_freeze
 from keras_resnet.data import folder
 from keras_resnet.training import TrainConfig, train
 from keras_resnet.training import finetune, two_phase
@@ -345,8 +349,9 @@ def test_the_recipe_defaults_are_the_measured_best():
 def test_weights_tag_brings_its_architecture_normalisation_and_a_new_head(tmp_path, monkeypatch):
     """--weights cifar10 on resnet20: the reference layout, its normalisation in the model, the published features
     (a stand-in file here: nothing is downloaded) and a classifier for the folder's three classes."""
-    from keras_resnet import weight_records, weights as weights_lib
-    from keras_resnet.builder import ResNet
+    from keras_resnet.weights import records as weight_records
+    from keras_resnet.weights import pretrained as weights_lib
+    from keras_resnet.applications.builder import ResNet
 
     record = weight_records.find("resnet20", "cifar10")
     donor = ResNet(record.spec, include_top=False, pooling="avg", input_shape=(32, 32, 3))

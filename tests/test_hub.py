@@ -19,7 +19,11 @@ from PIL import Image
 huggingface_hub = pytest.importorskip("huggingface_hub")
 hub_constants = pytest.importorskip("huggingface_hub.constants")
 
-from keras_resnet import cli, data, evaluate, hub, model_file  # noqa: E402
+from keras_resnet import data  # noqa: E402
+from keras_resnet import cli
+from keras_resnet.inference import evaluate
+from keras_resnet.weights import hub
+from keras_resnet.inference import model_file
 from keras_resnet.training import build_model  # noqa: E402
 
 CLASS_NAMES = [f"digit-{i}" for i in range(10)]

@@ -1,9 +1,10 @@
-"""The package's layers, checked on the source: modelling code is TensorFlow-free, and nothing imports upward.
+"""The package's layers, checked on the source: the folders are the layers, modelling code is TensorFlow-free, and
+nothing imports upward.
 
-The module -> layer table is ``LAYERS`` below (docs/ARCHITECTURE.md lists the same, and a test compares the two).
-The module list is derived from the package's files, so a new module is checked without being listed anywhere: a new
-top-level module is a modelling module unless the table places it elsewhere, and a new subpackage must be placed.
-Imports are read with the AST, every one of them (inside functions too, and ``importlib.import_module("...")``).
+The package root holds ``__init__.py`` (the public API) and folders only; the folder -> layer table is ``LAYERS`` below
+(docs/ARCHITECTURE.md lists the same, and a test compares the two). The module list is derived from the package's
+files, so a new module is checked without being listed anywhere; a new folder must be placed in the table. Imports are
+read with the AST, every one of them (inside functions too, and ``importlib.import_module("...")``).
 """
 
 import ast
@@ -20,15 +21,14 @@ ARCHITECTURE_DOC = PACKAGE.parent / "docs" / "ARCHITECTURE.md"
 
 # The layers, lowest first: a module may import from its own layer and the layers below, never from one above.
 LAYER_ORDER = ("support", "modelling", "data", "training", "tasks", "cli")
-# Every subpackage, and the top-level modules that are not modelling modules: every other top-level module is a
-# modelling module.
+# The folders of each layer.
 LAYERS = {
-    "support": ["choices", "files", "package_check", "tables", "timing", "validation"],
-    "modelling": ["speech"],  # the speech networks (a subpackage built on the shared blocks)
+    "support": ["support"],
+    "modelling": ["models", "speech", "weights", "applications"],
     "data": ["data"],
     "training": ["training"],
-    "tasks": ["analysis", "evaluate", "explain", "export", "model_file", "predict", "tuning"],
-    "cli": ["cli", "commands"],  # the console command: the dispatcher and one module per sub-command
+    "tasks": ["inference", "export", "analysis"],
+    "cli": ["cli"],  # the console command: the dispatcher and one module per sub-command
 }
 # Layers that must not import TensorFlow (nor a package that imports it); "support" is standard library only, plus
 # SUPPORT_PACKAGES.
@@ -36,6 +36,8 @@ TENSORFLOW_FREE = ("support", "modelling")
 # filelock: the run-folder lock must hold on every platform (the standard library's fcntl is POSIX only).
 SUPPORT_PACKAGES = {"filelock"}
 TENSORFLOW = {"tensorflow", "tensorflow_datasets", "tensorboard", "keras_tuner", "tf_keras"}
+# The longest a module may grow before it is split by concept.
+MAX_LINES = 400
 
 
 def package_modules():
@@ -53,15 +55,15 @@ MODULES = package_modules()
 
 
 def layer_of(module):
-    """The layer of a dotted module name: its subpackage's or top-level module's entry, else ``modelling`` for a
-    top-level module; ``None`` for a subpackage missing from ``LAYERS``."""
+    """The layer of a dotted module name: its folder's entry (``modelling`` for ``keras_resnet`` itself, the public
+    modelling API); ``None`` for a folder missing from ``LAYERS``."""
     parts = module.split(".")
-    if len(parts) == 1:  # keras_resnet itself: the public modelling API
+    if len(parts) == 1:
         return "modelling"
-    for layer, names in LAYERS.items():
-        if parts[1] in names:
+    for layer, folders in LAYERS.items():
+        if parts[1] in folders:
             return layer
-    return None if (PACKAGE / parts[1]).is_dir() else "modelling"
+    return None
 
 
 def imported_modules(module, source=None):
@@ -88,15 +90,27 @@ def imported_modules(module, source=None):
     return names
 
 
-def test_every_module_is_found_and_placed():
-    assert {"keras_resnet", "keras_resnet.builder", "keras_resnet.data.augment", "keras_resnet.cli"} <= set(MODULES)
+def test_the_root_holds_the_public_api_and_folders_only():
+    loose = sorted(path.name for path in PACKAGE.iterdir()
+                   if path.suffix == ".py" and path.name != "__init__.py")
+    assert not loose, f"Modules in the package root: {loose}: each belongs in the folder of its layer"
+
+
+def test_every_folder_is_found_and_placed():
+    assert {"keras_resnet", "keras_resnet.applications.builder", "keras_resnet.data.augment",
+            "keras_resnet.cli"} <= set(MODULES)
     placed = {name for names in LAYERS.values() for name in names}
-    on_disk = {path.stem if path.suffix else path.name for path in PACKAGE.iterdir()
-               if path.suffix == ".py" or (path / "__init__.py").exists()}
-    assert placed <= on_disk, f"LAYERS names modules that no longer exist: {sorted(placed - on_disk)}"
+    on_disk = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
+    assert placed <= on_disk, f"LAYERS names folders that no longer exist: {sorted(placed - on_disk)}"
     unplaced = sorted({module.split(".")[1] for module in MODULES if layer_of(module) is None})
-    assert not unplaced, f"Subpackages without a layer: {unplaced}: add them to LAYERS and docs/ARCHITECTURE.md"
+    assert not unplaced, f"Folders without a layer: {unplaced}: add them to LAYERS and docs/ARCHITECTURE.md"
     assert list(LAYERS) == [layer for layer in LAYER_ORDER if layer in LAYERS]
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+def test_no_module_is_over_the_size_of_one_concept(module):
+    lines = len(MODULES[module].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{module} has {lines} lines (at most {MAX_LINES}): split it by concept"
 
 
 @pytest.mark.parametrize("module", [m for m in MODULES if layer_of(m) in TENSORFLOW_FREE])
@@ -131,12 +145,12 @@ def test_the_checks_see_upward_and_tensorflow_imports():
     assert "keras_resnet.cli" in names("from . import cli\n")
     assert "tensorflow" in names("import importlib\ndef f():\n    return importlib.import_module('tensorflow')\n")
     assert "tensorflow.io" in names("def f():\n    import tensorflow.io\n")
-    assert layer_of("keras_resnet.export.tflite") == "tasks" and layer_of("keras_resnet.blocks") == "modelling"
-    assert layer_of("keras_resnet.some_new_module") == "modelling"  # a new top-level module must stay TF-free
+    assert layer_of("keras_resnet.export.tflite") == "tasks" and layer_of("keras_resnet.models.blocks") == "modelling"
+    assert layer_of("keras_resnet.some_new_folder.module") is None  # a new folder must be placed
 
 
 def _documented_rows():
-    """The rows of docs/ARCHITECTURE.md's ``| layer | modules | what it may use |`` table, by layer."""
+    """The rows of docs/ARCHITECTURE.md's ``| layer | folders | what it may use |`` table, by layer."""
     rows = {}
     for line in ARCHITECTURE_DOC.read_text().splitlines():
         match = re.fullmatch(r"\|\s*`?(\w+)`?\s*\|\s*([^|]*)\|\s*([^|]*)\|.*", line.strip())
@@ -146,7 +160,7 @@ def _documented_rows():
 
 
 def _documented_layers():
-    """The ``| layer | modules |`` table of docs/ARCHITECTURE.md as {layer: [module, ...]}."""
+    """The ``| layer | folders |`` table of docs/ARCHITECTURE.md as {layer: [folder, ...]}."""
     return {layer: sorted(re.findall(r"`([\w/.]+?)(?:\.py|/)?`", modules))
             for layer, (modules, _) in _documented_rows().items()}
 
@@ -161,10 +175,7 @@ def test_architecture_doc_lists_the_same_layers():
     documented = _documented_layers()
     assert list(documented) == list(LAYER_ORDER), "docs/ARCHITECTURE.md: the layer table lists the layers in order"
     for layer, names in LAYERS.items():
-        if layer != "modelling":
-            assert documented[layer] == sorted(names), f"docs/ARCHITECTURE.md: layer {layer!r}"
-    modelling = sorted(m.split(".")[1] for m in MODULES if m.count(".") == 1 and layer_of(m) == "modelling")
-    assert documented["modelling"] == modelling, "docs/ARCHITECTURE.md: the modelling modules"
+        assert documented[layer] == sorted(names), f"docs/ARCHITECTURE.md: the folders of layer {layer!r}"
 
 
 def import_graph():
@@ -216,5 +227,5 @@ def test_the_cycle_check_finds_cycles_through_function_local_imports():
     graph = {"a": ["b"], "b": ["c"], "c": ["a", "d"], "d": [], "e": ["e2"], "e2": ["e"]}
     assert import_cycles(graph) == [["a", "b", "c", "a"], ["e", "e2", "e"]]
     assert import_cycles({"a": ["b", "c"], "b": ["c"], "c": []}) == []  # a diamond is no cycle
-    local = imported_modules("keras_resnet.probe", "def f():\n    from keras_resnet import weights as w\n")
-    assert "keras_resnet.weights" in local
+    local = imported_modules("keras_resnet.probe", "def f():\n    from keras_resnet.weights import records as r\n")
+    assert "keras_resnet.weights.records" in local

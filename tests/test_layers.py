@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.layers import ZeroPadShortcut
+from keras_resnet.models.layers import ZeroPadShortcut
 
 
 def test_option_a_subsamples_and_appends_zero_channels(rng):

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from keras_resnet.metrics import TopKError
+from keras_resnet.models.metrics import TopKError
 
 
 def test_top_k_error_is_one_minus_top_k_accuracy():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import keras_resnet
-from keras_resnet.package_check import check_installation, foreign_files
+from keras_resnet.support.package_check import check_installation, foreign_files
 
 
 def _copy_package(tmp_path):
@@ -46,7 +46,7 @@ def test_a_clean_copy_imports(tmp_path):
 
 
 def test_the_keras_resnet_command_is_recognised_so_that_the_package_loads_lazily():
-    from keras_resnet.package_check import command_started
+    from keras_resnet.support.package_check import command_started
 
     assert command_started(["/venv/bin/keras-resnet", "train"], [])
     assert command_started(["C:\\venv\\Scripts\\keras-resnet.exe", "train"], [])

@@ -14,8 +14,11 @@ from PIL import Image
 import keras_resnet
 from conftest import channels_first_twin, needs_channels_first
 from datasets import write_sample_photos
-from keras_resnet import cli, data, model_file, predict
-from keras_resnet.contract import contract_of
+from keras_resnet import data
+from keras_resnet import cli
+from keras_resnet.inference import model_file
+from keras_resnet.inference import predict
+from keras_resnet.models.contract import contract_of
 from keras_resnet.training import build_model
 
 CLASS_NAMES = [f"digit-{i}" for i in range(10)]

@@ -2,8 +2,8 @@ import keras
 import pytest
 
 import keras_resnet
-from keras_resnet.registry import REGISTRY, spec
-from keras_resnet.spec import ArchSpec
+from keras_resnet.applications.registry import REGISTRY, spec
+from keras_resnet.models.spec import ArchSpec
 
 
 def test_list_models_has_the_papers_networks():

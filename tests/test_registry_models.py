@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import registry
+from keras_resnet.applications import registry
 from conftest import randomize_batchnorm
 
 # The default suite builds one network of each kind (CIFAR basic, ImageNet basic and bottleneck; plain, residual,

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from datasets import write_jpeg_tree
-from keras_resnet import cli, files
-from keras_resnet import registry
+from keras_resnet import cli
+from keras_resnet.support import files
+from keras_resnet.applications import registry
 from keras_resnet.training import TrainConfig
 from keras_resnet.training import callbacks as callbacks_lib
 from keras_resnet.training.plan import resolve
@@ -171,7 +172,7 @@ def test_two_runs_started_together_one_is_refused_at_once(tmp_path):
 
 
 def test_a_lock_is_released_when_its_holder_dies(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from keras_resnet.files import FolderLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from keras_resnet.support.files import FolderLock; "
                                f"lock = FolderLock({str(tmp_path)!r}); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

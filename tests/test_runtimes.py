@@ -18,8 +18,10 @@ import tensorflow as tf
 import keras_resnet
 from conftest import randomize_batchnorm
 from datasets import write_sample_photos
-from keras_resnet import cli, data, model_file
-from keras_resnet.contract import contract_of
+from keras_resnet import data
+from keras_resnet import cli
+from keras_resnet.inference import model_file
+from keras_resnet.models.contract import contract_of
 from keras_resnet.export import export_saved_model, export_tflite, portable, runtimes
 from keras_resnet.training import build_model
 

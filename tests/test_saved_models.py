@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from datasets import write_sample_photos
-from keras_resnet import data, model_file
+from keras_resnet import data
+from keras_resnet.inference import model_file
 from keras_resnet.export import runtimes, tflite
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_resnet
-from keras_resnet.blocks import LayerConfig
+from keras_resnet.models.blocks import LayerConfig
 from keras_resnet.data.audio import log_mel_spectrogram, stft_magnitudes
 from keras_resnet.speech import WRBN, Conv, ResBlock
 

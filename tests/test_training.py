@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from keras_resnet import cli, data
+from keras_resnet import data
+from keras_resnet import cli
 from keras_resnet.training import TrainConfig, build_model, train
 from keras_resnet.training.distribute import global_batch_size
 from keras_resnet.training.schedule import RECIPES, step_schedule

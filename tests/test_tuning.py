@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from keras_resnet import cli
-from keras_resnet.tuning import SearchSpace
+from keras_resnet.analysis.tuning import SearchSpace
 
 QUICK = ["--dataset", "digits", "--depths", "8", "14", "20", "--shortcut", "none", "A", "--epochs", "1",
          "--steps-per-epoch", "2", "--batch-size", "64"]

@@ -10,9 +10,9 @@ from torch_files import cifar_reference_forward, cifar_reference_state, save_leg
 from torch_files import torchvision_state
 
 import keras_resnet
-from keras_resnet import weight_records
-from keras_resnet import weights as weights_lib
-from keras_resnet.stats import model_stats
+from keras_resnet.weights import records as weight_records
+from keras_resnet.weights import pretrained as weights_lib
+from keras_resnet.models.stats import model_stats
 
 _ARCHITECTURES = sorted({(r.name, r.architecture, r.input_size, r.classes) for r in weight_records.list_weights()})
 
@@ -31,7 +31,7 @@ def test_record_params_and_flops_match_the_built_model(name, architecture, input
 def test_a_records_spec_is_the_registered_network_with_its_options():
     """weight_records builds a record's spec from the paper's tables, below the registry (which reads the records
     for its ImageNet specs): it is the registry's spec of that name with the record's options."""
-    from keras_resnet import registry
+    from keras_resnet.applications import registry
 
     for record in weight_records.list_weights():
         assert record.spec == registry.spec(record.name).replace(**record.options), (record.name, record.tag)
@@ -102,7 +102,7 @@ def test_imagenet_tag_downloads_converts_caches_and_loads(cache, monkeypatch, tm
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted twice")
 
-    monkeypatch.setattr("keras_resnet.convert.convert", no_conversion)
+    monkeypatch.setattr("keras_resnet.applications.convert.convert", no_conversion)
     again = keras_resnet.ResNet18(weights="imagenet", classifier_activation=None)
     np.testing.assert_allclose(np.asarray(again(x)), expected, atol=1e-4, rtol=0)
 
@@ -165,22 +165,22 @@ def test_include_preprocessing_takes_raw_pixels(cache, monkeypatch, tmp_path, rn
                                                  ("resnet50v2", keras.applications.resnet_v2.preprocess_input)])
 def test_keras_records_normalise_as_keras_applications(rng, tag_name, reference):
     transform = weight_records.find(tag_name, "imagenet").transform
-    layer = keras_resnet.layers.PixelNormalization(transform.mean, transform.std, transform.channel_order)
+    layer = keras_resnet.models.layers.PixelNormalization(transform.mean, transform.std, transform.channel_order)
     pixels = rng.uniform(0, 255, size=(2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(layer(pixels)), reference(pixels.copy()), atol=1e-4, rtol=1e-6)
 
 
 def test_torchvision_records_normalise_as_their_constructor(rng):
     transform = weight_records.find("resnet18", "imagenet").transform
-    layer = keras_resnet.layers.PixelNormalization(transform.mean, transform.std, transform.channel_order)
+    layer = keras_resnet.models.layers.PixelNormalization(transform.mean, transform.std, transform.channel_order)
     pixels = rng.uniform(0, 255, size=(2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(layer(pixels)), keras_resnet.ResNet18.preprocess_input(pixels.copy()),
                                atol=1e-5, rtol=1e-6)
 
 
 def test_models_remember_their_weights_and_are_preprocessed_as_published(cache, monkeypatch, tmp_path, rng):
-    from keras_resnet import model_file
-    from keras_resnet.contract import contract_of
+    from keras_resnet.inference import model_file
+    from keras_resnet.models.contract import contract_of
 
     state = cifar_reference_state(20, rng)
     save_legacy(state, tmp_path / "resnet20.th", wrap=lambda sd: {"state_dict": sd})
@@ -204,7 +204,7 @@ def test_models_remember_their_weights_and_are_preprocessed_as_published(cache, 
     assert contract_of(keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3))).normalization == "none"
     assert model_file.weights_record(keras_resnet.ResNet50(weights=None, input_shape=(64, 64, 3))) is None
     # A converted checkpoint without a tag: its layout's normalisation (torchvision's), and no record claimed.
-    from keras_resnet.convert import convert
+    from keras_resnet.applications.convert import convert
 
     untagged = convert(torchvision_state(18, rng), "resnet18", input_shape=(64, 64, 3))
     assert contract_of(untagged).normalization == "torch" and model_file.weights_record(untagged) is None
@@ -217,7 +217,7 @@ def test_converted_torchvision_resnet50_is_served_with_torchvision_preprocessing
     import tensorflow as tf
 
     from keras_resnet import data
-    from keras_resnet.convert import convert_checkpoint
+    from keras_resnet.applications.convert import convert_checkpoint
     from keras_resnet.export import export_saved_model
 
     save_zip(torchvision_state(50, rng), tmp_path / "resnet50.pth")

@@ -6,7 +6,7 @@ import pytest
 
 import keras_resnet
 from keras_h5 import write_legacy_h5_weights
-from keras_resnet import weights as weights_lib
+from keras_resnet.weights import pretrained as weights_lib
 
 
 @pytest.fixture

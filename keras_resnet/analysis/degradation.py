@@ -7,7 +7,7 @@ training error (on the augmented training batches, as the paper plots it) and te
 
 import os
 
-from keras_resnet.registry import cifar_spec
+from keras_resnet.applications.registry import cifar_spec
 from keras_resnet.training import TrainConfig, train
 from keras_resnet.training.trainer import history_rows
 

@@ -6,7 +6,7 @@ matplotlib's object API (``Figure``) writes the files without a display or a glo
 import numpy as np
 from matplotlib.figure import Figure
 
-from keras_resnet import files
+from keras_resnet.support import files
 
 DPI = 100
 

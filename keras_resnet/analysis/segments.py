@@ -12,7 +12,7 @@ import re
 
 import keras
 
-from keras_resnet.network import spec_of
+from keras_resnet.models.network import spec_of
 
 BLOCK_OUTPUT = re.compile(r"^(conv\d+_block\d+)_out$")
 

@@ -4,7 +4,7 @@
     train = keras_resnet.data.train_dataset(source, batch_size=128, epochs=164)
 """
 
-from keras_resnet.choices import DATASETS
+from keras_resnet.support.choices import DATASETS
 from keras_resnet.data import cifar, digits, folder, imagenet
 from keras_resnet.data.pipeline import (apply_eval_transform, apply_ten_crop_transform, augmented_examples,
                                         eval_dataset, eval_transform, steps_per_epoch, ten_crop_dataset,

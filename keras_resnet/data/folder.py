@@ -20,10 +20,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import files
+from keras_resnet.support import files
 from keras_resnet.data import augment, imagenet
 from keras_resnet.data.source import DataSource, DatasetNotFoundError, files_fingerprint, naming_unreadable_images
-from keras_resnet.validation import check_val_fraction
+from keras_resnet.support.validation import check_val_fraction
 
 EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 # Inputs larger than this get the ImageNet augmentation (scale augmentation, crop, lighting); smaller ones CIFAR's.

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import files
+from keras_resnet.support import files
 from keras_resnet.data import augment
 from keras_resnet.data.source import (NOT_AN_IMAGE, DataSource, DatasetNotFoundError, Permuted, UnreadableImageError,
                                      files_fingerprint, listed_images)

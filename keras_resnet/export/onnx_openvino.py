@@ -14,13 +14,14 @@ import os
 
 import numpy as np
 
-from keras_resnet import files, model_file
-from keras_resnet.choices import PREPROCESSING
+from keras_resnet.support import files
+from keras_resnet.inference import model_file
+from keras_resnet.support.choices import PREPROCESSING
 from keras_resnet.export.parity import (PORTABLE_FORMATS, agreement, keras_latency, parity_images, top1_accuracy,
                                         write_report)
 from keras_resnet.export.portable import card_path, serving_model, write_card
-from keras_resnet.package_check import check_extra
-from keras_resnet.validation import check_positive_int
+from keras_resnet.support.package_check import check_extra
+from keras_resnet.support.validation import check_positive_int
 
 SUFFIXES = {"onnx": (".onnx",), "openvino": (".xml", ".bin")}  # the files one export writes; the first is opened
 BATCH = 32  # parity images per runtime call

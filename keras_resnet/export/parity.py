@@ -12,10 +12,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import files, model_file
-from keras_resnet.choices import TFLITE_VARIANTS
-from keras_resnet.tables import format_percent, format_table
-from keras_resnet.timing import median_latency
+from keras_resnet.support import files
+from keras_resnet.inference import model_file
+from keras_resnet.support.choices import TFLITE_VARIANTS
+from keras_resnet.support.tables import format_percent, format_table
+from keras_resnet.support.timing import median_latency
 
 PORTABLE_FORMATS = ("onnx", "openvino")
 ENTRIES = TFLITE_VARIANTS + PORTABLE_FORMATS  # the order of parity.json's entries

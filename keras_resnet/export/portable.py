@@ -16,9 +16,10 @@ import os
 
 import keras
 
-from keras_resnet import files, model_file
-from keras_resnet.contract import InferenceContract, contract_of
-from keras_resnet.layers import TopK
+from keras_resnet.support import files
+from keras_resnet.inference import model_file
+from keras_resnet.models.contract import InferenceContract, contract_of
+from keras_resnet.models.layers import TopK
 
 CARD_SUFFIX = ".json"
 CARD_VERSION = 1

@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from keras_resnet.export import portable
-from keras_resnet.timing import median_latency
+from keras_resnet.support.timing import median_latency
 
 KINDS = {".onnx": "onnx", ".xml": "openvino", ".tflite": "tflite"}
 EXTRAS = {"onnx": ("onnxruntime", "onnx"), "openvino": ("openvino", "openvino")}

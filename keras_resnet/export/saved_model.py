@@ -24,11 +24,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import data, files, model_file
-from keras_resnet.choices import EXPORT_PRECISIONS
+from keras_resnet import data
+from keras_resnet.support import files
+from keras_resnet.inference import model_file
+from keras_resnet.support.choices import EXPORT_PRECISIONS
 from keras_resnet.export.parity import agreement, keras_latency, parity_images, top1_accuracy
 from keras_resnet.training.precision import with_dtype_policy
-from keras_resnet.validation import check_positive_int
+from keras_resnet.support.validation import check_positive_int
 
 SERVING_PORT_REST = 8501
 # Magic numbers of the formats the JPEG signature accepts.

@@ -24,13 +24,14 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import files, model_file
-from keras_resnet.choices import TFLITE_VARIANTS as VARIANTS
+from keras_resnet.support import files
+from keras_resnet.inference import model_file
+from keras_resnet.support.choices import TFLITE_VARIANTS as VARIANTS
 from keras_resnet.export.parity import (agreement, evaluation_images, keras_latency, parity_images, top1_accuracy,
                                         write_report)
 from keras_resnet.export.portable import graph_words, write_card
-from keras_resnet.timing import median_latency
-from keras_resnet.validation import check_positive_int
+from keras_resnet.support.timing import median_latency
+from keras_resnet.support.validation import check_positive_int
 
 # The input dtype of each variant's file: full-integer int8 takes uint8 pixels, the others float32 pixels.
 TFLITE_INPUT = {"float32": "float32", "float16": "float32", "dynamic_int8": "float32", "int8": "uint8"}

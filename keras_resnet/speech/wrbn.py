@@ -20,11 +20,11 @@ alone. With ``stride_time`` only the BLSTMs mask (the front-end's last frames ma
 
 import keras
 
-from keras_resnet.blocks import LayerConfig, final_activation, stage, stem_activation
-from keras_resnet.layers import stride_pair
-from keras_resnet.spec import normalize_shortcut
+from keras_resnet.models.blocks import LayerConfig, final_activation, stage, stem_activation
+from keras_resnet.models.layers import stride_pair
+from keras_resnet.models.spec import normalize_shortcut
 from keras_resnet.speech.layers import FrameMask, SpectrogramInput, ZeroMaskedFrames
-from keras_resnet.validation import check_positive_int
+from keras_resnet.support.validation import check_positive_int
 
 DEFAULT_STAGES = ((1, 16), (2, 32), (2, 64))  # (S, C / k) of each ResBlock
 RESBLOCK_N = " (a ResBlock needs N >= 1 residual blocks)"

@@ -1,7 +1,7 @@
 """Callbacks of the recipes: a guard against NaN/Inf losses, the run folder's resumable state (backup, checkpoints,
 history, plateau schedule), TensorBoard images/hparams/gradients, throughput.
 
-Every file is written atomically (``keras_resnet.files``). At the end of an epoch the callbacks run in the order the
+Every file is written atomically (``keras_resnet.support.files``). At the end of an epoch the callbacks run in the order the
 recipe lists them, and ``RunBackup`` comes last: an epoch counts as done only once everything it wrote is on disk, so
 a run killed at any instant resumes from a consistent state.
 """
@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet import files
+from keras_resnet.support import files
 
 BACKUP_STATE = "state.json"
 

@@ -11,8 +11,8 @@ import argparse
 import dataclasses
 import math
 
-from keras_resnet.choices import DATASETS, JIT_COMPILE, PRECISIONS, STRATEGIES, parse_freeze
-from keras_resnet.validation import check_val_fraction, non_negative_float, positive_float, positive_int
+from keras_resnet.support.choices import DATASETS, JIT_COMPILE, PRECISIONS, STRATEGIES, parse_freeze
+from keras_resnet.support.validation import check_val_fraction, non_negative_float, positive_float, positive_int
 
 # Fields that must be positive when given (``None`` means the paper's value), and those that must not be negative.
 POSITIVE = ("image_size", "epochs", "steps_per_epoch", "batch_size", "batch_per_replica", "learning_rate", "width")

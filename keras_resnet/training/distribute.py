@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from keras_resnet.choices import STRATEGIES
+from keras_resnet.support.choices import STRATEGIES
 
 # The Keras versions whose TensorFlow trainer ``prepare_for_multi_worker`` patches as written (read in 3.10 to 3.15.1,
 # run in 3.15.1); pyproject.toml requires the same. ``check_multi_worker_keras`` checks the parts the patch relies on.

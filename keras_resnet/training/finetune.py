@@ -25,13 +25,14 @@ import zipfile
 import keras
 import numpy as np
 
-from keras_resnet import hub, weight_records
-from keras_resnet.builder import ResNet
-from keras_resnet.choices import parse_freeze  # noqa: F401  (--freeze's parser, public here too)
-from keras_resnet.heads import HEAD, freeze, with_new_head  # noqa: F401  (freeze: public here too)
-from keras_resnet.layers import PixelNormalization
-from keras_resnet.contract import contract_of
-from keras_resnet.network import spec_of
+from keras_resnet.weights import hub
+from keras_resnet.weights import records as weight_records
+from keras_resnet.applications.builder import ResNet
+from keras_resnet.support.choices import parse_freeze  # noqa: F401  (--freeze's parser, public here too)
+from keras_resnet.models.heads import HEAD, freeze, with_new_head  # noqa: F401  (freeze: public here too)
+from keras_resnet.models.layers import PixelNormalization
+from keras_resnet.models.contract import contract_of
+from keras_resnet.models.network import spec_of
 
 WEIGHT_FILES = (".keras", ".weights.h5")
 

@@ -15,8 +15,9 @@ import warnings
 import tensorflow as tf
 
 from keras_resnet import data as data_lib
-from keras_resnet import registry, weight_records
-from keras_resnet.architectures import FAMILIES
+from keras_resnet.applications import registry
+from keras_resnet.weights import records as weight_records
+from keras_resnet.models.architectures import FAMILIES
 from keras_resnet.training import distribute, finetune
 from keras_resnet.training import precision as precision_lib
 from keras_resnet.training.schedule import DATASET_RECIPE, RECIPES, scaled_learning_rate

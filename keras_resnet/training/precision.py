@@ -21,7 +21,7 @@ import dataclasses
 
 import keras
 
-from keras_resnet.choices import JIT_COMPILE, PRECISIONS
+from keras_resnet.support.choices import JIT_COMPILE, PRECISIONS
 
 DEVICES = ("cpu", "gpu", "tpu")
 # Keras dtype policy of each precision: 16-bit compute, float32 variables.

@@ -22,7 +22,7 @@ training: another network or other data is refused, an interrupted run may resum
 import os
 import shutil
 
-from keras_resnet import files
+from keras_resnet.support import files
 from keras_resnet.training import callbacks as callbacks_lib
 
 BACKUP = "backup"

@@ -17,11 +17,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet import data as data_lib
-from keras_resnet import contract as contract_lib
-from keras_resnet import heads, registry
-from keras_resnet.builder import ResNet
-from keras_resnet.metrics import TopKError
-from keras_resnet.network import ResNetModel
+from keras_resnet.models import contract as contract_lib
+from keras_resnet.models import heads
+from keras_resnet.applications import registry
+from keras_resnet.applications.builder import ResNet
+from keras_resnet.models.metrics import TopKError
+from keras_resnet.models.network import ResNetModel
 from keras_resnet.training import callbacks as callbacks_lib
 from keras_resnet.training import distribute, finetune
 from keras_resnet.training.plan import make_deterministic, resolve, run_spec  # noqa: F401  (public here too)
@@ -122,7 +123,7 @@ class Run:
     """One training run of a ``TrainConfig``: its ``RunPlan`` (``plan``) in its locked ``RunFolder`` (``folder``).
 
     ``train(config)`` is ``Run(config)``, ``build_model()``, ``fit(model)``, ``finish(model)``, then ``close()``;
-    keras-tuner trials (``keras_resnet.tuning``) use the same steps with the tuner's strategy, data and callbacks,
+    keras-tuner trials (``keras_resnet.analysis.tuning``) use the same steps with the tuner's strategy, data and callbacks,
     and pass the ``plan`` they built the trial's model from. The run folder (``config.output_dir``) is locked first,
     from there to ``close()`` (or the end of the process), then the configuration is resolved and the folder opened.
 

@@ -9,7 +9,7 @@ import os
 import warnings
 
 from keras_resnet.training.trainer import Run, default_output_dir
-from keras_resnet.validation import check_positive_int
+from keras_resnet.support.validation import check_positive_int
 
 from keras_resnet.training.config import FULL_EPOCHS, FULL_LR_FACTOR, HEAD_EPOCHS  # the schedule's defaults
 PHASES = ("head", "full")
